@@ -1,0 +1,1 @@
+"""One module per ``loanstream`` sub-command; each has ``register(subparsers)`` and ``run(args)``."""

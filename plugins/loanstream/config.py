@@ -1,0 +1,126 @@
+"""All loanstream configuration, read from environment variables with documented defaults.
+
+Every setting lives here and nowhere else. Credentials are never defaulted in code: they come
+from the environment (see `.env.example`) or, inside Airflow, from the connections
+``loanstream_kafka`` and ``loanstream_postgres``.
+
+| variable                              | default                              |
+|---------------------------------------|--------------------------------------|
+| LOANSTREAM_BOOTSTRAP_SERVERS          | 127.0.0.1:9092                       |
+| LOANSTREAM_TOPIC                      | loan_applications                    |
+| LOANSTREAM_SCORED_TOPIC               | scored-loans                         |
+| LOANSTREAM_PARTITIONS                 | 3                                    |
+| LOANSTREAM_RETENTION_MS               | 604800000 (7 days)                   |
+| LOANSTREAM_CONSUMER_GROUP             | loanstream-scorer                    |
+| LOANSTREAM_PG_DSN                     | postgresql://loanstream@127.0.0.1:5433/loanstream |
+| LOANSTREAM_HOME                       | the project root (where include/ is) |
+| LOANSTREAM_REPORTS_DIR                | $LOANSTREAM_HOME/.local/reports      |
+| LOANSTREAM_KAFKA_SECURITY_PROTOCOL    | (unset: PLAINTEXT)                   |
+| LOANSTREAM_KAFKA_SASL_MECHANISM       | (unset)                              |
+| LOANSTREAM_KAFKA_SASL_USERNAME        | (unset)                              |
+| LOANSTREAM_KAFKA_SASL_PASSWORD        | (unset)                              |
+| LOANSTREAM_KAFKA_SSL_CA_LOCATION      | (unset)                              |
+
+The Postgres password, when needed, comes from the DSN or from libpq's ``PGPASSWORD``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _default_home() -> Path:
+    """The project root: the first parent of the package that holds ``include/``."""
+    for parent in _PACKAGE_DIR.parents:
+        if (parent / "include").is_dir():
+            return parent
+    return Path.cwd()
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+_KAFKA_SECURITY_ENV = {
+    "LOANSTREAM_KAFKA_SECURITY_PROTOCOL": "security.protocol",
+    "LOANSTREAM_KAFKA_SASL_MECHANISM": "sasl.mechanism",
+    "LOANSTREAM_KAFKA_SASL_USERNAME": "sasl.username",
+    "LOANSTREAM_KAFKA_SASL_PASSWORD": "sasl.password",
+    "LOANSTREAM_KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the loanstream environment."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "loan_applications"
+    scored_topic: str = "scored-loans"
+    partitions: int = 3
+    retention_ms: int = 7 * 24 * 3600 * 1000
+    consumer_group: str = "loanstream-scorer"
+    pg_dsn: str = "postgresql://loanstream@127.0.0.1:5433/loanstream"
+    home: Path = field(default_factory=_default_home)
+    reports_dir: Path | None = None
+    kafka_security: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(_env("LOANSTREAM_HOME", str(_default_home())))
+        reports = os.environ.get("LOANSTREAM_REPORTS_DIR", "").strip()
+        security = {
+            key: os.environ[var].strip()
+            for var, key in _KAFKA_SECURITY_ENV.items()
+            if os.environ.get(var, "").strip()
+        }
+        return cls(
+            bootstrap_servers=_env("LOANSTREAM_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
+            topic=_env("LOANSTREAM_TOPIC", cls.topic),
+            scored_topic=_env("LOANSTREAM_SCORED_TOPIC", cls.scored_topic),
+            partitions=int(_env("LOANSTREAM_PARTITIONS", str(cls.partitions))),
+            retention_ms=int(_env("LOANSTREAM_RETENTION_MS", str(cls.retention_ms))),
+            consumer_group=_env("LOANSTREAM_CONSUMER_GROUP", cls.consumer_group),
+            pg_dsn=_env("LOANSTREAM_PG_DSN", cls.pg_dsn),
+            home=home,
+            reports_dir=Path(reports) if reports else home / ".local" / "reports",
+            kafka_security=security,
+        )
+
+    def kafka_config(self, **overrides: str | int | bool) -> dict[str, str | int | bool]:
+        """librdkafka client config: brokers, any SASL/TLS settings, then ``overrides``."""
+        config: dict[str, str | int | bool] = {"bootstrap.servers": self.bootstrap_servers}
+        config.update(self.kafka_security)
+        config.update(overrides)
+        return config
+
+    @property
+    def sample_csv(self) -> Path:
+        """The shipped, generated LendingClub-schema sample."""
+        return self.home / "include" / "data" / "loan_applications_sample.csv"
+
+    @property
+    def sql_dir(self) -> Path:
+        return self.home / "include" / "sql"
+
+
+def redact_dsn(dsn: str) -> str:
+    """A DSN fit for logs: any password replaced by ``***``."""
+    if "://" in dsn and "@" in dsn:
+        scheme, rest = dsn.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            user = creds.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}"
+        return dsn
+    parts = []
+    for token in dsn.split():
+        if token.lower().startswith("password="):
+            token = "password=***"
+        parts.append(token)
+    return " ".join(parts)
