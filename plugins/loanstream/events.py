@@ -1,0 +1,202 @@
+"""CSV rows -> loan application events.
+
+An event is one CSV row as a JSON object: every column, keyed by its header name, with the
+cell's text exactly as in the file (``" 36 months"`` keeps its space) and ``null`` for blanks
+(pandas' NaN), plus ``event_time`` (UTC ISO-8601) added when the event is produced. The Kafka
+key is the loan ``id`` as a string. Typing happens downstream, in ``scoring.preprocess_event``,
+so no information is lost in transit.
+
+The file is read as a stream (``csv`` module, ``chunk_rows`` rows at a time), so memory stays
+flat for files of any length. Rows that cannot become an event (no id, wrong field count) are
+rejected with their row number and reason; they are counted, never dropped silently.
+
+Row numbers are 1-based data rows: the first row after the header is row 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMN = "id"
+EVENT_TIME_FIELD = "event_time"
+
+# A CSV field can legitimately be long (LendingClub's `desc`), but not unbounded.
+csv.field_size_limit(16 * 1024 * 1024)
+
+
+class EventSourceError(ValueError):
+    """The CSV cannot be read as a source of events at all (names the file, row and reason)."""
+
+    def __init__(self, path: str | Path, reason: str, row: int | None = None) -> None:
+        self.path = str(path)
+        self.row = row
+        self.reason = reason
+        where = f"{self.path}, row {row}" if row is not None else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row that did not become an event."""
+
+    row: int
+    reason: str
+
+
+@dataclass
+class EventBatch:
+    """Up to ``chunk_rows`` consecutive rows converted to events.
+
+    ``bodies[i]`` is the event's JSON *without* its closing brace, so that ``event_time`` can be
+    appended at the moment the event is produced (see :func:`finish_event`).
+    """
+
+    keys: list[str] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def utc_now_iso() -> str:
+    """The current UTC time as ISO-8601 with microseconds, e.g. ``2026-11-25T03:40:00.123456+00:00``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def finish_event(body: bytes, event_time: str) -> bytes:
+    """Close an event body by appending its ``event_time``."""
+    return b'%s,"event_time":"%s"}' % (body, event_time.encode("ascii"))
+
+
+def row_to_event(header: list[str], values: list[str], event_time: str | None = None) -> dict:
+    """One CSV row as an event dict (blank -> None, ``event_time`` added). For tests and tools."""
+    event: dict = {name: (value if value != "" else None) for name, value in zip(header, values)}
+    event[EVENT_TIME_FIELD] = event_time or utc_now_iso()
+    return event
+
+
+def _decode_reason(exc: UnicodeDecodeError) -> str:
+    bad = exc.object[exc.start : exc.start + 1].hex()
+    return (
+        f"not UTF-8 text: byte 0x{bad} cannot be decoded ({exc.reason}); re-save the file as UTF-8"
+    )
+
+
+def _open_text(path: Path):
+    # utf-8-sig drops a BOM; newline="" lets csv handle CRLF, LF, CR-only and quoted newlines.
+    return path.open("r", encoding="utf-8-sig", errors="strict", newline="")
+
+
+def read_header(path: str | Path) -> list[str]:
+    """The CSV header, checked to contain the key column."""
+    path = Path(path)
+    try:
+        with _open_text(path) as handle:
+            header = next(csv.reader(handle), None)
+    except FileNotFoundError:
+        raise EventSourceError(path, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise EventSourceError(path, _decode_reason(exc), 0) from None
+    if not header:
+        raise EventSourceError(path, "file is empty (no header row)")
+    return _check_header(path, header)
+
+
+def _check_header(path: Path, header: list[str]) -> list[str]:
+    header = [name.strip() for name in header]
+    if KEY_COLUMN not in header:
+        hint = ""
+        if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
+            hint = " (the file seems to use another delimiter than ',')"
+        raise EventSourceError(path, f"header has no '{KEY_COLUMN}' column{hint}", 0)
+    if len(set(header)) != len(header):
+        dupes = sorted({name for name in header if header.count(name) > 1})
+        raise EventSourceError(path, f"header repeats column names {dupes}", 0)
+    return header
+
+
+def iter_event_batches(
+    path: str | Path,
+    *,
+    chunk_rows: int = 5000,
+    skip: int = 0,
+    max_events: int | None = None,
+) -> Iterator[EventBatch]:
+    """Stream ``path`` as batches of events.
+
+    ``skip`` data rows are passed over first; at most ``max_events`` events are yielded
+    (rejected rows do not count towards it).
+    """
+    path = Path(path)
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    emitted = 0
+    row = 0
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle)
+            raw_header = next(reader, None)
+            if not raw_header:
+                raise EventSourceError(path, "file is empty (no header row)")
+            header = _check_header(path, raw_header)
+            width = len(header)
+            key_index = header.index(KEY_COLUMN)
+            has_event_time = EVENT_TIME_FIELD in header
+            if has_event_time:
+                log.warning(
+                    "%s has its own '%s' column: it is replaced by the production time",
+                    path,
+                    EVENT_TIME_FIELD,
+                )
+            keep = [i for i, name in enumerate(header) if name != EVENT_TIME_FIELD]
+            names = [header[i] for i in keep]
+            batch = EventBatch()
+            for values in reader:
+                row += 1
+                if row <= skip:
+                    continue
+                if len(values) != width:
+                    if not values or values == [""]:
+                        batch.rejections.append(Rejection(row, "empty line"))
+                    else:
+                        batch.rejections.append(
+                            Rejection(row, f"has {len(values)} fields, header has {width}")
+                        )
+                    continue
+                key = values[key_index].strip()
+                if not key:
+                    batch.rejections.append(Rejection(row, f"no loan '{KEY_COLUMN}'"))
+                    continue
+                if has_event_time:
+                    values = [values[i] for i in keep]
+                record = {n: (v if v != "" else None) for n, v in zip(names, values)}
+                batch.keys.append(key)
+                batch.bodies.append(orjson.dumps(record)[:-1])
+                batch.rows.append(row)
+                emitted += 1
+                if max_events is not None and emitted >= max_events:
+                    break
+                if len(batch.keys) + len(batch.rejections) >= chunk_rows:
+                    yield batch
+                    batch = EventBatch()
+            if batch.keys or batch.rejections:
+                yield batch
+    except FileNotFoundError:
+        raise EventSourceError(path, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise EventSourceError(
+            path, _decode_reason(exc) + " (at or after this row)", row + 1
+        ) from None
+    except csv.Error as exc:
+        raise EventSourceError(path, f"malformed CSV: {exc}", row + 1) from None
