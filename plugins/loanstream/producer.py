@@ -106,7 +106,7 @@ def check_topic(admin_config: dict[str, Any], topic: str, timeout: float = 10.0)
     """The topic's partition count; a clear ``ProduceError`` if Kafka or the topic is missing."""
     admin = AdminClient(admin_config)
     try:
-        metadata = admin.list_topics(topic=topic, timeout=timeout)
+        metadata = admin.list_topics(timeout=timeout)  # no topic=: that would auto-create it
     except KafkaException as exc:
         raise ProduceError(
             f"cannot reach Kafka at {admin_config.get('bootstrap.servers')} within {timeout:.0f}s "

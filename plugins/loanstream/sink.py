@@ -302,7 +302,7 @@ class ScoringSink:
 
     def _partitions(self, consumer: Consumer, wanted: list[int] | None) -> list[int]:
         try:
-            metadata = consumer.list_topics(self.topic, timeout=10)
+            metadata = consumer.list_topics(timeout=10)  # no topic: that would auto-create it
         except KafkaException as exc:
             raise SinkError(
                 f"cannot reach Kafka at {self.kafka_config.get('bootstrap.servers')} within 10s "

@@ -55,7 +55,7 @@ def rpk_create_command(
 def existing_partitions(admin: AdminClient, topic: str, timeout: float = 10.0) -> int | None:
     """Partition count of ``topic``, ``None`` if it does not exist."""
     try:
-        metadata = admin.list_topics(topic=topic, timeout=timeout)
+        metadata = admin.list_topics(timeout=timeout)  # no topic=: that would auto-create it
     except KafkaException as exc:
         raise TopicError(f"cannot reach Kafka within {timeout:.0f}s: {exc.args[0]}") from None
     info = metadata.topics.get(topic)
