@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_data_csv() -> Path:
-    """The real LendingClub sample: $LOANSTREAM_SHARED_DATA, else ../shared/data beside the repo."""
-    override = os.environ.get("LOANSTREAM_SHARED_DATA")
-    if override:
-        path = Path(override)
-        return path / "lending_club_sample.csv" if path.is_dir() else path
-    return REPO.parent / "shared" / "data" / "lending_club_sample.csv"
+from tests.helpers import shared_data_csv
 
 
 @pytest.fixture(scope="session")

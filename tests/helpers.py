@@ -1,0 +1,149 @@
+"""Helpers for integration tests: isolated topics and Postgres schemas on the real services."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg2
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from loanstream.config import Settings
+from loanstream.sink import apply_schema
+from loanstream.topics import ensure_topic
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_csv() -> Path:
+    """The real LendingClub sample: $LOANSTREAM_SHARED_DATA, else ../shared/data beside the repo."""
+    import os
+
+    override = os.environ.get("LOANSTREAM_SHARED_DATA")
+    if override:
+        path = Path(override)
+        return path / "lending_club_sample.csv" if path.is_dir() else path
+    return REPO.parent / "shared" / "data" / "lending_club_sample.csv"
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@contextlib.contextmanager
+def temp_topic(settings: Settings, partitions: int = 3, prefix: str = "test") -> Iterator[str]:
+    """A fresh topic, deleted afterwards."""
+    topic = unique_name(prefix)
+    ensure_topic(settings.kafka_config(), topic, partitions=partitions, use_rpk=False)
+    try:
+        yield topic
+    finally:
+        AdminClient(settings.kafka_config()).delete_topics([topic], operation_timeout=10)
+
+
+@contextlib.contextmanager
+def temp_schema(settings: Settings) -> Iterator[str]:
+    """A fresh Postgres schema holding the loanstream tables; yields a DSN that uses it."""
+    schema = unique_name("t")
+    with psycopg2.connect(settings.pg_dsn) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {schema}")
+    conn.close()
+    sep = "&" if "?" in settings.pg_dsn else "?"
+    dsn = f"{settings.pg_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
+    conn = psycopg2.connect(dsn)
+    apply_schema(conn, REPO / "include" / "sql" / "schema.sql")
+    conn.close()
+    try:
+        yield dsn
+    finally:
+        with psycopg2.connect(settings.pg_dsn) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA {schema} CASCADE")
+        conn.close()
+
+
+def query(dsn: str, sql: str, params: tuple = ()) -> list[tuple]:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def read_topic(settings: Settings, topic: str, timeout: float = 20.0) -> list:
+    """Every message of ``topic`` from the beginning up to its current end."""
+    consumer = Consumer(
+        settings.kafka_config(**{"group.id": unique_name("reader"), "enable.auto.commit": False})
+    )
+    try:
+        metadata = consumer.list_topics(timeout=10).topics[topic]
+        ends = {}
+        for p in metadata.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        messages = []
+        import time
+
+        deadline = time.monotonic() + timeout
+        done: set[int] = set()
+        while len(done) < len(ends) and time.monotonic() < deadline:
+            for msg in consumer.consume(500, 1.0):
+                if msg.error():
+                    continue
+                messages.append(msg)
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    done.add(msg.partition())
+        return messages
+    finally:
+        consumer.close()
+
+
+def murmur2_partition(key: bytes, partitions: int) -> int:
+    """Kafka's Java DefaultPartitioner: murmur2(key) & 0x7fffffff % partitions."""
+    seed, m, r = 0x9747B28C, 0x5BD1E995, 24
+    length = len(key)
+    h = (seed ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(key[i : i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length % 4
+    tail = key[length - rest :]
+    if rest == 3:
+        h ^= tail[2] << 16
+    if rest >= 2:
+        h ^= tail[1] << 8
+    if rest >= 1:
+        h ^= tail[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return (h & 0x7FFFFFFF) % partitions
+
+
+def write_loans_csv(path: Path, source: Path, rows: int, id_prefix: str = "") -> list[str]:
+    """The first ``rows`` rows of ``source`` with ids made unique by ``id_prefix``; returns ids."""
+    import csv
+
+    ids = []
+    with source.open(newline="", encoding="utf-8") as src, path.open("w", newline="") as out:
+        reader = csv.reader(src)
+        writer = csv.writer(out)
+        header = next(reader)
+        writer.writerow(header)
+        at = header.index("id")
+        for i, row in enumerate(reader):
+            if i >= rows:
+                break
+            row[at] = f"{id_prefix}{row[at]}"
+            ids.append(row[at])
+            writer.writerow(row)
+    return ids

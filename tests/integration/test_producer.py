@@ -1,0 +1,84 @@
+"""The producer on the real broker: every row once, keyed, partitioned by key, with lineage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from loanstream.config import Settings
+from loanstream.events import read_header
+from loanstream.producer import EventProducer, ProduceError
+
+from tests.helpers import murmur2_partition, read_topic, temp_topic, write_loans_csv
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_row_arrives_once_keyed_partitioned_with_headers(
+    live_settings: Settings, shared_csv: Path
+) -> None:
+    header = read_header(shared_csv)
+    with temp_topic(live_settings, partitions=3) as topic:
+        before = datetime.now(UTC)
+        stats = EventProducer(live_settings.kafka_config(), topic).produce_csv(
+            shared_csv, run_id="run-42"
+        )
+        messages = read_topic(live_settings, topic)
+    assert (stats.sent, stats.delivered, stats.failed, stats.rejected) == (2000, 2000, 0, 0)
+    assert len(messages) == 2000
+    keys = [m.key().decode() for m in messages]
+    assert len(set(keys)) == 2000  # each row exactly once
+    events = {m.key().decode(): (m, orjson.loads(m.value())) for m in messages}
+    for key, (msg, event) in events.items():
+        assert event["id"] == key
+        assert set(event) == set(header) | {"event_time"}
+        assert msg.partition() == murmur2_partition(msg.key(), 3)  # same as Java clients / rpk
+        when = datetime.fromisoformat(event["event_time"])
+        assert when.utcoffset().total_seconds() == 0 and when >= before
+        headers = dict(msg.headers())
+        assert headers["source_file"] == shared_csv.name.encode()
+        assert headers["run_id"] == b"run-42"
+    assert all(sum(stats.per_partition.values()) == 2000 for _ in [0])
+    # blanks became null, text kept verbatim
+    first = events[keys[0]][1]
+    assert first["member_id"] is None
+    assert first["term"] in (" 36 months", " 60 months")
+    rows = sorted(int(dict(m.headers())["row"]) for m in messages)
+    assert rows == list(range(1, 2001))
+
+
+def test_rows_without_id_are_counted_not_sent(
+    live_settings: Settings, shared_csv: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "loans.csv"
+    write_loans_csv(path, shared_csv, 20)
+    lines = path.read_text().splitlines()
+    lines[3] = "," + lines[3].split(",", 1)[1]  # blank the id of data row 3
+    path.write_text("\n".join(lines) + "\n")
+    with temp_topic(live_settings, partitions=1) as topic:
+        stats = EventProducer(live_settings.kafka_config(), topic).produce_csv(path)
+        assert len(read_topic(live_settings, topic)) == 19
+    assert (stats.sent, stats.delivered, stats.rejected) == (19, 19, 1)
+    assert stats.rejections == [{"row": 3, "reason": "no loan 'id'"}]
+
+
+def test_skip_and_max(live_settings: Settings, shared_csv: Path) -> None:
+    with temp_topic(live_settings, partitions=1) as topic:
+        stats = EventProducer(live_settings.kafka_config(), topic).produce_csv(
+            shared_csv, skip=100, max_events=50
+        )
+        rows = sorted(int(dict(m.headers())["row"]) for m in read_topic(live_settings, topic))
+    assert stats.sent == 50 and rows == list(range(101, 151))
+
+
+def test_missing_topic_fails_before_sending(live_settings: Settings, shared_csv: Path) -> None:
+    with pytest.raises(ProduceError, match="topic 'no_such_topic_x' does not exist"):
+        EventProducer(live_settings.kafka_config(), "no_such_topic_x").produce_csv(shared_csv)
+
+
+def test_unreachable_broker_fails_fast_with_a_clear_error(shared_csv: Path) -> None:
+    config = {"bootstrap.servers": "127.0.0.1:1", "socket.connection.setup.timeout.ms": 1000}
+    with pytest.raises(ProduceError, match="cannot reach Kafka at 127.0.0.1:1"):
+        EventProducer(config, "t").produce_csv(shared_csv)

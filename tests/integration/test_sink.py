@@ -1,0 +1,181 @@
+"""The exactly-once sink on the real Kafka and Postgres."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from loanstream.config import Settings
+from loanstream.producer import EventProducer
+from loanstream.sink import FencedError, ScoringSink
+
+from tests.helpers import query, read_topic, temp_schema, temp_topic, unique_name, write_loans_csv
+
+pytestmark = pytest.mark.integration
+
+
+def make_sink(settings: Settings, dsn: str, topic: str, **kwargs) -> ScoringSink:
+    kwargs.setdefault("group", unique_name("g"))
+    kwargs.setdefault("batch_size", 100)
+    return ScoringSink(settings.kafka_config(), dsn, topic, **kwargs)
+
+
+def produce(settings: Settings, topic: str, csv: Path, run_id: str = "r1") -> int:
+    return EventProducer(settings.kafka_config(), topic).produce_csv(csv, run_id=run_id).delivered
+
+
+def counts(dsn: str) -> tuple[int, int, int]:
+    (row,) = query(
+        dsn,
+        "SELECT (SELECT count(*) FROM risk_scored), (SELECT count(DISTINCT loan_id) FROM "
+        "risk_scored), (SELECT count(*) FROM dead_letters)",
+    )
+    return row
+
+
+def test_scores_every_event_once_and_resumes_from_stored_offsets(
+    live_settings: Settings, shared_csv: Path
+) -> None:
+    with temp_topic(live_settings) as topic, temp_schema(live_settings) as dsn:
+        assert produce(live_settings, topic, shared_csv) == 2000
+        group = unique_name("g")
+        first = make_sink(live_settings, dsn, topic, group=group).run(max_events=700)
+        assert first.consumed == 700 and first.stopped_by == "max-events"
+        assert counts(dsn)[0] == 700
+        second = make_sink(live_settings, dsn, topic, group=group).run()
+        assert second.consumed == 1300 and second.stopped_by == "caught-up"
+        assert counts(dsn) == (2000, 2000, 0)
+        third = make_sink(live_settings, dsn, topic, group=group).run()
+        assert third.consumed == 0 and third.stopped_by == "caught-up"
+        offsets = dict(query(dsn, "SELECT partition, next_offset FROM consumer_offsets"))
+        assert sum(offsets.values()) == 2000
+        (row,) = query(
+            dsn,
+            "SELECT count(*) FILTER (WHERE run_id = 'r1'), min(risk_score), max(risk_score), "
+            "count(*) FILTER (WHERE jsonb_typeof(reasons) = 'array') FROM risk_scored",
+        )
+        assert row[0] == 2000 and 0 <= row[1] <= row[2] <= 100 and row[3] == 2000
+
+
+def test_crash_between_database_commit_and_kafka_commit_is_exactly_once(
+    live_settings: Settings, shared_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Die right after the Postgres commit, before the advisory Kafka commit: no duplicates."""
+
+    class Died(BaseException):
+        pass
+
+    with temp_topic(live_settings, partitions=1) as topic, temp_schema(live_settings) as dsn:
+        produce(live_settings, topic, shared_csv)
+        group = unique_name("g")
+        sink = make_sink(live_settings, dsn, topic, group=group, batch_size=300)
+        real_write = sink._write
+        calls = {"n": 0}
+
+        def write_then_die(*args, **kwargs):
+            real_write(*args, **kwargs)
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise Died  # killed after the 3rd DB commit, before its Kafka commit
+
+        monkeypatch.setattr(sink, "_write", write_then_die)
+        with pytest.raises(Died):
+            sink.run()
+        stored = counts(dsn)[0]
+        assert stored == 900
+        # Kafka's committed offset lags Postgres (two advisory commits at most)
+        consumer = Consumer(live_settings.kafka_config(**{"group.id": group}))
+        (committed,) = consumer.committed([TopicPartition(topic, 0)], timeout=10)
+        consumer.close()
+        assert committed.offset < 900
+        resumed = make_sink(live_settings, dsn, topic, group=group, batch_size=300).run()
+        assert resumed.consumed == 1100
+        assert counts(dsn) == (2000, 2000, 0)
+
+
+def test_poison_messages_are_dead_lettered_and_good_events_around_them_scored(
+    live_settings: Settings, shared_csv: Path, tmp_path: Path
+) -> None:
+    csv = tmp_path / "loans.csv"
+    write_loans_csv(csv, shared_csv, 10)
+    with temp_topic(live_settings, partitions=1) as topic, temp_schema(live_settings) as dsn:
+        produce(live_settings, topic, csv)  # 10 good events
+        valid = orjson.loads(read_topic(live_settings, topic)[0].value())
+        poison = {
+            "not JSON": b"{this is not json",
+            "empty": b"",
+            "array": b"[1, 2, 3]",
+            "missing id": orjson.dumps({k: v for k, v in valid.items() if k != "id"}),
+            "wrong type": orjson.dumps({**valid, "id": "p-wrong", "loan_amnt": ["a", "list"]}),
+            "sql": orjson.dumps({**valid, "id": "x'); DROP TABLE risk_scored; --"}),
+        }
+        producer = Producer(live_settings.kafka_config())
+        for name, value in poison.items():
+            producer.produce(topic, key=name.encode(), value=value)
+        producer.flush(10)
+        produce(live_settings, topic, csv, run_id="r2")  # 10 more good events after the poison
+        stats = make_sink(live_settings, dsn, topic).run()
+        dead = dict(query(dsn, "SELECT key, error FROM dead_letters"))
+        stored_ids = {r[0] for r in query(dsn, "SELECT loan_id FROM risk_scored")}
+    assert stats.consumed == 26
+    # the SQL-looking id is a valid string id: it is stored as data, never executed
+    assert "x'); DROP TABLE risk_scored; --" in stored_ids
+    assert stats.dead_lettered == len(dead) == 5
+    assert dead["not JSON"].startswith("not JSON")
+    assert dead["empty"] == "empty value"
+    assert dead["array"].startswith("not a JSON object")
+    assert "id" in dead["missing id"]
+    assert "loan_amnt" in dead["wrong type"]
+    assert len(stored_ids) == 11  # 10 loans (re-sent: upserted once each) + the SQL-looking id
+
+
+def test_a_second_consumer_of_the_same_partition_is_fenced(
+    live_settings: Settings, shared_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with temp_topic(live_settings, partitions=1) as topic, temp_schema(live_settings) as dsn:
+        produce(live_settings, topic, shared_csv)
+        group = unique_name("g")
+        zombie = make_sink(live_settings, dsn, topic, group=group, batch_size=500)
+        real_write = zombie._write
+
+        def other_consumer_moves_first(conn, batch, stats):
+            # while the zombie scored its batch, a newer task stored progress
+            make_sink(live_settings, dsn, topic, group=group).run(max_events=200)
+            monkeypatch.setattr(zombie, "_write", real_write)
+            return real_write(conn, batch, stats)
+
+        monkeypatch.setattr(zombie, "_write", other_consumer_moves_first)
+        with pytest.raises(FencedError, match="another consumer"):
+            zombie.run()
+        assert counts(dsn)[0] == 200  # only the newer consumer's rows
+
+
+def test_republish_to_scored_topic(
+    live_settings: Settings, shared_csv: Path, tmp_path: Path
+) -> None:
+    csv = tmp_path / "loans.csv"
+    ids = write_loans_csv(csv, shared_csv, 50)
+    with (
+        temp_topic(live_settings) as topic,
+        temp_topic(live_settings, prefix="scored") as scored,
+        temp_schema(live_settings) as dsn,
+    ):
+        produce(live_settings, topic, csv)
+        stats = make_sink(live_settings, dsn, topic, republish_topic=scored).run()
+        out = read_topic(live_settings, scored)
+    assert stats.republished == 50
+    assert sorted(m.key().decode() for m in out) == sorted(ids)
+    payload = orjson.loads(out[0].value())
+    assert {"loan_id", "risk_score", "risk_band", "decision", "reasons"} <= set(payload)
+    assert dict(out[0].headers())["src_topic"] == topic.encode()
+
+
+def test_unreachable_postgres_fails_fast(live_settings: Settings) -> None:
+    from loanstream.sink import SinkError
+
+    with temp_topic(live_settings, partitions=1) as topic:
+        sink = make_sink(live_settings, "postgresql://nobody@127.0.0.1:1/x", topic)
+        with pytest.raises(SinkError, match="cannot connect to Postgres"):
+            sink.run()
