@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from _shared import shared_lending_club_csv
 from loanstream.cli import main
 from loanstream.evaluation import ks_statistic, outcome_label, roc_auc
 
@@ -49,13 +48,13 @@ def test_outcome_label(status: str | None, label: int | None) -> None:
 
 
 @pytest.fixture(scope="module")
-def result() -> dict:
+def result(shared_csv) -> dict:
     import contextlib
     import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["evaluate", "--csv", str(shared_lending_club_csv())])
+        code = main(["evaluate", "--csv", str(shared_csv)])
     assert code == 0
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
