@@ -378,6 +378,7 @@ class ScoringSink:
                 )  # fmt: skip
             consumer.assign(assignments)
             self._loop(consumer, conn, republisher, stats, max_events, idle_timeout)
+            self._final_kafka_commit(consumer, stats)
         finally:
             stats.seconds = time.perf_counter() - started
             consumer.close()
@@ -505,6 +506,14 @@ class ScoringSink:
                 offsets=[TopicPartition(self.topic, p, o) for p, o in batch.end.items()],
                 asynchronous=True,
             )
+        except KafkaException as exc:
+            log.warning("advisory Kafka commit failed (Postgres offsets are what count): %s", exc)
+
+    def _final_kafka_commit(self, consumer: Consumer, stats: SinkStats) -> None:
+        """Mirror the Postgres offsets to Kafka once more, synchronously (advisory, for lag)."""
+        offsets = [TopicPartition(self.topic, p, o) for p, o in stats.next_offsets.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning("advisory Kafka commit failed (Postgres offsets are what count): %s", exc)
 
