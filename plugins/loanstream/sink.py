@@ -370,6 +370,7 @@ class ScoringSink:
             )  # fmt: skip
             if not assignments:
                 stats.stopped_by = "caught-up"
+                self._final_kafka_commit(consumer, stats)
                 return stats
             if self.republish_topic:
                 republisher = Producer(

@@ -1,0 +1,97 @@
+"""loan_stream_pipeline: CSV -> validated -> Kafka -> scored exactly once into Postgres."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param
+
+from loanstream.airflow.pipeline import DEFAULT_ARGS, pipeline_tasks
+from loanstream.config import Settings
+
+settings = Settings.from_env()
+
+DOC = """
+### Loan stream pipeline
+
+Streams a LendingClub-format CSV of loan applications through Kafka and scores every
+application into Postgres `risk_scored`, exactly once.
+
+`create_topic` → `validate_csv` → `produce_events` → `wait_for_events` →
+`score_events` (one task per partition) → `summarize`
+
+* **Trigger** with the form (Trigger ▸ params): CSV path, rate, event cap, topic,
+  partitions, republish to `scored-loans`. Bad params are refused before any task runs.
+* **`validate_csv` failed**: the file broke a critical expectation and nothing was produced.
+  Its log lists each failed expectation with row numbers and the HTML report's path.
+* **`produce_events` / `score_events` failed after retries**: Kafka or Postgres was down.
+  Fix it (`make status`, `.local/logs/`), then clear the task: the sink resumes from the
+  offsets stored in Postgres, so nothing is scored twice.
+* **`summarize` failed**: events are neither scored nor dead-lettered; its log says how many.
+"""
+
+with DAG(
+    dag_id="loan_stream_pipeline",
+    description="Validate a loan CSV, stream it through Kafka, score it into Postgres",
+    doc_md=DOC,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    render_template_as_native_obj=True,
+    tags=["loanstream", "kafka", "credit-risk"],
+    params={
+        "csv_path": Param(
+            str(settings.sample_csv),
+            type="string",
+            minLength=1,
+            title="CSV path",
+            description="LendingClub-format CSV the workers can read (default: shipped sample).",
+        ),
+        "rate": Param(
+            1000,
+            type="number",
+            minimum=0,
+            maximum=50000,
+            title="Rate (events/s)",
+            description="Target production rate; 0 = as fast as the machine allows.",
+        ),
+        "max_events": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Max events",
+            description="Stop after this many events (empty = the whole file).",
+        ),
+        "topic": Param(
+            settings.topic,
+            type="string",
+            pattern="^[a-zA-Z0-9._-]{1,249}$",
+            title="Topic",
+            description="Kafka topic for the events.",
+        ),
+        "partitions": Param(
+            settings.partitions,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            title="Partitions",
+            description="Partition count (an existing topic must already have it).",
+        ),
+        "republish": Param(
+            False,
+            type="boolean",
+            title="Republish to scored-loans",
+            description="Also produce each scored event to the scored-loans topic.",
+        ),
+    },
+) as dag:
+    pipeline_tasks(
+        csv_path="{{ params.csv_path }}",
+        topic="{{ params.topic }}",
+        partitions="{{ params.partitions }}",
+        rate="{{ params.rate }}",
+        max_events="{{ params.max_events }}",
+        republish="{{ params.republish }}",
+    )

@@ -1,0 +1,1 @@
+"""Thin Airflow operators, sensors and triggers around the loanstream core."""

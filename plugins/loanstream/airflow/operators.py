@@ -1,0 +1,256 @@
+"""Operators: each a few lines around one loanstream core function.
+
+Bad input fails the task with ``AirflowFailException`` (no retry can fix it); transient trouble
+(broker or database down) raises ordinary errors, so the task's retries apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowFailException
+
+from loanstream.airflow.connections import (
+    KAFKA_CONN_ID,
+    POSTGRES_CONN_ID,
+    kafka_config,
+    postgres_dsn,
+)
+from loanstream.config import Settings, redact_dsn
+
+
+class CreateTopicOperator(BaseOperator):
+    """Create the events topic with ``rpk`` where installed, else the Kafka Admin API.
+
+    An existing topic with the asked partition count passes; another count fails clearly.
+    Returns the partition ids (what the consumer tasks map over); XCom ``topic`` has the details.
+    """
+
+    template_fields: Sequence[str] = ("topic", "partitions", "retention_ms")
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        partitions: int | str = 3,
+        retention_ms: int | str = 7 * 24 * 3600 * 1000,
+        replication: int = 1,
+        kafka_conn_id: str = KAFKA_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.topic = topic
+        self.partitions = partitions
+        self.retention_ms = retention_ms
+        self.replication = replication
+        self.kafka_conn_id = kafka_conn_id
+
+    def execute(self, context: Context) -> list[int]:
+        from loanstream.topics import TopicError, ensure_topic
+
+        try:
+            result = ensure_topic(
+                kafka_config(self.kafka_conn_id),
+                self.topic,
+                partitions=int(self.partitions),
+                replication=self.replication,
+                retention_ms=int(self.retention_ms),
+            )
+        except TopicError as exc:
+            if "exists with" in str(exc):
+                raise AirflowFailException(str(exc)) from None
+            raise
+        self.log.info(
+            "topic '%s': %s via %s (%d partitions)",
+            result.topic,
+            "created" if result.created else "already present",
+            "rpk" if result.method == "rpk" else "the Kafka Admin API (rpk not installed)",
+            result.partitions,
+        )
+        context["ti"].xcom_push(key="topic", value=result.to_dict())
+        return list(range(result.partitions))
+
+
+class ValidateCsvOperator(BaseOperator):
+    """Validate a loan CSV with Great Expectations; failure stops the run without retries."""
+
+    template_fields: Sequence[str] = ("csv_path",)
+
+    def __init__(self, *, csv_path: str, chunk_rows: int = 200_000, **kwargs: Any) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.csv_path = csv_path
+        self.chunk_rows = chunk_rows
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from loanstream.validation import CsvReadError, validate_csv
+
+        run_id = str(context.get("run_id") or "manual")
+        try:
+            result = validate_csv(
+                Path(self.csv_path),
+                chunk_rows=self.chunk_rows,
+                report_dir=Settings.from_env().reports_dir,
+                run_id=run_id.replace(":", "_").replace("+", "_"),
+            )
+        except CsvReadError as exc:
+            raise AirflowFailException(
+                f"cannot read {self.csv_path}: {exc}. Nothing was produced. Fix the file (or the "
+                "csv_path param) and trigger a new run."
+            ) from None
+        for line in result.summary_lines():
+            (self.log.info if result.success else self.log.error)("%s", line)
+        if not result.success:
+            raise AirflowFailException(
+                f"validation of {self.csv_path} failed: {len(result.failed)} critical "
+                f"expectation(s) ({', '.join(str(f.get('expectation')) for f in result.failed)}); "
+                f"report: {result.report}. Nothing was produced."
+            )
+        return result.to_dict()
+
+
+class ProduceEventsOperator(BaseOperator):
+    """Stream the CSV to Kafka at ``rate`` events/s (0 = unthrottled); stats to XCom."""
+
+    template_fields: Sequence[str] = ("csv_path", "topic", "rate", "max_events", "skip")
+
+    def __init__(
+        self,
+        *,
+        csv_path: str,
+        topic: str,
+        rate: float | str = 0,
+        max_events: int | str | None = None,
+        skip: int | str = 0,
+        kafka_conn_id: str = KAFKA_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.csv_path = csv_path
+        self.topic = topic
+        self.rate = rate
+        self.max_events = max_events
+        self.skip = skip
+        self.kafka_conn_id = kafka_conn_id
+        self._producer: Any = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from loanstream.events import EventSourceError
+        from loanstream.producer import EventProducer
+
+        self._producer = EventProducer(kafka_config(self.kafka_conn_id), self.topic)
+        max_events = None if self.max_events in (None, "", "None") else int(self.max_events)
+        try:
+            stats = self._producer.produce_csv(
+                self.csv_path,
+                rate=float(self.rate),
+                max_events=max_events,
+                skip=int(self.skip or 0),
+                run_id=str(context.get("run_id")),
+            )
+        except EventSourceError as exc:
+            raise AirflowFailException(f"{exc}. Nothing more was produced.") from None
+        self.log.info("%s", stats.human_line())
+        return stats.to_dict()
+
+    def on_kill(self) -> None:
+        if self._producer is not None:
+            self._producer.stop()
+
+
+class ScoreEventsOperator(BaseOperator):
+    """Score one partition's waiting events into Postgres exactly once (mapped per partition)."""
+
+    template_fields: Sequence[str] = ("topic", "partition", "republish")
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        partition: int | str | None = None,
+        republish: bool | str = False,
+        idle_timeout: float = 30.0,
+        kafka_conn_id: str = KAFKA_CONN_ID,
+        postgres_conn_id: str = POSTGRES_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.topic = topic
+        self.partition = partition
+        self.republish = republish
+        self.idle_timeout = idle_timeout
+        self.kafka_conn_id = kafka_conn_id
+        self.postgres_conn_id = postgres_conn_id
+        self._sink: Any = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from loanstream.sink import ScoringSink
+
+        settings = Settings.from_env()
+        dsn = postgres_dsn(self.postgres_conn_id)
+        republish = str(self.republish).lower() in ("true", "1", "yes")
+        self.log.info("scoring into %s", redact_dsn(dsn))
+        self._sink = ScoringSink(
+            kafka_config(self.kafka_conn_id),
+            dsn,
+            self.topic,
+            group=settings.consumer_group,
+            republish_topic=settings.scored_topic if republish else None,
+            schema_path=settings.sql_dir / "schema.sql",
+        )
+        partitions = None if self.partition in (None, "") else [int(self.partition)]
+        stats = self._sink.run(partitions, idle_timeout=self.idle_timeout)
+        return stats.to_dict()
+
+    def on_kill(self) -> None:
+        if self._sink is not None:
+            self._sink.stop()
+
+
+class SummarizeRunOperator(BaseOperator):
+    """Produced vs scored + dead-lettered for this run, from Postgres; fails on any loss."""
+
+    template_fields: Sequence[str] = ("produced", "consumed")
+
+    def __init__(
+        self,
+        *,
+        produced: Any,
+        consumed: Any,
+        postgres_conn_id: str = POSTGRES_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.produced = produced
+        self.consumed = consumed
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from loanstream.summary import RunIncompleteError, summarize_run
+
+        run_id = str(context.get("run_id"))
+        consumed = list(self.consumed or [])
+        try:
+            summary = summarize_run(
+                postgres_dsn(self.postgres_conn_id), run_id, self.produced, consumed
+            )
+        except RunIncompleteError as exc:
+            self.log.error("summary: %s", exc.summary)
+            raise AirflowFailException(str(exc)) from None
+        self.log.info(
+            "run %s: produced %d, scored %d, dead-lettered %d, missing %d; bands %s; "
+            "decisions %s; produce %.0f eps, consume %.0f eps",
+            run_id,
+            summary["produced"],
+            summary["scored"],
+            summary["dead_lettered"],
+            summary["missing"],
+            summary["bands"],
+            summary["decisions"],
+            summary["produce_eps"] or 0,
+            summary["consume_eps"] or 0,
+        )
+        return summary
