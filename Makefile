@@ -1,0 +1,66 @@
+# loanstream: the whole real stack on one machine, without Docker.
+#
+#   make setup    .venv, Debian postgresql + chromium (if missing), Kafka jars (idempotent)
+#   make up       start Kafka, Postgres, Airflow (scheduler, api-server, dag-processor, triggerer)
+#   make demo     setup + up, then run the pipeline DAG on the shipped sample
+#   make test     setup + up, then pytest over tests/ (CI=true: `make down` afterwards)
+#   make status | down | clean | lint | chaos | bench
+#
+# Configuration: .env (if present) over .env.example; see docs/OPERATIONS.md.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.NOTPARALLEL:
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV := scripts/env.sh
+STACK := scripts/stack.sh
+VENV_STAMP := $(VENV)/.loanstream-setup.stamp
+PYTEST_ARGS ?=
+
+.PHONY: help setup up down status demo test chaos lint bench clean
+
+help:
+	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+
+setup: $(VENV_STAMP)
+	@scripts/setup.sh system kafka
+
+$(VENV_STAMP): requirements.txt pyproject.toml
+	@PYTHON=$(PYTHON) scripts/setup.sh venv
+
+up:
+	@$(STACK) up
+
+down:
+	@$(STACK) down
+
+status:
+	@$(STACK) status
+
+demo: setup up
+	@$(ENV) $(PY) scripts/demo.py
+
+# pytest's exit code is kept (5 = no tests collected fails too); under CI the stack is
+# stopped afterwards, locally it stays up so the next run starts at once.
+test: setup up
+	@rc=0; $(ENV) $(PY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
+	if [ "$${CI:-}" = "true" ]; then $(STACK) down || true; fi; \
+	exit $$rc
+
+chaos: setup up
+	@$(ENV) $(PY) -m pytest -m chaos tests $(PYTEST_ARGS)
+
+lint: $(VENV_STAMP)
+	@$(VENV)/bin/ruff check .
+	@bash -n scripts/*.sh .ci/run
+
+bench: setup up
+	@if [ -f bench/run_all.py ]; then $(ENV) $(PY) bench/run_all.py; \
+	else echo "bench/run_all.py not written yet: nothing to run"; fi
+
+clean:
+	@$(STACK) clean

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The loanstream environment, shared by every make target, service and test run.
+#
+#   . scripts/env.sh              # in a bash script: export everything
+#   scripts/env.sh CMD [ARGS...]  # run CMD with the environment, e.g.
+#   scripts/env.sh .venv/bin/airflow dags list
+#
+# Loads `.env` if present, then `.env.example` for anything still unset (variables already in
+# the environment always win), then derives the stack's paths and Airflow's configuration
+# (AIRFLOW_HOME, AIRFLOW__*) so the Airflow CLI, the services and the tests agree.
+
+LOANSTREAM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export LOANSTREAM_ROOT
+
+# Read KEY=VALUE lines; a key already set is left alone. Values are shell words, so quotes
+# and ${OTHER} references work as in docker compose env files.
+_loanstream_load_env_file() {
+    local file=$1 line key
+    [ -f "$file" ] || return 0
+    while IFS= read -r line || [ -n "$line" ]; do
+        line="${line#"${line%%[![:space:]]*}"}"
+        case "$line" in '' | '#'*) continue ;; esac
+        line="${line#export }"
+        key="${line%%=*}"
+        [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+        if [ -z "${!key+x}" ]; then
+            eval "export $line"
+        fi
+    done <"$file"
+}
+_loanstream_load_env_file "$LOANSTREAM_ROOT/.env"
+_loanstream_load_env_file "$LOANSTREAM_ROOT/.env.example"
+
+# --- stack layout (everything under .local/, git-ignored) ---
+export LOANSTREAM_LOCAL="$LOANSTREAM_ROOT/.local"
+export LOANSTREAM_RUN_DIR="$LOANSTREAM_LOCAL/run"
+export LOANSTREAM_LOG_DIR="$LOANSTREAM_LOCAL/logs"
+export LOANSTREAM_VENV="$LOANSTREAM_ROOT/.venv"
+# A per-checkout id: every process `make up` starts carries LOANSTREAM_STACK_ID in its
+# environment, so `make down` finds exactly this checkout's processes (and their children).
+# (not exported: only the services get it, from scripts/stack.sh)
+LOANSTREAM_STACK_ID="$(printf '%s' "$LOANSTREAM_ROOT" | sha1sum | cut -c1-12)"
+export -n LOANSTREAM_STACK_ID
+export LOANSTREAM_AIRFLOW_URL="http://${LOANSTREAM_AIRFLOW_HOST}:${LOANSTREAM_AIRFLOW_PORT}"
+
+# --- Airflow 3 configuration (env vars override airflow.cfg) ---
+_loanstream_secret() {
+    local f="$LOANSTREAM_LOCAL/secrets/$1"
+    [ -f "$f" ] && cat "$f"
+    return 0
+}
+_loanstream_urlquote() {
+    "${LOANSTREAM_PYTHON:-python3}" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
+}
+export AIRFLOW_HOME="$LOANSTREAM_LOCAL/airflow"
+export AIRFLOW__CORE__DAGS_FOLDER="$LOANSTREAM_ROOT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$LOANSTREAM_ROOT/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-$LOANSTREAM_AIRFLOW_PARALLELISM}"
+export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:-$LOANSTREAM_AIRFLOW_PARALLELISM}"
+export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="$AIRFLOW_HOME/simple_auth_manager_passwords.json"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$LOANSTREAM_AIRFLOW_URL/execution/"
+export AIRFLOW__API__BASE_URL="$LOANSTREAM_AIRFLOW_URL"
+export AIRFLOW__API__HOST="$LOANSTREAM_AIRFLOW_HOST"
+export AIRFLOW__API__PORT="$LOANSTREAM_AIRFLOW_PORT"
+export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"
+# New DAG files show up within ~10 s; one parsing process on 2 cores.
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="${AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL:-5}"
+export AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL="${AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL:-2}"
+export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL:-10}"
+export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="${AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES:-1}"
+export AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL:-300}"
+if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${AIRFLOW_PG_USER}:$(_loanstream_urlquote "$AIRFLOW_PG_PASSWORD")@${LOANSTREAM_PG_HOST}:${LOANSTREAM_PG_PORT}/${AIRFLOW_PG_DB}"
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+fi
+# Stable secrets, generated once by `make up` into .local/secrets (never in git).
+if [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ] && [ -f "$LOANSTREAM_LOCAL/secrets/jwt_secret" ]; then
+    AIRFLOW__API_AUTH__JWT_SECRET="$(_loanstream_secret jwt_secret)"
+    export AIRFLOW__API_AUTH__JWT_SECRET
+fi
+if [ -z "${AIRFLOW__API__SECRET_KEY:-}" ] && [ -f "$LOANSTREAM_LOCAL/secrets/secret_key" ]; then
+    AIRFLOW__API__SECRET_KEY="$(_loanstream_secret secret_key)"
+    export AIRFLOW__API__SECRET_KEY
+fi
+if [ -z "${AIRFLOW__CORE__FERNET_KEY:-}" ] && [ -f "$LOANSTREAM_LOCAL/secrets/fernet_key" ]; then
+    AIRFLOW__CORE__FERNET_KEY="$(_loanstream_secret fernet_key)"
+    export AIRFLOW__CORE__FERNET_KEY
+fi
+
+# Executed rather than sourced: run the given command in this environment.
+if [ "${BASH_SOURCE[0]}" = "$0" ] && [ "$#" -gt 0 ]; then
+    exec "$@"
+fi

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# One-time machine setup for the local stack; every step is skipped when already done.
+#
+#   scripts/setup.sh venv     # .venv from requirements.txt + `pip install -e .`
+#   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven (if missing)
+#   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
+#
+# `make setup` runs all three. Only package registries are used (PyPI, Debian, Maven Central).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+VENV_STAMP="$VENV/.loanstream-setup.stamp"
+KAFKA_LIBS="$ROOT/.local/kafka/libs"
+KAFKA_POM="$ROOT/infra/kafka/pom.xml"
+
+log() { echo "[setup] $*"; }
+die() { echo "[setup] ERROR: $*" >&2; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    SUDO="sudo"
+fi
+
+APT_UPDATED=0
+# apt_install PKG...: install, running `apt-get update` first only when the package lists
+# don't know a package (a fresh machine or container has empty lists).
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not found: install $* by hand"
+    local pkg need_update=0
+    for pkg in "$@"; do
+        if ! apt-cache show "$pkg" >/dev/null 2>&1; then need_update=1; fi
+    done
+    if [ "$need_update" = 1 ] && [ "$APT_UPDATED" = 0 ]; then
+        log "apt-get update"
+        $SUDO apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
+        [ "$APT_UPDATED" = 1 ] && die "apt-get install $* failed"
+        log "apt-get install failed; apt-get update and retry"
+        $SUDO apt-get update -qq
+        APT_UPDATED=1
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    fi
+}
+
+setup_venv() {
+    if [ -x "$VENV/bin/python" ] && [ -f "$VENV_STAMP" ] \
+        && [ "$VENV_STAMP" -nt requirements.txt ] && [ "$VENV_STAMP" -nt pyproject.toml ]; then
+        log "venv: up to date ($VENV)"
+        return
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "venv: creating $VENV with $("$PYTHON" --version)"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    log "venv: pip install -r requirements.txt"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt
+    log "venv: pip install -e ."
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e .
+    touch "$VENV_STAMP"
+}
+
+pg_bin_dir() {
+    local d
+    d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$d" ] && [ -x "$d/pg_ctl" ] && echo "$d"
+}
+
+setup_system() {
+    local missing=()
+    if [ -z "$(pg_bin_dir || true)" ]; then
+        # Don't let the Debian package create and start its own cluster on 5432: the stack
+        # runs its own server (data dir and port of the project's).
+        $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+        echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/loanstream.conf >/dev/null
+        missing+=(postgresql postgresql-client)
+    fi
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+    command -v mvn >/dev/null || missing+=(maven)
+    command -v setsid >/dev/null || missing+=(util-linux)
+    command -v sha1sum >/dev/null || missing+=(coreutils)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        apt_install "${missing[@]}"
+    fi
+    log "system: postgres $(pg_bin_dir), chromium $([ -x /usr/bin/chromium ] && echo /usr/bin/chromium), java $(java -version 2>&1 | head -n 1 | cut -d'"' -f2)"
+}
+
+setup_kafka() {
+    local stamp="$KAFKA_LIBS/.pom.sha1" want
+    want="$(sha1sum "$KAFKA_POM" | cut -c1-40)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && ls "$KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1; then
+        log "kafka: jars present ($KAFKA_LIBS)"
+        return
+    fi
+    log "kafka: mvn dependency:copy-dependencies -> $KAFKA_LIBS"
+    rm -rf "$KAFKA_LIBS"
+    mkdir -p "$KAFKA_LIBS"
+    mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
+    ls "$KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka: no broker jar after mvn"
+    echo "$want" >"$stamp"
+    log "kafka: $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars"
+}
+
+if [ "$#" -eq 0 ]; then set -- venv system kafka; fi
+for step in "$@"; do
+    case "$step" in
+    venv) setup_venv ;;
+    system) setup_system ;;
+    kafka) setup_kafka ;;
+    *) die "unknown step: $step (venv, system, kafka)" ;;
+    esac
+done

@@ -1,0 +1,546 @@
+#!/usr/bin/env bash
+# The local loanstream stack, without Docker: Kafka (KRaft, from Maven jars), PostgreSQL
+# (Debian's binaries) and Airflow 3 (scheduler, api-server, dag-processor, triggerer).
+#
+#   scripts/stack.sh up       # start whatever is not running, wait until healthy
+#   scripts/stack.sh down     # stop exactly what `up` started (pid files + stack id)
+#   scripts/stack.sh status   # one line per service
+#   scripts/stack.sh clean    # down, then remove .local (and Postgres data outside it)
+#
+# Layout: pid files in .local/run/<service>.pid, logs in .local/logs/<service>.log.
+# Every process started here carries LOANSTREAM_STACK_ID=<hash of this checkout's path> in
+# its environment, and each runs in a process group of its own: `down` stops the groups, then
+# anything else still carrying the id (children that left the group), and checks nothing is left.
+set -euo pipefail
+# shellcheck source=scripts/env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$LOANSTREAM_ROOT"
+
+ROOT="$LOANSTREAM_ROOT"
+LOCAL="$LOANSTREAM_LOCAL"
+RUN="$LOANSTREAM_RUN_DIR"
+LOGS="$LOANSTREAM_LOG_DIR"
+PY="$LOANSTREAM_VENV/bin/python"
+AIRFLOW="$LOANSTREAM_VENV/bin/airflow"
+STACK_ID="$LOANSTREAM_STACK_ID"
+
+KAFKA_DIR="$LOCAL/kafka"
+KAFKA_LIBS="$KAFKA_DIR/libs"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_PROPS="$KAFKA_DIR/server.properties"
+
+AIRFLOW_SERVICES=(airflow-scheduler airflow-dag-processor airflow-triggerer airflow-api-server)
+ALL_SERVICES=(postgres kafka "${AIRFLOW_SERVICES[@]}")
+
+KAFKA_TIMEOUT="${LOANSTREAM_KAFKA_START_TIMEOUT:-120}"
+PG_TIMEOUT="${LOANSTREAM_PG_START_TIMEOUT:-60}"
+AIRFLOW_TIMEOUT="${LOANSTREAM_AIRFLOW_START_TIMEOUT:-240}"
+STOP_TIMEOUT="${LOANSTREAM_STOP_TIMEOUT:-40}"
+
+log() { echo "[stack] $*"; }
+die() { echo "[stack] ERROR: $*" >&2; exit 1; }
+
+# fail_service NAME MESSAGE: stop with the service's name, its log file and the log's tail.
+fail_service() {
+    local name=$1 msg=$2 logf="$LOGS/$1.log"
+    {
+        echo "[stack] ERROR: $name: $msg"
+        echo "[stack] see its log: $logf  (last lines below)"
+        [ -f "$logf" ] && tail -n 25 "$logf" | sed 's/^/    /'
+    } >&2
+    exit 1
+}
+
+# --- process helpers -----------------------------------------------------------------------
+# A pid file holds two lines: the pid and the process's start time (field 22 of
+# /proc/PID/stat), so a pid reused by an unrelated process is never taken for ours. Each
+# service runs in a session of its own (setsid): the session id is the service's pid, and
+# everything it spawns (Airflow's workers, task processes in their own process groups) stays
+# in that session.
+
+pidfile() { echo "$RUN/$1.pid"; }
+
+# proc_start PID: the process's start time in clock ticks since boot.
+proc_start() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    echo "$stat" | cut -d' ' -f20
+}
+
+# write_pidfile NAME PID
+write_pidfile() {
+    mkdir -p "$RUN"
+    printf '%s\n%s\n' "$2" "$(proc_start "$2" || echo 0)" >"$(pidfile "$1")"
+}
+
+# pid_of NAME: the pid in NAME's pid file when that process is alive and is the one we started.
+pid_of() {
+    local f pid st
+    f="$(pidfile "$1")"
+    [ -f "$f" ] || return 1
+    pid="$(sed -n 1p "$f")"
+    st="$(sed -n 2p "$f")"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    [ "$(proc_start "$pid" || true)" = "$st" ] || return 1
+    echo "$pid"
+}
+
+running() { pid_of "$1" >/dev/null; }
+
+# start_bg NAME CMD...: run CMD in a new session, output appended to .local/logs/NAME.log.
+start_bg() {
+    local name=$1 pid
+    shift
+    mkdir -p "$RUN" "$LOGS"
+    echo "==== $(date -Is) stack.sh: starting $name: $*" >>"$LOGS/$name.log"
+    LOANSTREAM_STACK_ID="$STACK_ID" setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+    pid=$!
+    write_pidfile "$name" "$pid"
+}
+
+# session_pids SID...: live processes in any of these sessions.
+session_pids() {
+    [ "$#" -gt 0 ] || return 0
+    ps -e -o pid=,sid= | awk -v sids=" $* " -v self="$$" 'index(sids, " " $2 " ") && $1 != self {print $1}'
+}
+
+# marked_pids: live processes whose environment carries this checkout's stack id (exec'd
+# children of the services; Airflow's setproctitle hides it in the services themselves).
+marked_pids() {
+    { grep -lzx "LOANSTREAM_STACK_ID=$STACK_ID" /proc/[0-9]*/environ || true; } 2>/dev/null \
+        | awk -F/ -v self="$$" '$3 != self {print $3}'
+}
+
+# stop_session NAME: SIGTERM the service's process group (a graceful stop: Airflow's
+# scheduler ends its own workers), wait for its whole session to exit, SIGKILL what is left.
+stop_session() {
+    local name=$1 pid i left
+    if pid="$(pid_of "$name")"; then
+        log "$name: stopping (pid $pid)"
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < STOP_TIMEOUT * 4; i++)); do
+            [ -z "$(session_pids "$pid")" ] && break
+            sleep 0.25
+        done
+        left="$(session_pids "$pid" | tr '\n' ' ')"
+        if [ -n "${left// /}" ]; then
+            log "$name: still running after ${STOP_TIMEOUT}s, SIGKILL: $left"
+            # shellcheck disable=SC2086
+            kill -KILL $left 2>/dev/null || true
+            sleep 0.5
+        fi
+    fi
+    rm -f "$(pidfile "$name")"
+}
+
+# --- Kafka ---------------------------------------------------------------------------------
+
+kafka_check() { "$PY" "$ROOT/scripts/stackcheck.py" kafka "$LOANSTREAM_BOOTSTRAP_SERVERS" 2>/dev/null; }
+
+kafka_start() {
+    if running kafka; then
+        log "kafka: already running (pid $(pid_of kafka))"
+        return
+    fi
+    ls "$KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka: no jars in $KAFKA_LIBS: run \`make setup\` first"
+    command -v java >/dev/null || die "kafka: java not found: run \`make setup\` first"
+    mkdir -p "$KAFKA_DATA" "$LOGS"
+    sed -e "s|@KAFKA_PORT@|$LOANSTREAM_KAFKA_PORT|g" \
+        -e "s|@CONTROLLER_PORT@|$LOANSTREAM_KAFKA_CONTROLLER_PORT|g" \
+        -e "s|@DATA_DIR@|$KAFKA_DATA|g" \
+        "$ROOT/infra/kafka/server.properties.in" >"$KAFKA_PROPS"
+    local java_opts=(-Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.xml"
+        -Dkafka.logs.dir="$LOGS" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+        -XX:ErrorFile="$LOGS/kafka-hs_err_%p.log" -Djava.awt.headless=true)
+    if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
+        local cluster_id
+        cluster_id="$(java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>>"$LOGS/kafka.log" | tail -n 1)"
+        log "kafka: formatting storage in $KAFKA_DATA (cluster $cluster_id)"
+        java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool format \
+            -t "$cluster_id" -c "$KAFKA_PROPS" >>"$LOGS/kafka.log" 2>&1 \
+            || fail_service kafka "storage format failed"
+    fi
+    log "kafka: starting on $LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)"
+    # shellcheck disable=SC2086  # heap options are several words
+    start_bg kafka java $LOANSTREAM_KAFKA_HEAP_OPTS "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS"
+}
+
+kafka_wait() {
+    local i
+    for ((i = 0; i < KAFKA_TIMEOUT; i++)); do
+        running kafka || fail_service kafka "the broker exited during start-up"
+        if kafka_check; then
+            log "kafka: healthy ($LOANSTREAM_BOOTSTRAP_SERVERS)"
+            return
+        fi
+        sleep 1
+    done
+    fail_service kafka "no metadata response from $LOANSTREAM_BOOTSTRAP_SERVERS within ${KAFKA_TIMEOUT}s"
+}
+
+kafka_stop() { stop_session kafka; }
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+pg_bin() {
+    local d="${LOANSTREAM_PG_BIN:-}"
+    [ -n "$d" ] || d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    [ -n "$d" ] && [ -x "$d/pg_ctl" ] || die "postgres: no PostgreSQL server binaries: run \`make setup\` first"
+    echo "$d"
+}
+
+if [ "$(id -u)" = 0 ]; then
+    PG_OS_USER=postgres
+else
+    PG_OS_USER="$(id -un)"
+fi
+PG_SUPERUSER="$PG_OS_USER"
+
+# as_pg CMD...: run as the unprivileged OS user that owns the cluster (postgres refuses root).
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+# The cluster lives in .local/postgres when the postgres OS user can reach it, else under
+# /var/tmp/loanstream-<stack id>. The choice is remembered in .local/postgres-base.
+pg_base() {
+    local f="$LOCAL/postgres-base" base
+    if [ -f "$f" ]; then
+        cat "$f"
+        return
+    fi
+    base="$LOCAL/postgres"
+    mkdir -p "$base"
+    [ "$(id -u)" = 0 ] && chown "$PG_OS_USER": "$base"
+    chmod 700 "$base"
+    # the socket path must stay under the 107-byte limit of unix sockets
+    if ! as_pg test -w "$base" || [ "${#base}" -gt 80 ]; then
+        rmdir "$base" 2>/dev/null || true
+        base="/var/tmp/loanstream-$STACK_ID"
+        mkdir -p "$base"
+        [ "$(id -u)" = 0 ] && chown "$PG_OS_USER": "$base"
+        chmod 700 "$base"
+    fi
+    echo "$base" >"$f"
+    echo "$base"
+}
+
+pg_check() { "$(pg_bin)/pg_isready" -q -h "$LOANSTREAM_PG_HOST" -p "$LOANSTREAM_PG_PORT" -t 2; }
+
+pg_start() {
+    local bin base data sock
+    bin="$(pg_bin)"
+    mkdir -p "$LOCAL" "$RUN" "$LOGS"
+    base="$(pg_base)"
+    data="$base/data"
+    sock="$base/socket"
+    if running postgres && pg_check; then
+        log "postgres: already running (pid $(pid_of postgres))"
+        return
+    fi
+    if [ ! -f "$data/PG_VERSION" ]; then
+        log "postgres: initdb $data"
+        as_pg "$bin/initdb" -D "$data" -U "$PG_SUPERUSER" -E UTF8 --locale=C.UTF-8 \
+            --auth-local=peer --auth-host=scram-sha-256 >>"$LOGS/postgres.log" 2>&1 \
+            || fail_service postgres "initdb failed"
+    fi
+    as_pg mkdir -p "$sock"
+    log "postgres: starting on $LOANSTREAM_PG_HOST:$LOANSTREAM_PG_PORT ($data)"
+    echo "==== $(date -Is) stack.sh: starting postgres" >>"$LOGS/postgres.log"
+    # Without -l, the server writes to pg_ctl's stdout: this log file, opened by this shell.
+    LOANSTREAM_STACK_ID="$STACK_ID" as_pg "$bin/pg_ctl" -D "$data" -w -t "$PG_TIMEOUT" \
+        -o "-p $LOANSTREAM_PG_PORT -k $sock -c listen_addresses=$LOANSTREAM_PG_HOST -c max_connections=200" \
+        start </dev/null >>"$LOGS/postgres.log" 2>&1 \
+        || fail_service postgres "pg_ctl start failed"
+    write_pidfile postgres "$(head -n 1 "$data/postmaster.pid")"
+}
+
+pg_wait() {
+    local i
+    for ((i = 0; i < PG_TIMEOUT; i++)); do
+        if pg_check; then
+            log "postgres: healthy ($LOANSTREAM_PG_HOST:$LOANSTREAM_PG_PORT)"
+            return
+        fi
+        sleep 1
+    done
+    fail_service postgres "pg_isready failed for ${PG_TIMEOUT}s"
+}
+
+# pg_provision: roles and databases for loanstream and Airflow (passwords from the env,
+# re-applied on every start), then include/sql/schema.sql as the loanstream role.
+pg_provision() {
+    local bin base
+    bin="$(pg_bin)"
+    base="$(pg_base)"
+    LS_PG_USER="$LOANSTREAM_PG_USER" LS_PG_DB="$LOANSTREAM_PG_DB" LS_PG_PW="$LOANSTREAM_PG_PASSWORD" \
+        AF_PG_USER="$AIRFLOW_PG_USER" AF_PG_DB="$AIRFLOW_PG_DB" AF_PG_PW="$AIRFLOW_PG_PASSWORD" \
+        as_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$base/socket" -p "$LOANSTREAM_PG_PORT" \
+        -U "$PG_SUPERUSER" -d postgres >>"$LOGS/postgres.log" 2>&1 <<'SQL' || fail_service postgres "creating roles/databases failed"
+\getenv ls_user LS_PG_USER
+\getenv ls_db LS_PG_DB
+\getenv ls_pw LS_PG_PW
+\getenv af_user AF_PG_USER
+\getenv af_db AF_PG_DB
+\getenv af_pw AF_PG_PW
+SELECT format('CREATE ROLE %I LOGIN', :'ls_user') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'ls_user') \gexec
+ALTER ROLE :"ls_user" WITH LOGIN PASSWORD :'ls_pw';
+SELECT format('CREATE DATABASE %I OWNER %I', :'ls_db', :'ls_user') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'ls_db') \gexec
+SELECT format('CREATE ROLE %I LOGIN', :'af_user') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'af_user') \gexec
+ALTER ROLE :"af_user" WITH LOGIN PASSWORD :'af_pw';
+SELECT format('CREATE DATABASE %I OWNER %I', :'af_db', :'af_user') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'af_db') \gexec
+SQL
+    PGPASSWORD="$LOANSTREAM_PG_PASSWORD" PGOPTIONS="-c client_min_messages=warning" \
+        "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$LOANSTREAM_PG_HOST" -p "$LOANSTREAM_PG_PORT" \
+        -U "$LOANSTREAM_PG_USER" -d "$LOANSTREAM_PG_DB" -f "$ROOT/include/sql/schema.sql" \
+        >>"$LOGS/postgres.log" 2>&1 || fail_service postgres "applying include/sql/schema.sql failed"
+    log "postgres: roles/databases $LOANSTREAM_PG_USER/$LOANSTREAM_PG_DB and $AIRFLOW_PG_USER/$AIRFLOW_PG_DB ready, schema applied"
+}
+
+pg_stop() {
+    local f bin data
+    f="$(pidfile postgres)"
+    [ -f "$LOCAL/postgres-base" ] || { rm -f "$f"; return 0; }
+    data="$(cat "$LOCAL/postgres-base")/data"
+    local pid i
+    if pid="$(pid_of postgres)"; then
+        bin="$(pg_bin)"
+        log "postgres: stopping (pid $pid)"
+        as_pg "$bin/pg_ctl" -D "$data" -m fast -w -t "$STOP_TIMEOUT" stop >>"$LOGS/postgres.log" 2>&1 \
+            || stop_session postgres
+        for ((i = 0; i < 40; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.25
+        done
+    fi
+    rm -f "$f"
+}
+
+# --- Airflow -------------------------------------------------------------------------------
+
+airflow_check() { "$PY" "$ROOT/scripts/stackcheck.py" airflow "$LOANSTREAM_AIRFLOW_URL" 2>/dev/null; }
+
+# Secrets generated once per checkout (JWT, api secret key, Fernet key), never in git.
+airflow_secrets() {
+    local d="$LOCAL/secrets"
+    mkdir -p "$d"
+    chmod 700 "$d"
+    [ -s "$d/jwt_secret" ] || (umask 077 && head -c 32 /dev/urandom | base64 -w0 >"$d/jwt_secret")
+    [ -s "$d/secret_key" ] || (umask 077 && head -c 32 /dev/urandom | base64 -w0 >"$d/secret_key")
+    [ -s "$d/fernet_key" ] || (umask 077 && head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' >"$d/fernet_key")
+    # re-read env.sh so the AIRFLOW__* secrets are exported
+    # shellcheck source=scripts/env.sh
+    . "$ROOT/scripts/env.sh"
+}
+
+# The admin password for SimpleAuthManager, and the two loanstream connections.
+airflow_provision() {
+    mkdir -p "$AIRFLOW_HOME"
+    (umask 077 && "$PY" - "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" "$LOCAL/run/connections.json" <<'PY'
+import json, os, sys
+
+passwords_file, connections_file = sys.argv[1], sys.argv[2]
+with open(passwords_file, "w") as f:
+    json.dump({"admin": os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"]}, f)
+    f.write("\n")
+
+kafka_extra = {"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"]}
+for var, key in {
+    "LOANSTREAM_KAFKA_SECURITY_PROTOCOL": "security.protocol",
+    "LOANSTREAM_KAFKA_SASL_MECHANISM": "sasl.mechanism",
+    "LOANSTREAM_KAFKA_SASL_USERNAME": "sasl.username",
+    "LOANSTREAM_KAFKA_SASL_PASSWORD": "sasl.password",
+    "LOANSTREAM_KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+}.items():
+    if os.environ.get(var, "").strip():
+        kafka_extra[key] = os.environ[var].strip()
+connections = {
+    "loanstream_kafka": {
+        "conn_type": "kafka",
+        "description": "loanstream Kafka (from LOANSTREAM_BOOTSTRAP_SERVERS)",
+        "extra": json.dumps(kafka_extra),
+    },
+    "loanstream_postgres": {
+        "conn_type": "postgres",
+        "description": "loanstream results database (from LOANSTREAM_PG_*)",
+        "host": os.environ["LOANSTREAM_PG_HOST"],
+        "port": int(os.environ["LOANSTREAM_PG_PORT"]),
+        "login": os.environ["LOANSTREAM_PG_USER"],
+        "password": os.environ["LOANSTREAM_PG_PASSWORD"],
+        "schema": os.environ["LOANSTREAM_PG_DB"],
+    },
+}
+with open(connections_file, "w") as f:
+    json.dump(connections, f, indent=2)
+PY
+    )
+    log "airflow: db migrate"
+    "$AIRFLOW" db migrate >>"$LOGS/airflow-migrate.log" 2>&1 \
+        || fail_service airflow-migrate "\`airflow db migrate\` failed"
+    "$AIRFLOW" connections import --overwrite "$LOCAL/run/connections.json" >>"$LOGS/airflow-migrate.log" 2>&1 \
+        || { rm -f "$LOCAL/run/connections.json"; fail_service airflow-migrate "importing connections failed"; }
+    rm -f "$LOCAL/run/connections.json"
+    log "airflow: connections loanstream_kafka, loanstream_postgres imported; admin password set"
+}
+
+airflow_start() {
+    local svc any=0
+    for svc in "${AIRFLOW_SERVICES[@]}"; do
+        running "$svc" || any=1
+    done
+    if [ "$any" = 0 ]; then
+        log "airflow: already running"
+        return
+    fi
+    [ -x "$AIRFLOW" ] || die "airflow: $AIRFLOW missing: run \`make setup\` first"
+    airflow_secrets
+    airflow_provision
+    for svc in "${AIRFLOW_SERVICES[@]}"; do
+        if running "$svc"; then
+            log "$svc: already running"
+            continue
+        fi
+        log "$svc: starting"
+        case "$svc" in
+        airflow-api-server) start_bg "$svc" "$AIRFLOW" api-server --host "$LOANSTREAM_AIRFLOW_HOST" --port "$LOANSTREAM_AIRFLOW_PORT" ;;
+        *) start_bg "$svc" "$AIRFLOW" "${svc#airflow-}" ;;
+        esac
+    done
+}
+
+airflow_wait() {
+    local i svc detail
+    for ((i = 0; i < AIRFLOW_TIMEOUT; i++)); do
+        for svc in "${AIRFLOW_SERVICES[@]}"; do
+            running "$svc" || fail_service "$svc" "exited during start-up"
+        done
+        if airflow_check; then
+            log "airflow: healthy ($LOANSTREAM_AIRFLOW_URL)"
+            return
+        fi
+        sleep 1
+    done
+    # name the component that is not healthy
+    detail="$("$PY" "$ROOT/scripts/stackcheck.py" airflow "$LOANSTREAM_AIRFLOW_URL" 2>&1 || true)"
+    case "$detail" in
+    *scheduler*) svc=airflow-scheduler ;;
+    *dag_processor*) svc=airflow-dag-processor ;;
+    *triggerer*) svc=airflow-triggerer ;;
+    *) svc=airflow-api-server ;;
+    esac
+    fail_service "$svc" "not healthy within ${AIRFLOW_TIMEOUT}s ($detail)"
+}
+
+airflow_stop() {
+    local i svc
+    for ((i = ${#AIRFLOW_SERVICES[@]} - 1; i >= 0; i--)); do
+        svc="${AIRFLOW_SERVICES[$i]}"
+        stop_session "$svc"
+    done
+}
+
+# --- commands ------------------------------------------------------------------------------
+
+all_healthy() {
+    local svc
+    for svc in "${ALL_SERVICES[@]}"; do
+        running "$svc" || return 1
+    done
+    pg_check && kafka_check && airflow_check
+}
+
+cmd_up() {
+    mkdir -p "$RUN" "$LOGS"
+    [ -x "$PY" ] || die "no $PY: run \`make setup\` first"
+    if all_healthy; then
+        log "all services already running and healthy: nothing to do"
+        cmd_status
+        return
+    fi
+    local t0=$SECONDS
+    kafka_start # the JVM warms up while Postgres and Airflow's migration run
+    pg_start
+    pg_wait
+    pg_provision
+    kafka_wait
+    airflow_start
+    airflow_wait
+    log "stack up in $((SECONDS - t0))s"
+    cmd_status
+}
+
+cmd_down() {
+    local svc pid sids="" left i
+    # the sessions of every service we started, remembered before stopping them
+    for svc in "${ALL_SERVICES[@]}"; do
+        if pid="$(pid_of "$svc")"; then sids="$sids $pid"; fi
+    done
+    airflow_stop
+    kafka_stop
+    pg_stop
+    # shellcheck disable=SC2086
+    left="$( (session_pids $sids; marked_pids) | sort -u | tr '\n' ' ')"
+    if [ -n "${left// /}" ]; then
+        log "stopping leftover processes of this stack: $left"
+        # shellcheck disable=SC2086
+        kill -TERM $left 2>/dev/null || true
+        for ((i = 0; i < 40; i++)); do
+            # shellcheck disable=SC2086
+            left="$( (session_pids $sids; marked_pids) | sort -u | tr '\n' ' ')"
+            [ -z "${left// /}" ] && break
+            sleep 0.25
+        done
+        # shellcheck disable=SC2086
+        if [ -n "${left// /}" ]; then kill -KILL $left 2>/dev/null || true; sleep 0.5; fi
+        # shellcheck disable=SC2086
+        left="$( (session_pids $sids; marked_pids) | sort -u | tr '\n' ' ')"
+        [ -z "${left// /}" ] || die "processes still running after down: $left"
+    fi
+    rm -f "$RUN"/*.pid
+    log "stack down: no process of this checkout left"
+}
+
+cmd_status() {
+    local svc state addr
+    for svc in "${ALL_SERVICES[@]}"; do
+        case "$svc" in
+        kafka) addr="$LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)" ;;
+        postgres) addr="$LOANSTREAM_PG_HOST:$LOANSTREAM_PG_PORT (dbs $LOANSTREAM_PG_DB, $AIRFLOW_PG_DB)" ;;
+        airflow-api-server) addr="$LOANSTREAM_AIRFLOW_URL (UI + REST API)" ;;
+        *) addr="-" ;;
+        esac
+        if running "$svc"; then
+            state="running (pid $(pid_of "$svc"))"
+        else
+            state="stopped"
+        fi
+        printf '%-22s %-22s %-48s log %s\n' "$svc" "$state" "$addr" "${LOGS#"$ROOT"/}/$svc.log"
+    done
+}
+
+cmd_clean() {
+    cmd_down
+    local base=""
+    [ -f "$LOCAL/postgres-base" ] && base="$(cat "$LOCAL/postgres-base")"
+    if [ -n "$base" ] && [ "$base" = "/var/tmp/loanstream-$STACK_ID" ]; then
+        rm -rf "$base"
+    fi
+    rm -rf "$LOCAL"
+    log "removed $LOCAL"
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+clean) cmd_clean ;;
+*)
+    echo "usage: $0 {up|down|status|clean}" >&2
+    exit 2
+    ;;
+esac
