@@ -416,6 +416,10 @@ class ScoringSink:
                 if limit <= 0:
                     stats.stopped_by = "max-events"
                     return
+            # Never ask for more than is still expected: consume() then returns as soon as the
+            # last expected event arrives instead of waiting out batch_seconds.
+            expected = sum(stats.end_offsets[p] - stats.next_offsets[p] for p in remaining)
+            limit = max(1, min(limit, expected))
             messages = consumer.consume(num_messages=limit, timeout=self.batch_seconds)
             batch = _Batch()
             for msg in messages:
