@@ -248,6 +248,13 @@ ID_UNIQUE_ACROSS_CHUNKS = Check(
     CRITICAL,
     "no id repeats one from an earlier chunk of the file",
 )
+ROW_FIELD_COUNT = Check(
+    "row_field_count",
+    "expect_row_field_count_to_equal_header",
+    None,
+    CRITICAL,
+    "every row has as many fields as the header (an unquoted comma or a cut row?)",
+)
 HAS_ROWS = Check(
     "has_rows",
     "expect_table_row_count_to_be_between",

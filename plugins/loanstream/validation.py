@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import html
+import io
 import json
 import logging
 import re
@@ -32,6 +33,7 @@ from loanstream.expectations import (
     ID_UNIQUE_ACROSS_CHUNKS,
     PARSED_COLUMNS,
     REQUIRED_COLUMNS,
+    ROW_FIELD_COUNT,
     SUITE,
     SUITE_NAME,
     Check,
@@ -161,19 +163,26 @@ def validate_csv(
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     started = time.monotonic()
     path = Path(path)
-    size, line_ending = inspect_bytes(path)
-    header = read_header(path)
+    scan = scan_file(path)
     log.info(
-        "validation: reading %s (%d bytes, %d columns, %s line endings, %d rows per chunk)",
+        "validation: scanned %s: %d bytes, %d columns, %d rows, %s line endings, "
+        "%d row(s) with a wrong field count; validating %d rows per chunk",
         path,
-        size,
-        len(header),
-        line_ending,
+        scan.size,
+        len(scan.header),
+        scan.rows,
+        scan.line_ending,
+        scan.ragged_rows,
         chunk_rows,
     )
-    present = [column for column in dict.fromkeys(header) if column in REQUIRED_COLUMNS]
+    present = [column for column in dict.fromkeys(scan.header) if column in REQUIRED_COLUMNS]
     checks = [c for c in SUITE if c.column is None or c.column in present]
-    tallies = {c.name: _Tally(c) for c in (*SUITE, ID_UNIQUE_ACROSS_CHUNKS, HAS_ROWS)}
+    ordered = (ROW_FIELD_COUNT, HAS_ROWS, *SUITE, ID_UNIQUE_ACROSS_CHUNKS)
+    tallies = {c.name: _Tally(c) for c in ordered}
+    ragged = tallies[ROW_FIELD_COUNT.name]
+    ragged.evaluated = True
+    ragged.unexpected = scan.ragged_rows
+    ragged.add_examples(scan.ragged_examples)
     definition = _validation_definition(checks)
     ids = _IdTracker()
     rows = chunks = 0
@@ -198,13 +207,15 @@ def validate_csv(
             *_failing_counts(tallies),
             time.monotonic() - chunk_started,
         )
+    if rows != scan.rows:
+        log.warning("validation: pandas read %d rows, the csv scan counted %d", rows, scan.rows)
     tallies[ID_UNIQUE_ACROSS_CHUNKS.name].evaluated = "id" in present
     has_rows = tallies[HAS_ROWS.name]
     has_rows.evaluated = True
     if rows == 0:
         has_rows.details = "the file has a header but no data rows"
     result = _result(path, rows, chunks, tallies, started)
-    result.report = str(write_report(result, _report_path(report_dir, run_id), line_ending))
+    result.report = str(write_report(result, _report_path(report_dir, run_id), scan.line_ending))
     result.seconds = time.monotonic() - started
     log.info(
         "validation: done %s: %s, %d rows, %d failed, %d warnings, %.1fs, report %s",
@@ -222,11 +233,24 @@ def validate_csv(
 # --- reading ---------------------------------------------------------------------------------
 
 
-def inspect_bytes(path: Path) -> tuple[int, str]:
-    """Size and line-ending style of ``path``; raises if missing, empty or not UTF-8.
+@dataclass
+class FileScan:
+    """What one streaming pass over the raw file found before pandas reads it."""
 
-    Streams the file in 1 MiB blocks through an incremental UTF-8 decoder, so memory stays
-    bounded and a bad byte is reported with its offset and line number.
+    size: int
+    line_ending: str
+    header: list[str]
+    rows: int = 0
+    ragged_rows: int = 0
+    ragged_examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+def scan_file(path: Path) -> FileScan:
+    """Check that ``path`` is readable UTF-8 CSV and count each record's fields.
+
+    Streams the file in 1 MiB blocks through an incremental UTF-8 decoder (a bad byte is
+    reported with its offset and line) into :mod:`csv`, which, unlike pandas reading a few
+    columns, notices rows with more or fewer fields than the header. Memory stays bounded.
     """
     if not path.exists():
         raise CsvReadError(path, "file does not exist")
@@ -235,29 +259,62 @@ def inspect_bytes(path: Path) -> tuple[int, str]:
     size = path.stat().st_size
     if size == 0:
         raise CsvReadError(path, "file is empty (0 bytes): expected a header line and data rows")
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as stream:
+        first = stream.read(_SCAN_BLOCK)
+    line_ending = _line_ending(first)
+    records = csv.reader(_decoded_lines(path, line_ending))
+    scan: FileScan | None = None
+    try:
+        for record in records:
+            if not record:
+                continue  # blank line: pandas skips it too
+            if scan is None:
+                scan = FileScan(size, line_ending, _header(path, record))
+                continue
+            scan.rows += 1
+            if len(record) != len(scan.header):
+                scan.ragged_rows += 1
+                if len(scan.ragged_examples) < MAX_EXAMPLES:
+                    scan.ragged_examples.append(
+                        {
+                            "row": scan.rows,
+                            "value": f"{len(record)} fields, header has {len(scan.header)}",
+                        }
+                    )
+    except csv.Error as exc:
+        row = scan.rows + 1 if scan else 0
+        raise CsvReadError(path, f"malformed CSV at data row {row}: {exc}") from exc
+    if scan is None:
+        raise CsvReadError(path, "no header line: the file holds only blank lines")
+    return scan
+
+
+def _decoded_lines(path: Path, line_ending: str) -> Iterator[str]:
+    """Lines of ``path`` with their endings (LF, CRLF or bare CR), decoded as strict UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    eol = b"\r" if line_ending == "CR" else b"\n"
     offset = newlines = 0
-    line_ending = "unknown"
+    carry = ""
     with path.open("rb") as stream:
         while block := stream.read(_SCAN_BLOCK):
-            if offset == 0:
-                line_ending = _line_ending(block)
-            eol = b"\r" if line_ending == "CR" else b"\n"
             pending = len(decoder.getstate()[0])
             try:
-                decoder.decode(block)
+                text = carry + decoder.decode(block)
             except UnicodeDecodeError as exc:
                 reason = _utf8_reason(block, exc, offset, pending, newlines, eol)
                 raise CsvReadError(path, reason) from exc
+            lines = io.StringIO(text, newline="").readlines()
+            carry = lines.pop() if lines else ""
+            yield from lines
             newlines += block.count(eol)
             offset += len(block)
     try:
-        decoder.decode(b"", final=True)
+        carry += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise CsvReadError(
-            path, f"the file ends inside a UTF-8 character (byte offset {size})"
-        ) from exc
-    return size, line_ending
+        reason = f"not valid UTF-8: the file ends inside a multi-byte character (byte {offset})"
+        raise CsvReadError(path, reason) from exc
+    if carry:
+        yield carry
 
 
 def _line_ending(block: bytes) -> str:
@@ -288,18 +345,11 @@ def _utf8_reason(
     )
 
 
-def read_header(path: Path) -> list[str]:
-    """Column names of the first line; raises when the delimiter is clearly not a comma."""
-    with path.open(encoding="utf-8-sig", newline="") as stream:
-        first = stream.readline()
-        while first and not first.strip():
-            first = stream.readline()
-    if not first.strip():
-        raise CsvReadError(path, "no header line: the file holds only blank lines")
-    header = next(csv.reader([first.rstrip("\r\n")]))
-    if len(header) == 1 and len(REQUIRED_COLUMNS) > 1:
-        raise CsvReadError(path, _delimiter_reason(first))
-    return [name.strip() for name in header]
+def _header(path: Path, record: list[str]) -> list[str]:
+    """Column names of the first record; raises when the delimiter is clearly not a comma."""
+    if len(record) == 1 and len(REQUIRED_COLUMNS) > 1:
+        raise CsvReadError(path, _delimiter_reason(record[0]))
+    return [name.strip() for name in record]
 
 
 def _delimiter_reason(line: str) -> str:
@@ -539,7 +589,7 @@ def _describe(label: str, item: dict[str, Any], rows: int) -> str:
     )
     if item.get("details"):
         line += f": {item['details']}"
-    if item["unexpected_count"] and item["column"]:
+    if item["unexpected_count"] and not item.get("details"):
         line += f": {item['unexpected_count']} of {rows} rows unexpected"
     if item["examples"]:
         line += ", e.g. " + "; ".join(_describe_example(ex) for ex in item["examples"])
