@@ -1,0 +1,106 @@
+"""DAG folder integrity: imports, no cycles, owners, tags, docs, params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+PIPELINE_TASKS = [
+    "create_topic",
+    "validate_csv",
+    "produce_events",
+    "wait_for_events",
+    "score_events",
+    "summarize",
+]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+def test_no_import_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"loan_stream_pipeline", "loan_sample_replay"}
+
+
+@pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay"])
+def test_owner_tags_docs(dagbag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert dag.tags and "loanstream" in dag.tags
+    assert dag.doc_md and len(dag.doc_md) > 100
+    assert dag.catchup is False and dag.max_active_runs == 1
+    for task in dag.tasks:
+        assert task.owner == "loanstream", task.task_id
+        assert task.doc_md, f"{dag_id}.{task.task_id} has no doc_md"
+
+
+@pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay"])
+def test_task_chain_without_cycles(dagbag, dag_id: str) -> None:
+    dag = dagbag.dags[dag_id]
+    assert [t.task_id for t in dag.topological_sort()] == PIPELINE_TASKS
+    for upstream, downstream in zip(PIPELINE_TASKS, PIPELINE_TASKS[1:]):
+        expected = {upstream} | ({"create_topic"} if downstream == "score_events" else set())
+        assert dag.get_task(downstream).upstream_task_ids == expected
+
+
+def test_main_dag_params_form(dagbag) -> None:
+    dag = dagbag.dags["loan_stream_pipeline"]
+    params = dag.params
+    assert set(params.keys()) == {
+        "csv_path",
+        "rate",
+        "max_events",
+        "topic",
+        "partitions",
+        "republish",
+    }
+    for name in params.keys():
+        param = params.get_param(name)
+        assert param.schema.get("type"), name
+        assert param.schema.get("title") and param.description, name
+    assert params["topic"] == "loan_applications"
+    assert params["partitions"] == 3
+    assert params["csv_path"].endswith("include/data/loan_applications_sample.csv")
+
+
+def test_params_are_checked_before_any_work(dagbag) -> None:
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = dagbag.dags["loan_stream_pipeline"]
+    for bad in ({"rate": -1}, {"rate": 60000}, {"partitions": 0}, {"topic": "bad topic!"}):
+        with pytest.raises(ParamValidationError, match="Invalid input for param"):
+            params = ParamsDict(dag.params)
+            params.update(bad)
+            params.validate()
+
+
+def test_retries_for_transient_errors_none_for_bad_input(dagbag) -> None:
+    dag = dagbag.dags["loan_stream_pipeline"]
+    assert dag.get_task("validate_csv").retries == 0
+    assert dag.get_task("summarize").retries == 0
+    assert dag.get_task("produce_events").retries >= 1
+    assert dag.get_task("score_events").retries >= 1
+    assert dag.get_task("produce_events").retry_exponential_backoff
+
+
+def test_sensor_is_deferrable(dagbag) -> None:
+    from loanstream.airflow.sensors import EventsWaitingSensor
+
+    sensor = dagbag.dags["loan_stream_pipeline"].get_task("wait_for_events")
+    assert isinstance(sensor, EventsWaitingSensor)
+    assert sensor.timeout == 600
+
+
+def test_replay_schedule(dagbag) -> None:
+    dag = dagbag.dags["loan_sample_replay"]
+    assert dag.timetable.expression in ("@hourly", "0 * * * *")
+    assert dag.params["rate"] <= 1000
