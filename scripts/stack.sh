@@ -94,7 +94,8 @@ start_bg() {
     shift
     mkdir -p "$RUN" "$LOGS"
     echo "==== $(date -Is) stack.sh: starting $name: $*" >>"$LOGS/$name.log"
-    LOANSTREAM_STACK_ID="$STACK_ID" setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+    # PYTHONFAULTHANDLER: a crash in a C extension (librdkafka, psycopg2) logs a traceback.
+    LOANSTREAM_STACK_ID="$STACK_ID" PYTHONFAULTHANDLER=1 setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
     pid=$!
     write_pidfile "$name" "$pid"
 }

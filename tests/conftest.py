@@ -1,0 +1,202 @@
+"""Shared fixtures for every test directory.
+
+The environment is loaded as `make` loads it: ``.env`` if present, then ``.env.example`` for
+anything unset (the real environment always wins), so ``.venv/bin/pytest`` run by hand after
+``make up`` talks to the same services. (``scripts/env.sh .venv/bin/pytest`` also exports the
+derived Airflow settings: AIRFLOW_HOME, AIRFLOW__*.)
+
+Services policy: tests marked ``integration``/``chaos`` need Kafka and Postgres, ``e2e`` and
+``browser`` also Airflow. When one is down such tests FAIL (never skip) with
+"... run `make up` first".
+
+Fixtures: ``settings``, ``kafka_bootstrap``, ``kafka_config``, ``kafka_admin``,
+``unique_topic`` (factory), ``pg_dsn``, ``pg_conn``, ``airflow_url``, ``airflow_token``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import envfile  # noqa: E402
+
+envfile.load(ROOT)
+
+from loanstream.config import Settings  # noqa: E402
+
+NEEDS = {
+    "integration": ("kafka", "postgres"),
+    "chaos": ("kafka", "postgres"),
+    "e2e": ("kafka", "postgres", "airflow"),
+    "browser": ("kafka", "postgres", "airflow"),
+}
+_service_errors: dict[str, str | None] = {}
+
+
+def _airflow_url() -> str:
+    return os.environ.get("LOANSTREAM_AIRFLOW_URL") or (
+        f"http://{os.environ.get('LOANSTREAM_AIRFLOW_HOST', '127.0.0.1')}:"
+        f"{os.environ.get('LOANSTREAM_AIRFLOW_PORT', '8080')}"
+    )
+
+
+def _probe(service: str, settings: Settings) -> str | None:
+    """None when the service answers, else why not."""
+    if service == "kafka":
+        from confluent_kafka.admin import AdminClient
+
+        try:
+            meta = AdminClient(settings.kafka_config(log_level=0)).list_topics(timeout=5)
+            return None if meta.brokers else "no brokers in metadata"
+        except Exception as exc:  # noqa: BLE001
+            return f"Kafka at {settings.bootstrap_servers}: {exc}"
+    if service == "postgres":
+        import psycopg2
+
+        try:
+            psycopg2.connect(settings.pg_dsn, connect_timeout=5).close()
+            return None
+        except Exception as exc:  # noqa: BLE001
+            from loanstream.config import redact_dsn
+
+            return f"Postgres at {redact_dsn(settings.pg_dsn)}: {str(exc).strip()}"
+    if service == "airflow":
+        url = _airflow_url()
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5) as resp:
+                health = json.load(resp)
+        except Exception as exc:  # noqa: BLE001
+            return f"Airflow at {url}: {exc}"
+        bad = [k for k, v in health.items() if isinstance(v, dict) and v.get("status") != "healthy"]
+        return f"Airflow at {url}: unhealthy {bad}" if bad else None
+    raise ValueError(service)
+
+
+def require_service(service: str, settings: Settings | None = None) -> None:
+    """Fail the calling test (once probed, cached) when ``service`` is not up."""
+    if service not in _service_errors:
+        _service_errors[service] = _probe(service, settings or Settings.from_env())
+    error = _service_errors[service]
+    if error:
+        pytest.fail(f"{service} is not reachable ({error}): run `make up` first", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _require_services_for_marker(request: pytest.FixtureRequest) -> None:
+    needed: list[str] = []
+    for marker, services in NEEDS.items():
+        if request.node.get_closest_marker(marker):
+            needed += [s for s in services if s not in needed]
+    for service in needed:
+        require_service(service)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(settings: Settings) -> str:
+    require_service("kafka", settings)
+    return settings.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def kafka_config(settings: Settings, kafka_bootstrap: str) -> dict:
+    """librdkafka config for the real broker (bootstrap + any SASL/TLS settings)."""
+    return settings.kafka_config()
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(kafka_config: dict):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(kafka_config)
+
+
+@pytest.fixture
+def unique_topic(kafka_admin, request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+    """Factory: ``unique_topic(partitions=3, config=None, prefix=None) -> name``.
+
+    Creates a fresh topic on the real broker (waiting until it exists) and deletes every
+    topic it made when the test ends.
+    """
+    from confluent_kafka.admin import NewTopic
+
+    made: list[str] = []
+
+    def make(partitions: int = 3, config: dict[str, str] | None = None, prefix: str | None = None) -> str:
+        base = prefix or "test-" + request.node.name[:40]
+        safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in base)
+        name = f"{safe}-{uuid.uuid4().hex[:8]}"
+        futures = kafka_admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+            operation_timeout=15,
+        )
+        futures[name].result(timeout=20)
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        for future in kafka_admin.delete_topics(made, operation_timeout=15).values():
+            try:
+                future.result(timeout=20)
+            except Exception:  # noqa: BLE001 - best effort cleanup
+                pass
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(settings: Settings) -> str:
+    require_service("postgres", settings)
+    return settings.pg_dsn
+
+
+@pytest.fixture
+def pg_conn(pg_dsn: str):
+    """A psycopg2 connection to the loanstream database, autocommit, closed afterwards."""
+    import psycopg2
+
+    conn = psycopg2.connect(pg_dsn, connect_timeout=10)
+    conn.autocommit = True
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def airflow_url() -> str:
+    """Base URL of the running Airflow api-server (UI and REST API)."""
+    require_service("airflow")
+    return _airflow_url()
+
+
+@pytest.fixture(scope="session")
+def airflow_token(airflow_url: str) -> str:
+    """A JWT for user admin: send it as ``Authorization: Bearer <token>``."""
+    body = json.dumps(
+        {"username": "admin", "password": os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"]}
+    ).encode()
+    req = urllib.request.Request(
+        f"{airflow_url}/auth/token",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return json.load(resp)["access_token"]
+    except urllib.error.HTTPError as exc:
+        pytest.fail(f"Airflow login as admin failed: HTTP {exc.code} {exc.read()[:200]!r}")
