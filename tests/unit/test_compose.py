@@ -1,0 +1,134 @@
+"""docker-compose.yml and Dockerfile: services, ports, mounts, health checks, start order.
+
+No Docker engine runs on the reference machine, so the file is checked as data; when a
+docker CLI with the compose plugin is present, `docker compose config` validates it too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+EXPECTED = ("redpanda", "redpanda-console", "postgres", "airflow-init", *AIRFLOW_SERVICES)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def host_ports(service: dict) -> dict[int, int]:
+    """{host port: container port} from "[ip:]host:container" entries."""
+    ports = {}
+    for entry in service.get("ports", []):
+        parts = str(entry).split(":")
+        ports[int(parts[-2])] = int(parts[-1].split("/")[0])
+    return ports
+
+
+def test_all_services_present(compose: dict) -> None:
+    assert set(EXPECTED) <= set(compose["services"])
+
+
+def test_host_ports(compose: dict) -> None:
+    services = compose["services"]
+    assert host_ports(services["redpanda"]) == {9092: 9092}
+    assert host_ports(services["postgres"]) == {5433: 5432}
+    assert host_ports(services["airflow-apiserver"]) == {8080: 8080}
+    console = host_ports(services["redpanda-console"])
+    assert 8080 not in console and set(console) & {8081, 8088}, console
+    used = [p for s in services.values() for p in host_ports(s)]
+    assert len(used) == len(set(used)), f"host port used twice: {used}"
+    for name, service in services.items():
+        for entry in service.get("ports", []):
+            assert str(entry).startswith("127.0.0.1:"), f"{name} publishes beyond loopback: {entry}"
+
+
+def test_redpanda_listeners(compose: dict) -> None:
+    command = " ".join(compose["services"]["redpanda"]["command"])
+    assert "internal://redpanda:29092" in command and "external://127.0.0.1:9092" in command
+    assert compose["services"]["redpanda-console"]["environment"]["KAFKA_BROKERS"] == "redpanda:29092"
+
+
+def test_airflow_services_share_image_env_and_mounts(compose: dict) -> None:
+    for name in ("airflow-init", *AIRFLOW_SERVICES):
+        service = compose["services"][name]
+        assert service["build"] == "." and service["image"].startswith("loanstream-airflow")
+        mounts = {m.split(":")[1] for m in service["volumes"]}
+        assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts, name
+        env = service["environment"]
+        assert env["LOANSTREAM_BOOTSTRAP_SERVERS"] == "redpanda:29092"
+        assert env["LOANSTREAM_PG_HOST"] == "postgres"
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
+        assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+        env_files = [e["path"] if isinstance(e, dict) else e for e in service["env_file"]]
+        assert ".env.example" in env_files and ".env" in env_files
+
+
+def test_healthchecks(compose: dict) -> None:
+    services = compose["services"]
+    for name in ("redpanda", "postgres", *AIRFLOW_SERVICES):
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+    assert "rpk cluster health" in " ".join(services["redpanda"]["healthcheck"]["test"])
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert "/api/v2/monitor/health" in " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
+
+
+def test_start_order(compose: dict) -> None:
+    services = compose["services"]
+    init = services["airflow-init"]["depends_on"]
+    assert init["postgres"]["condition"] == "service_healthy"
+    assert init["redpanda"]["condition"] == "service_healthy"
+    for name in AIRFLOW_SERVICES:
+        deps = services[name]["depends_on"]
+        assert deps["airflow-init"]["condition"] == "service_completed_successfully", name
+        assert deps["postgres"]["condition"] == "service_healthy", name
+    assert services["redpanda-console"]["depends_on"]["redpanda"]["condition"] == "service_healthy"
+
+
+def test_postgres_init_creates_databases_and_schema(compose: dict) -> None:
+    mounts = compose["services"]["postgres"]["volumes"]
+    assert any(m.startswith("./infra/postgres/init.sh:/docker-entrypoint-initdb.d/") for m in mounts)
+    assert any(m.startswith("./include/sql/schema.sql:") for m in mounts)
+    init = (ROOT / "infra" / "postgres" / "init.sh").read_text()
+    assert "CREATE DATABASE loanstream" in init and "CREATE DATABASE airflow" in init
+    for path in [m.split(":")[0] for m in mounts if m.startswith("./")]:
+        assert (ROOT / path).exists(), path
+
+
+def test_dockerfile_builds_on_airflow_with_requirements_package_and_rpk() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert "FROM apache/airflow:3.3.2-python3.11" in text
+    assert "COPY --from=redpanda" in text and "rpk" in text
+    assert "-r /opt/airflow/requirements.txt" in text
+    assert "pip install --no-cache-dir --no-deps -e /opt/airflow" in text
+    for line in text.splitlines():
+        if line.startswith("COPY --chown"):
+            source = line.split()[2]
+            assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_docker_compose_config_validates() -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker CLI on this machine: the compose file is checked as YAML only")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("the docker CLI here has no compose plugin: checked as YAML only")
+    result = subprocess.run(
+        [docker, "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
