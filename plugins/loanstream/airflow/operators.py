@@ -22,6 +22,12 @@ from loanstream.airflow.connections import (
 from loanstream.config import Settings, redact_dsn
 
 
+def _failed_check(item: dict[str, Any]) -> str:
+    """``loan_amnt_positive on loan_amnt: 3 rows`` for one failed expectation."""
+    column = f" on {item['column']}" if item.get("column") else ""
+    return f"{item.get('check') or item.get('expectation')}{column}: {item.get('unexpected_count')} rows"
+
+
 class CreateTopicOperator(BaseOperator):
     """Create the events topic with ``rpk`` where installed, else the Kafka Admin API.
 
@@ -106,7 +112,7 @@ class ValidateCsvOperator(BaseOperator):
         if not result.success:
             raise AirflowFailException(
                 f"validation of {self.csv_path} failed: {len(result.failed)} critical "
-                f"expectation(s) ({', '.join(str(f.get('expectation')) for f in result.failed)}); "
+                f"expectation(s) ({', '.join(_failed_check(f) for f in result.failed)}); "
                 f"report: {result.report}. Nothing was produced."
             )
         return result.to_dict()

@@ -1,0 +1,88 @@
+"""Through the running scheduler: trigger with params over the REST API, check logs vs Postgres."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from loanstream.config import Settings
+from tests.helpers import query, read_topic, unique_name, write_loans_csv
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "loan_stream_pipeline"
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    from scripts.envfile import load
+
+    load()
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="module")
+def shared_csv() -> Path:
+    from tests.helpers import shared_data_csv
+
+    return shared_data_csv()
+
+
+def test_triggered_run_succeeds_and_summary_log_matches_postgres(
+    dag_runner, settings: Settings, shared_csv: Path
+) -> None:
+    topic = unique_name("e2e")
+    run_id = dag_runner.trigger(
+        DAG_ID, {"csv_path": str(shared_csv), "rate": 2000, "max_events": 600, "topic": topic}
+    )
+    state = dag_runner.wait(DAG_ID, run_id)
+    states = dag_runner.task_states(DAG_ID, run_id)
+    assert state == "success", states
+    assert set(states) >= {"create_topic", "validate_csv", "produce_events", "wait_for_events",
+                           "score_events[0]", "score_events[1]", "score_events[2]", "summarize"}  # fmt: skip
+    log = dag_runner.log(DAG_ID, run_id, "summarize")
+    match = re.search(r"produced (\d+), scored (\d+), dead-lettered (\d+), missing (\d+)", log)
+    assert match, log[-3000:]
+    produced, scored, dead, missing = map(int, match.groups())
+    ((db_scored,),) = query(
+        settings.pg_dsn, "SELECT count(*) FROM risk_scored WHERE run_id = %s", (run_id,)
+    )
+    ((db_dead,),) = query(
+        settings.pg_dsn, "SELECT count(*) FROM dead_letters WHERE run_id = %s", (run_id,)
+    )
+    assert (produced, missing) == (600, 0)
+    assert (scored, dead) == (db_scored, db_dead)
+    assert db_scored + db_dead == 600
+    summary = dag_runner.xcom(DAG_ID, run_id, "summarize")
+    assert summary["produced"] == 600 and summary["missing"] == 0
+    assert "created via the Kafka Admin API" in dag_runner.log(DAG_ID, run_id, "create_topic")
+    assert "events waiting for group" in dag_runner.log(DAG_ID, run_id, "wait_for_events")
+
+
+def test_bad_csv_fails_validation_produces_nothing_and_the_log_explains(
+    dag_runner, settings: Settings, shared_csv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    bad = tmp_path_factory.mktemp("bad") / "negative_amounts.csv"
+    write_loans_csv(bad, shared_csv, 50)
+    lines = bad.read_text().splitlines()
+    header = lines[0].split(",")
+    amount = header.index("loan_amnt")
+    fields = lines[7].split(",")
+    fields[amount] = "-5000"
+    lines[7] = ",".join(fields)  # data row 7
+    bad.write_text("\n".join(lines) + "\n")
+    topic = unique_name("e2ebad")
+    run_id = dag_runner.trigger(DAG_ID, {"csv_path": str(bad), "rate": 0, "topic": topic})
+    assert dag_runner.wait(DAG_ID, run_id, timeout=300) == "failed"
+    states = dag_runner.task_states(DAG_ID, run_id)
+    assert states["create_topic"] == "success"
+    assert states["validate_csv"] == "failed"
+    for task in ("produce_events", "wait_for_events", "summarize"):
+        assert states[task] in ("upstream_failed", "None", "none"), states
+    assert read_topic(settings, topic, timeout=5) == []  # nothing produced
+    log = dag_runner.log(DAG_ID, run_id, "validate_csv")
+    assert "loan_amnt" in log and "row 7" in log, log[-3000:]
+    assert "validation.html" in log
+    assert "Nothing was produced" in log
