@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from loanstream.cli import main
 from loanstream.evaluation import ks_statistic, outcome_label, roc_auc
 

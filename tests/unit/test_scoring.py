@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from loanstream.scoring import (
     FEATURE_FIELDS,
     Features,

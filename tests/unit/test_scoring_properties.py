@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from loanstream.scoring import Features, ScoringError, apply_rules, load_rules, preprocess_event
 
 pytestmark = pytest.mark.unit
