@@ -113,26 +113,34 @@ marked_pids() {
         | awk -F/ -v self="$$" '$3 != self {print $3}'
 }
 
-# stop_session NAME: SIGTERM the service's process group (a graceful stop: Airflow's
-# scheduler ends its own workers), wait for its whole session to exit, SIGKILL what is left.
-stop_session() {
-    local name=$1 pid i left
-    if pid="$(pid_of "$name")"; then
-        log "$name: stopping (pid $pid)"
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+# stop_sessions NAME...: SIGTERM each service's process group at once (a graceful stop:
+# Airflow's scheduler ends its own workers), wait for their whole sessions to exit, then
+# SIGKILL whatever is left in them.
+stop_sessions() {
+    local name pid sids="" i left
+    for name in "$@"; do
+        if pid="$(pid_of "$name")"; then
+            log "$name: stopping (pid $pid)"
+            kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+            sids="$sids $pid"
+        fi
+    done
+    if [ -n "$sids" ]; then
         for ((i = 0; i < STOP_TIMEOUT * 4; i++)); do
-            [ -z "$(session_pids "$pid")" ] && break
+            # shellcheck disable=SC2086
+            [ -z "$(session_pids $sids)" ] && break
             sleep 0.25
         done
-        left="$(session_pids "$pid" | tr '\n' ' ')"
+        # shellcheck disable=SC2086
+        left="$(session_pids $sids | tr '\n' ' ')"
         if [ -n "${left// /}" ]; then
-            log "$name: still running after ${STOP_TIMEOUT}s, SIGKILL: $left"
+            log "$*: still running after ${STOP_TIMEOUT}s, SIGKILL: $left"
             # shellcheck disable=SC2086
             kill -KILL $left 2>/dev/null || true
             sleep 0.5
         fi
     fi
-    rm -f "$(pidfile "$name")"
+    for name in "$@"; do rm -f "$(pidfile "$name")"; done
 }
 
 # --- Kafka ---------------------------------------------------------------------------------
@@ -180,7 +188,7 @@ kafka_wait() {
     fail_service kafka "no metadata response from $LOANSTREAM_BOOTSTRAP_SERVERS within ${KAFKA_TIMEOUT}s"
 }
 
-kafka_stop() { stop_session kafka; }
+kafka_stop() { stop_sessions kafka; }
 
 # --- PostgreSQL ----------------------------------------------------------------------------
 
@@ -313,7 +321,7 @@ pg_stop() {
         bin="$(pg_bin)"
         log "postgres: stopping (pid $pid)"
         as_pg "$bin/pg_ctl" -D "$data" -m fast -w -t "$STOP_TIMEOUT" stop >>"$LOGS/postgres.log" 2>&1 \
-            || stop_session postgres
+            || stop_sessions postgres
         for ((i = 0; i < 40; i++)); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.25
@@ -437,13 +445,7 @@ airflow_wait() {
     fail_service "$svc" "not healthy within ${AIRFLOW_TIMEOUT}s ($detail)"
 }
 
-airflow_stop() {
-    local i svc
-    for ((i = ${#AIRFLOW_SERVICES[@]} - 1; i >= 0; i--)); do
-        svc="${AIRFLOW_SERVICES[$i]}"
-        stop_session "$svc"
-    done
-}
+airflow_stop() { stop_sessions "${AIRFLOW_SERVICES[@]}"; }
 
 # --- commands ------------------------------------------------------------------------------
 
@@ -481,8 +483,8 @@ cmd_down() {
     for svc in "${ALL_SERVICES[@]}"; do
         if pid="$(pid_of "$svc")"; then sids="$sids $pid"; fi
     done
-    airflow_stop
-    kafka_stop
+    # Airflow and Kafka together, then Postgres (Airflow records its shutdown in it)
+    stop_sessions "${AIRFLOW_SERVICES[@]}" kafka
     pg_stop
     # shellcheck disable=SC2086
     left="$( (session_pids $sids; marked_pids) | sort -u | tr '\n' ' ')"
