@@ -11,6 +11,7 @@ from urllib.parse import quote
 import psycopg2
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
+
 from loanstream.config import Settings
 from loanstream.sink import apply_schema
 from loanstream.topics import ensure_topic

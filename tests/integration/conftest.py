@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from loanstream.config import Settings
 
+from loanstream.config import Settings
 from tests.helpers import shared_data_csv
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from loanstream.config import Settings
 from loanstream.events import read_header
 from loanstream.producer import EventProducer, ProduceError
-
 from tests.helpers import murmur2_partition, read_topic, temp_topic, write_loans_csv
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,9 @@ def test_kafka_produce_and_consume_round_trip(kafka_config: dict, unique_topic) 
     key, value = f"k-{uuid.uuid4().hex}", b'{"smoke": true}'
     producer = Producer({**kafka_config, "enable.idempotence": True, "acks": "all"})
     delivered = []
-    producer.produce(topic, key=key, value=value, on_delivery=lambda err, msg: delivered.append((err, msg)))
+    producer.produce(
+        topic, key=key, value=value, on_delivery=lambda err, msg: delivered.append((err, msg))
+    )
     assert producer.flush(15) == 0
     assert len(delivered) == 1 and delivered[0][0] is None, delivered
     partition, offset = delivered[0][1].partition(), delivered[0][1].offset()
@@ -64,4 +66,6 @@ def test_postgres_schema_is_applied(pg_conn) -> None:
     with pg_conn.cursor() as cur:
         for table in ("risk_scored", "consumer_offsets", "dead_letters"):
             cur.execute("SELECT to_regclass(%s)", (f"public.{table}",))
-            assert cur.fetchone()[0] == table, f"{table} missing: `make up` applies include/sql/schema.sql"
+            assert cur.fetchone()[0] == table, (
+                f"{table} missing: `make up` applies include/sql/schema.sql"
+            )

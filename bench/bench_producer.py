@@ -1,0 +1,234 @@
+"""Producer benchmarks, side by side in one run, on the broker `make up` started.
+
+    scripts/env.sh .venv/bin/python bench/bench_producer.py [--quick]
+
+1. Rate accuracy: achieved / target at 10, 200, 5,000 and 50,000 events/s, >= 5 s each.
+2. Unthrottled, 100,000 rows of the generated sample: our events/s vs Kafka's own
+   ``org.apache.kafka.tools.ProducerPerformance`` sending the same number of records with the
+   same payloads (our serialised events, via --payload-file) and the same client settings.
+3. The same 100,000 rows through a naive baseline written like the prototype
+   (pandas ``iterrows`` + ``json.dumps`` + flush every 200): our speed-up.
+4. Peak RSS of ``loanstream produce`` on a 1,000,000-row CSV.
+
+Prints one JSON object per measurement and a summary table; ``--markdown`` prints the table
+for docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from loanstream.config import Settings
+from loanstream.events import finish_event, iter_event_batches, utc_now_iso
+from loanstream.producer import EventProducer, ProducerOptions
+from loanstream.sample import generate_sample
+from loanstream.topics import ensure_topic
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / ".local" / "bench"
+KAFKA_LIBS = ROOT / ".local" / "kafka" / "libs"
+
+
+def dataset(rows: int) -> Path:
+    """The generated LendingClub-schema sample with ``rows`` rows (made once, seed 42)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"loans_{rows}.csv"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        generate_sample(tmp, rows=rows, seed=42)
+        tmp.rename(path)
+    return path
+
+
+class Topics:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.made: list[str] = []
+
+    def new(self, label: str, partitions: int = 3) -> str:
+        topic = f"bench_{label}_{uuid.uuid4().hex[:8]}"
+        ensure_topic(self.settings.kafka_config(), topic, partitions=partitions, use_rpk=False)
+        self.made.append(topic)
+        return topic
+
+    def cleanup(self) -> None:
+        if self.made:
+            AdminClient(self.settings.kafka_config()).delete_topics(self.made, operation_timeout=30)
+
+
+def rate_accuracy(settings: Settings, topics: Topics, csv: Path, seconds: float) -> list[dict]:
+    results = []
+    for rate in (10, 200, 5_000, 50_000):
+        n = int(rate * seconds)
+        producer = EventProducer(settings.kafka_config(), topics.new(f"rate{rate}"))
+        wall = time.perf_counter()
+        stats = producer.produce_csv(csv, rate=rate, max_events=n)
+        wall = time.perf_counter() - wall
+        result = {
+            "bench": "rate_accuracy",
+            "target_eps": rate,
+            "events": stats.sent,
+            "seconds": round(stats.seconds, 4),
+            "achieved_eps": round(stats.eps, 2),
+            "ratio": round(stats.eps / rate, 5),
+            "wall_seconds_incl_setup": round(wall, 3),
+        }
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    return results
+
+
+def ours_unthrottled(settings: Settings, topics: Topics, csv: Path, rows: int) -> dict:
+    stats = EventProducer(settings.kafka_config(), topics.new("ours")).produce_csv(csv)
+    assert stats.delivered == rows, stats
+    result = {"bench": "ours_unthrottled", "events": stats.sent, "seconds": round(stats.seconds, 3),
+              "eps": round(stats.eps, 1)}  # fmt: skip
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def payload_file(csv: Path, rows: int) -> tuple[Path, int]:
+    """Our serialised events, one per line, for ProducerPerformance --payload-file."""
+    path = DATA / f"payloads_{rows}.jsonl"
+    total = 0
+    count = 0
+    with path.open("wb") as out:
+        for batch in iter_event_batches(csv):
+            for body in batch.bodies:
+                value = finish_event(body, utc_now_iso())
+                out.write(value + b"\n")
+                total += len(value)
+                count += 1
+    return path, total // max(count, 1)
+
+
+def producer_performance(settings: Settings, topics: Topics, csv: Path, rows: int) -> dict:
+    payloads, avg = payload_file(csv, rows)
+    options = ProducerOptions()
+    props = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "acks": "all",
+        "enable.idempotence": "true",
+        "linger.ms": options.linger_ms,
+        "batch.size": options.batch_bytes,
+        "compression.type": options.compression,
+    }
+    command = [
+        "java", "-Xmx1g", "-cp", f"{KAFKA_LIBS}/*", "org.apache.kafka.tools.ProducerPerformance",
+        "--topic", topics.new("perftool"), "--num-records", str(rows), "--throughput", "-1",
+        "--payload-file", str(payloads), "--payload-delimiter", "\n",
+        "--producer-props", *[f"{k}={v}" for k, v in props.items()],
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    line = [x for x in proc.stdout.splitlines() if "records sent" in x][-1]
+    eps = float(re.search(r"([\d.]+) records/sec", line).group(1))
+    result = {"bench": "kafka_producer_performance", "events": rows, "avg_record_bytes": avg,
+              "eps": eps, "tool_line": line.strip()}  # fmt: skip
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def naive_baseline(settings: Settings, topics: Topics, csv: Path, rows: int) -> dict:
+    """The prototype's way: pandas iterrows, json.dumps, flush every 200 messages."""
+    import pandas as pd
+
+    topic = topics.new("naive")
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    start = time.perf_counter()
+    df = pd.read_csv(csv)
+    sent = 0
+    for _, row in df.iterrows():
+        event = row.where(pd.notnull(row), None).to_dict()
+        event["event_time"] = utc_now_iso()
+        producer.produce(topic, key=str(event["id"]), value=json.dumps(event, default=str))
+        sent += 1
+        if sent % 200 == 0:
+            producer.flush()
+    producer.flush()
+    seconds = time.perf_counter() - start
+    result = {"bench": "naive_baseline", "events": sent, "seconds": round(seconds, 3),
+              "eps": round(sent / seconds, 1)}  # fmt: skip
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def peak_memory(settings: Settings, topics: Topics, csv: Path) -> dict:
+    topic = topics.new("memory")
+    command = [
+        sys.executable,
+        "-m",
+        "loanstream.cli",
+        "produce",
+        "--csv",
+        str(csv),
+        "--topic",
+        topic,
+    ]
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=os.environ)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result = {"bench": "peak_memory", "rows": stats["sent"], "delivered": stats["delivered"],
+              "peak_rss_mb": round(peak_mb, 1), "seconds": round(seconds, 1),
+              "eps": stats["eps"]}  # fmt: skip
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the script")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    rows = 10_000 if args.quick else 100_000
+    big_rows = 20_000 if args.quick else 1_000_000
+    seconds = 1.0 if args.quick else 5.0
+    topics = Topics(settings)
+    try:
+        csv = dataset(max(rows, int(50_000 * seconds)))
+        small = dataset(rows)
+        rates = rate_accuracy(settings, topics, csv, seconds)
+        ours = ours_unthrottled(settings, topics, small, rows)
+        tool = producer_performance(settings, topics, small, rows)
+        naive = naive_baseline(settings, topics, small, rows)
+        memory = peak_memory(settings, topics, dataset(big_rows))
+    finally:
+        topics.cleanup()
+    summary = {
+        "bench": "summary",
+        "rate_ratios": {r["target_eps"]: r["ratio"] for r in rates},
+        "ours_vs_producer_performance": round(ours["eps"] / tool["eps"], 3),
+        "speedup_vs_naive": round(ours["eps"] / naive["eps"], 2),
+        "peak_rss_mb_1m_rows": memory["peak_rss_mb"],
+    }
+    print(json.dumps(summary), flush=True)
+    print("\n| measurement | value |\n|---|---|")
+    for r in rates:
+        print(f"| rate {r['target_eps']:,} eps, {r['events']:,} events | achieved "
+              f"{r['achieved_eps']:,} eps, ratio {r['ratio']:.4f} |")  # fmt: skip
+    print(f"| unthrottled, {rows:,} rows: loanstream | {ours['eps']:,} eps |")
+    print(f"| same rows/payloads: Kafka ProducerPerformance | {tool['eps']:,} eps "
+          f"(avg record {tool['avg_record_bytes']} B) |")  # fmt: skip
+    print(f"| ratio loanstream / ProducerPerformance | {summary['ours_vs_producer_performance']} |")
+    print(f"| naive prototype-style baseline | {naive['eps']:,} eps |")
+    print(f"| speed-up over naive | {summary['speedup_vs_naive']}x |")
+    print(f"| peak RSS, {memory['rows']:,}-row CSV | {memory['peak_rss_mb']} MB |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
