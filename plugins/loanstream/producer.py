@@ -201,7 +201,8 @@ class EventProducer:
                 for key, body, row in zip(batch.keys, batch.bodies, batch.rows):
                     if self._stop_requested:
                         break
-                    limiter.wait(index)
+                    if rate:
+                        limiter.wait(index)
                     value = finish_event(body, utc_now_iso())
                     headers = [("source_file", source), ("row", b"%d" % row), ("run_id", run_b)]
                     while True:
