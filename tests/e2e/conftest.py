@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-import time
-from typing import Any
+import sys
+from pathlib import Path
 
 import pytest
 
-from scripts.demo import Airflow, ApiError
-from scripts.envfile import load as load_env
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from airflow_api import Airflow, DagRunner  # noqa: E402
+from envfile import load as load_env  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,83 +31,6 @@ def airflow_api(airflow_url: str) -> Airflow:
     except Exception as exc:  # noqa: BLE001 - any failure here means the stack is not up
         pytest.fail(f"Airflow is not reachable at {airflow_url} ({exc}): run `make up` first")
     return api
-
-
-class DagRunner:
-    """Trigger a DAG through the REST API and wait for it, as a user's script would."""
-
-    def __init__(self, api: Airflow) -> None:
-        self.api = api
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.api.request("GET", f"/api/v2/dags/{dag_id}")
-                return
-            except ApiError as exc:
-                if exc.status != 404 or time.monotonic() > deadline:
-                    raise
-            time.sleep(2)
-
-    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
-        self.wait_for_dag(dag_id)
-        self.api.request(
-            "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, {"update_mask": ["is_paused"]}
-        )
-        run = self.api.request(
-            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf}
-        )
-        return run["dag_run_id"]
-
-    def wait(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"]
-            if state in ("success", "failed"):
-                return state
-            time.sleep(3)
-        raise AssertionError(f"{dag_id} run {run_id} not finished after {timeout}s")
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        body = self.api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        return {
-            ti["task_id"] + ("" if ti.get("map_index", -1) < 0 else f"[{ti['map_index']}]"): str(
-                ti["state"]
-            )
-            for ti in body["task_instances"]
-        }
-
-    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        from urllib.parse import quote
-
-        body = self.api.request(
-            "GET",
-            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/{try_number}",
-            query={"full_content": "true"},
-        )
-        content = body.get("content", "")
-        if not isinstance(content, list):
-            return str(content)
-        lines = []
-        for item in content:
-            if not isinstance(item, dict):
-                lines.append(str(item))
-                continue
-            lines.append(str(item.get("event", "")))
-            for error in item.get("error_detail") or []:
-                lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
-        return "\n".join(lines)
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        from urllib.parse import quote
-
-        body = self.api.request(
-            "GET",
-            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/return_value",
-            query={"deserialize": "true"},
-        )
-        return body.get("value")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ DAG_ID = "loan_stream_pipeline"
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    from scripts.envfile import load
+    from envfile import load
 
     load()
     return Settings.from_env()

@@ -1,0 +1,90 @@
+"""A small client of Airflow 3's REST API v2, for the demo, the e2e tests and the benchmarks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from demo import Airflow, ApiError  # noqa: F401 - re-exported
+
+
+class DagRunner:
+    """Trigger a DAG through the REST API and wait for it, as a user's script would."""
+
+    def __init__(self, api: Airflow) -> None:
+        self.api = api
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.api.request("GET", f"/api/v2/dags/{dag_id}")
+                return
+            except ApiError as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+            time.sleep(2)
+
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        self.wait_for_dag(dag_id)
+        self.api.request(
+            "PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False}, {"update_mask": ["is_paused"]}
+        )
+        run = self.api.request(
+            "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf}
+        )
+        return run["dag_run_id"]
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.api.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}")
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.run(dag_id, run_id)["state"]
+            if state in ("success", "failed"):
+                return state
+            time.sleep(2)
+        raise AssertionError(f"{dag_id} run {run_id} not finished after {timeout}s")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances"
+        return self.api.request("GET", path)["task_instances"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        return {
+            ti["task_id"] + ("" if ti.get("map_index", -1) < 0 else f"[{ti['map_index']}]"): str(
+                ti["state"]
+            )
+            for ti in self.task_instances(dag_id, run_id)
+        }
+
+    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """The task's log as text, with the exception of a failed try included."""
+        body = self.api.request(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/{try_number}",
+            query={"full_content": "true"},
+        )
+        content = body.get("content", "")
+        if not isinstance(content, list):
+            return str(content)
+        lines = []
+        for item in content:
+            if not isinstance(item, dict):
+                lines.append(str(item))
+                continue
+            lines.append(str(item.get("event", "")))
+            for error in item.get("error_detail") or []:
+                lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
+        return "\n".join(lines)
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        body = self.api.request(
+            "GET",
+            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"
+            "/xcomEntries/return_value",
+            query={"deserialize": "true"},
+        )
+        return body.get("value")
