@@ -209,3 +209,27 @@ def test_importing_validation_imports_neither_gx_nor_pandas() -> None:
 def test_result_dataclass_fields_match_the_public_contract() -> None:
     fields = list(ValidationResult.__dataclass_fields__)
     assert fields[:6] == ["success", "rows", "failed", "warnings", "report", "seconds"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.text(alphabet='ab ,"\n\r', max_size=6), min_size=1, max_size=5),
+        min_size=1,
+        max_size=8,
+    ),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_fast_field_count_agrees_with_csv_module(rows: list[list[str]], ending: str) -> None:
+    import csv
+    import io
+
+    from loanstream.validation import _records
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=ending).writerows(rows)
+    text = buffer.getvalue()
+
+    expected = [len(r) for r in csv.reader(io.StringIO(text, newline="")) if r]
+    lines = iter(io.StringIO(text, newline="").readlines())
+    assert [width for width, _ in _records(lines)] == expected

@@ -140,6 +140,11 @@ CASES = [
         frozenset({"row_field_count"}),
         exact=False,
     ),
+    Case(
+        "unterminated_quote.csv",
+        2,
+        ("unterminated_quote.csv", "malformed CSV", "EOF inside string starting at row 3"),
+    ),
     Case("does_not_exist.csv", 2, ("does_not_exist.csv", "file does not exist")),
 ]
 

@@ -83,6 +83,10 @@ def files() -> dict[str, bytes]:
         "unknown_categories.csv": render(
             edit((2, "loan_status", "Paid-ish"), (5, "home_ownership", "CASTLE"))
         ).encode(),
+        # row 3 opens a quote that never closes
+        "unterminated_quote.csv": (
+            render(GOOD[:2]) + '1003,,5000.0, 36 months,7.89,156.43,A,A5,"Clerk,,OWN\n'
+        ).encode(),
         # row 2 loses the quotes around "Nurse, RN": 22 fields, everything after shifts
         "ragged_row.csv": (
             render(GOOD[:1]) + ",".join(GOOD[1]) + "\n" + render(GOOD[2:]).split("\n", 1)[1]
