@@ -1,0 +1,197 @@
+"""Shared by the fault tests: the mixed event topic, verification and the figures report."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from loanstream.config import Settings
+from loanstream.producer import EventProducer
+from loanstream.topics import ensure_topic
+from tests.helpers import REPO, query, read_topic, unique_name, write_loans_csv
+
+
+def reports_dir() -> Path:
+    path = Settings.from_env().reports_dir / "chaos"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record(name: str, data: dict) -> Path:
+    """Write this test's figures to ``$LOANSTREAM_REPORTS_DIR/chaos/<name>.json``."""
+    data = {"test": name, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **data}
+    path = reports_dir() / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    print(f"\n{name}: {json.dumps(data, default=str)[:2000]}")
+    return path
+
+
+def poison_values(valid: dict) -> dict[str, bytes]:
+    """key -> value of messages that must be dead-lettered, never scored or crash the sink."""
+    deep = b"[" * 10_000 + b"]" * 10_000
+    return {
+        "poison-not-json": b"{this is not json",
+        "poison-empty": b"",
+        "poison-array": b"[1, 2, 3]",
+        "poison-missing-id": orjson.dumps({k: v for k, v in valid.items() if k != "id"}),
+        "poison-wrong-type": orjson.dumps({**valid, "id": "p-wrong", "loan_amnt": ["a"]}),
+        "poison-deep": deep,
+        "poison-surrogate": b'{"id": "\\ud800", "loan_amnt": "1000"}',
+        "poison-negative": orjson.dumps({**valid, "id": "p-neg", "loan_amnt": "-5"}),
+        "poison-invalid-utf8": b'{"id": "\xff\xfe"}',
+        "poison-number": b"42",
+    }
+
+
+@dataclass
+class MixedTopic:
+    """A topic of real and generated loan events with poison messages mixed in between."""
+
+    topic: str
+    partitions: int
+    total: int  # messages in the topic
+    good_keys: set[str] = field(default_factory=set)
+    poison_keys: list[str] = field(default_factory=list)
+    ends: dict[int, int] = field(default_factory=dict)
+
+
+def build_mixed_topic(
+    settings: Settings, shared_csv: Path, tmp: Path, *, generated_rows: int = 1000, rounds: int = 3
+) -> MixedTopic:
+    """~2,000 real + ``generated_rows`` generated events, poison in ``rounds`` places."""
+    topic = unique_name("chaos")
+    ensure_topic(settings.kafka_config(), topic, partitions=3, use_rpk=False)
+    real = tmp / "real.csv"
+    gen = tmp / "generated.csv"
+    ids = write_loans_csv(real, shared_csv, 10**9, id_prefix="r")
+    ids += write_loans_csv(
+        gen, REPO / "include" / "data" / "loan_applications_sample.csv", generated_rows, "g"
+    )
+    mixed = MixedTopic(topic, 3, 0, set(ids))
+    producer = EventProducer(settings.kafka_config(), topic)
+    raw = Producer(settings.kafka_config(**{"enable.idempotence": True, "acks": "all"}))
+    valid = None
+    for i, path in enumerate([real, gen]):
+        rows = sum(1 for _ in path.open()) - 1
+        step = max(1, rows // rounds)
+        for skip in range(0, rows, step):
+            stats = producer.produce_csv(path, skip=skip, max_events=step, run_id=f"chaos-{i}")
+            mixed.total += stats.delivered
+            if valid is None:
+                valid = orjson.loads(read_topic(settings, topic)[0].value())
+            for key, value in poison_values(valid).items():
+                key = f"{key}-{i}-{skip}"
+                raw.produce(topic, key=key.encode(), value=value, headers=[("run_id", b"chaos")])
+                mixed.poison_keys.append(key)
+            raw.flush(30)
+    mixed.total += len(mixed.poison_keys)
+    mixed.ends = topic_ends(settings, topic)
+    assert sum(mixed.ends.values()) == mixed.total
+    return mixed
+
+
+def topic_ends(settings: Settings, topic: str) -> dict[int, int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(settings.kafka_config(**{"group.id": unique_name("ends")}))
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in meta.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def delete_topic(settings: Settings, topic: str) -> None:
+    try:
+        for fut in AdminClient(settings.kafka_config()).delete_topics([topic]).values():
+            fut.result(timeout=20)
+    except Exception:  # noqa: BLE001 - best-effort cleanup
+        pass
+
+
+@dataclass
+class Outcome:
+    expected_scored: int
+    stored: int
+    distinct_loans: int
+    duplicates: int
+    missing: int
+    unexpected: int
+    dead_letters: int
+    dead_distinct_positions: int
+    expected_dead: int
+    offsets_ok: bool
+
+    @property
+    def exact(self) -> bool:
+        return (
+            self.duplicates == 0
+            and self.missing == 0
+            and self.unexpected == 0
+            and self.stored == self.expected_scored
+            and self.dead_letters == self.dead_distinct_positions == self.expected_dead
+            and self.offsets_ok
+        )
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "exact": self.exact}
+
+
+def check_database(
+    dsn: str, topic: str, group: str, expected_ids: set[str], expected_dead: set[tuple[int, int]],
+    ends: dict[int, int],
+) -> Outcome:  # fmt: skip
+    """Compare what Postgres holds with what the topic holds: every event exactly once."""
+    ids = [r[0] for r in query(dsn, "SELECT loan_id FROM risk_scored")]
+    positions = query(dsn, "SELECT src_partition, src_offset FROM risk_scored")
+    dead = [tuple(r) for r in query(dsn, 'SELECT partition, "offset" FROM dead_letters')]
+    offsets = dict(
+        query(
+            dsn,
+            "SELECT partition, next_offset FROM consumer_offsets WHERE topic = %s "
+            "AND consumer_group = %s",
+            (topic, group),
+        )
+    )
+    counts = Counter(ids)
+    return Outcome(
+        expected_scored=len(expected_ids),
+        stored=len(ids),
+        distinct_loans=len(counts),
+        duplicates=sum(n - 1 for n in counts.values()) + len(positions) - len(set(positions)),
+        missing=len(expected_ids - set(counts)),
+        unexpected=len(set(counts) - expected_ids),
+        dead_letters=len(dead),
+        dead_distinct_positions=len(set(dead) & expected_dead),
+        expected_dead=len(expected_dead),
+        offsets_ok=offsets == dict(ends),
+    )
+
+
+def consume_args(topic: str, group: str, batch_size: int = 50) -> list[str]:
+    return [
+        "consume", "--topic", topic, "--group", group, "--batch-size", str(batch_size),
+        "--idle-timeout", "15",
+    ]  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def env_seed() -> int:
+    return int(os.environ.get("LOANSTREAM_CHAOS_SEED", "") or time.time_ns() % 1_000_000)

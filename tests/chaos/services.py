@@ -1,0 +1,282 @@
+"""Private Kafka and Postgres processes for the fault tests, and CLI subprocess helpers.
+
+See ``tests/chaos/conftest.py`` for the fixtures that start them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from confluent_kafka.admin import AdminClient
+
+from loanstream.config import Settings
+from tests.helpers import REPO
+
+KAFKA_LIBS = REPO / ".local" / "kafka" / "libs"
+PG_BIN = Path(os.environ.get("LOANSTREAM_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_OS_USER = "postgres"
+
+
+def chaos_trials(default: int = 3) -> int:
+    """Trials per repeated fault test: ``LOANSTREAM_CHAOS_TRIALS`` (default 3: smoke)."""
+    return max(1, int(os.environ.get("LOANSTREAM_CHAOS_TRIALS", "") or default))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid`` (zombies excluded)."""
+    out = subprocess.run(
+        ["ps", "-e", "-o", "pid=,pgid=,stat="], capture_output=True, text=True, check=True
+    ).stdout
+    pids = []
+    for line in out.splitlines():
+        pid, group, stat = line.split(None, 2)
+        if int(group) == pgid and not stat.startswith("Z"):
+            pids.append(int(pid))
+    return pids
+
+
+def _kill_group(proc: subprocess.Popen, sig: int, timeout: float) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    while group_alive(proc.pid) and time.monotonic() < deadline:  # children of the group
+        time.sleep(0.1)
+    left = group_alive(proc.pid)
+    if left:
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+
+
+class _Service:
+    name = "service"
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.proc: subprocess.Popen | None = None
+        self.log_path = base / f"{self.name}.log"
+        self.kills = 0
+        self.starts: list[float] = []  # seconds each start took until healthy
+
+    def _popen(self, argv: list[str], **kwargs) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, **kwargs,
+        )  # fmt: skip
+        log.close()
+
+    def healthy(self) -> bool:
+        raise NotImplementedError
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 90.0) -> float:
+        """Start (or restart) on the same data and port; returns seconds until healthy."""
+        assert self.proc is None or self.proc.poll() is not None, f"{self.name} already running"
+        t0 = time.monotonic()
+        self._launch()
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"private {self.name} exited at start: {self.log_tail()}")
+            if self.healthy():
+                took = time.monotonic() - t0
+                self.starts.append(took)
+                return took
+            time.sleep(0.2)
+        raise RuntimeError(f"private {self.name} not healthy in {timeout}s: {self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: a crash, nothing flushed or shut down cleanly."""
+        assert self.proc is not None
+        _kill_group(self.proc, signal.SIGKILL, 10)
+        self.kills += 1
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            _kill_group(self.proc, signal.SIGTERM, 30)
+
+    def leftovers(self) -> list[int]:
+        return group_alive(self.proc.pid) if self.proc is not None else []
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+class PrivateKafka(_Service):
+    name = "kafka"
+
+    def __init__(self, base: Path) -> None:
+        super().__init__(base)
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.data = base / "data"
+        self.props = base / "server.properties"
+        template = (REPO / "infra" / "kafka" / "server.properties.in").read_text()
+        self.props.write_text(
+            template.replace("@KAFKA_PORT@", str(self.port))
+            .replace("@CONTROLLER_PORT@", str(self.controller_port))
+            .replace("@DATA_DIR@", str(self.data))
+        )
+        self.java = [
+            "java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={REPO / 'infra' / 'kafka' / 'log4j2.xml'}",
+            f"-Dkafka.logs.dir={base}", "-cp", f"{KAFKA_LIBS}/*",
+        ]  # fmt: skip
+        cluster_id = ""
+        while not cluster_id or cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        with self.log_path.open("ab") as log:
+            subprocess.run(
+                [*self.java, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                 "-c", str(self.props)],
+                stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120,
+            )  # fmt: skip
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _launch(self) -> None:
+        self._popen([*self.java, "kafka.Kafka", str(self.props)])
+
+    def healthy(self) -> bool:
+        try:
+            meta = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(
+                timeout=2
+            )
+        except Exception:  # noqa: BLE001
+            return False
+        return bool(meta.brokers)
+
+
+class PrivatePostgres(_Service):
+    name = "postgres"
+
+    def __init__(self, base: Path) -> None:
+        super().__init__(base)
+        self.port = free_port()
+        self.data = base / "data"
+        self.socket_dir = base / "socket"
+        self.socket_dir.mkdir()
+        shutil.chown(base, PG_OS_USER, PG_OS_USER)
+        shutil.chown(self.socket_dir, PG_OS_USER, PG_OS_USER)
+        self.log_path.touch()
+        shutil.chown(self.log_path, PG_OS_USER, PG_OS_USER)
+        subprocess.run(
+            [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-E", "UTF8",
+             "--locale=C.UTF-8", "--auth=trust"],
+            user=PG_OS_USER, cwd=base, capture_output=True, check=True, timeout=120,
+        )  # fmt: skip
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _launch(self) -> None:
+        self._popen(
+            [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
+             "-k", str(self.socket_dir), "-c", "listen_addresses=127.0.0.1",
+             "-c", "max_connections=100"],
+            user=PG_OS_USER, cwd=self.base,
+        )  # fmt: skip
+
+    def healthy(self) -> bool:
+        try:
+            psycopg2.connect(self.dsn, connect_timeout=2).close()
+        except psycopg2.OperationalError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            _kill_group(self.proc, signal.SIGINT, 30)  # SIGINT: fast shutdown
+
+
+def private_dir(prefix: str) -> Path:
+    # Not under pytest's tmp dir: that one is root-only, and postgres must reach its data.
+    path = Path(tempfile.mkdtemp(prefix=f"loanstream-chaos-{prefix}-", dir="/tmp"))
+    path.chmod(0o755)
+    return path
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def last_json(self) -> dict:
+        lines = [line for line in self.stdout.splitlines() if line.strip()]
+        assert lines, f"no stdout; stderr:\n{self.stderr[-3000:]}"
+        return json.loads(lines[-1])
+
+
+def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "LOANSTREAM_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "LOANSTREAM_PG_DSN": settings.pg_dsn,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONFAULTHANDLER": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def cli_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "loanstream.cli", *args]
+
+
+def run_cli(settings: Settings, *args: str, timeout: float = 120, **env: str) -> CliResult:
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        cli_argv(*args), env=cli_env(settings, **env), capture_output=True, text=True,
+        timeout=timeout, cwd=REPO,
+    )  # fmt: skip
+    return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - t0)
+
+
+def start_cli(settings: Settings, *args: str, log: Path, **env: str) -> subprocess.Popen:
+    """A CLI run in the background, stdout+stderr to ``log`` (so kills lose nothing of it)."""
+    handle = log.open("ab")
+    try:
+        return subprocess.Popen(
+            cli_argv(*args), env=cli_env(settings, **env), stdout=handle,
+            stderr=subprocess.STDOUT, cwd=REPO,
+        )  # fmt: skip
+    finally:
+        handle.close()
