@@ -101,7 +101,7 @@ setup_kafka() {
     log "kafka: mvn dependency:copy-dependencies -> $KAFKA_LIBS"
     rm -rf "$KAFKA_LIBS"
     mkdir -p "$KAFKA_LIBS"
-    mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+    mvn -q -B -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS"
     ls "$KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka: no broker jar after mvn"
     echo "$want" >"$stamp"
