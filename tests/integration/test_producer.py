@@ -82,3 +82,31 @@ def test_unreachable_broker_fails_fast_with_a_clear_error(shared_csv: Path) -> N
     config = {"bootstrap.servers": "127.0.0.1:1", "socket.connection.setup.timeout.ms": 1000}
     with pytest.raises(ProduceError, match="cannot reach Kafka at 127.0.0.1:1"):
         EventProducer(config, "t").produce_csv(shared_csv)
+
+
+def test_sigterm_flushes_and_reports(live_settings: Settings, shared_csv: Path) -> None:
+    """A long paced run stopped by SIGTERM delivers what it sent and says so."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with temp_topic(live_settings, partitions=1) as topic:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "loanstream.cli", "produce", "--csv", str(shared_csv),
+             "--rate", "100", "--topic", topic],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
+        )  # fmt: skip
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        stats = json.loads(out.strip().splitlines()[-1])
+        on_topic = len(read_topic(live_settings, topic))
+    assert proc.returncode == 130, err[-2000:]
+    assert stats["interrupted"] is True
+    assert 50 < stats["sent"] < 2000
+    assert stats["delivered"] == stats["sent"] == on_topic
+    assert stats["failed"] == 0
+    assert "SIGTERM received" in err
