@@ -3,7 +3,8 @@
 #   make setup    .venv, Debian postgresql + chromium (if missing), Kafka jars (idempotent)
 #   make up       start Kafka, Postgres, Airflow (scheduler, api-server, dag-processor, triggerer)
 #   make demo     setup + up, then run the pipeline DAG on the shipped sample
-#   make test     setup + up, then pytest over tests/ (CI=true: `make down` afterwards)
+#   make test     setup + up, then pytest over tests/ (CI=true: `make down` afterwards);
+#                 TESTS=tests/unit PYTEST_ARGS='-x -k name' narrow it
 #   make status | down | clean | lint | chaos | bench
 #
 # Configuration: .env (if present) over .env.example; see docs/OPERATIONS.md.
@@ -19,12 +20,13 @@ PY := $(VENV)/bin/python
 ENV := scripts/env.sh
 STACK := scripts/stack.sh
 VENV_STAMP := $(VENV)/.loanstream-setup.stamp
+TESTS ?= tests
 PYTEST_ARGS ?=
 
 .PHONY: help setup up down status demo test chaos lint bench clean
 
 help:
-	@sed -n '3,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n "3,10p" Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(VENV_STAMP)
 	@scripts/setup.sh system kafka
@@ -47,12 +49,12 @@ demo: setup up
 # pytest's exit code is kept (5 = no tests collected fails too); under CI the stack is
 # stopped afterwards, locally it stays up so the next run starts at once.
 test: setup up
-	@rc=0; $(ENV) $(PY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(ENV) $(PY) -m pytest $(TESTS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ "$${CI:-}" = "true" ]; then $(STACK) down || true; fi; \
 	exit $$rc
 
 chaos: setup up
-	@$(ENV) $(PY) -m pytest -m chaos tests $(PYTEST_ARGS)
+	@$(ENV) $(PY) -m pytest -m chaos $(TESTS) $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP)
 	@$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -146,7 +147,20 @@ def unique_topic(kafka_admin, request: pytest.FixtureRequest) -> Iterator[Callab
         )
         futures[name].result(timeout=20)
         made.append(name)
-        return name
+        # the controller has it; wait until the broker's metadata shows every partition led
+        deadline = time.monotonic() + 20
+        while True:
+            meta = kafka_admin.list_topics(name, timeout=5).topics.get(name)
+            if (
+                meta is not None
+                and meta.error is None
+                and len(meta.partitions) == partitions
+                and all(p.leader >= 0 for p in meta.partitions.values())
+            ):
+                return name
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {name} not visible in metadata after 20 s: {meta}")
+            time.sleep(0.1)
 
     yield make
     if made:
