@@ -137,7 +137,9 @@ def unique_topic(kafka_admin, request: pytest.FixtureRequest) -> Iterator[Callab
 
     made: list[str] = []
 
-    def make(partitions: int = 3, config: dict[str, str] | None = None, prefix: str | None = None) -> str:
+    def make(
+        partitions: int = 3, config: dict[str, str] | None = None, prefix: str | None = None
+    ) -> str:
         base = prefix or "test-" + request.node.name[:40]
         safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in base)
         name = f"{safe}-{uuid.uuid4().hex[:8]}"
@@ -214,3 +216,14 @@ def airflow_token(airflow_url: str) -> str:
             return json.load(resp)["access_token"]
     except urllib.error.HTTPError as exc:
         pytest.fail(f"Airflow login as admin failed: HTTP {exc.code} {exc.read()[:200]!r}")
+
+
+@pytest.fixture(scope="session")
+def shared_csv() -> Path:
+    """The real LendingClub sample in ../shared/data (never copied into the project)."""
+    from tests.helpers import shared_data_csv
+
+    path = shared_data_csv()
+    if not path.exists():
+        pytest.fail(f"real sample not found at {path}: set LOANSTREAM_SHARED_DATA", pytrace=False)
+    return path

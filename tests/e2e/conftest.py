@@ -11,16 +11,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from airflow_api import Airflow, DagRunner  # noqa: E402
-from envfile import load as load_env  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def airflow_url() -> str:
-    load_env()
-    return os.environ.get("LOANSTREAM_AIRFLOW_URL") or (
-        f"http://{os.environ.get('LOANSTREAM_AIRFLOW_HOST', '127.0.0.1')}:"
-        f"{os.environ.get('LOANSTREAM_AIRFLOW_PORT', '8080')}"
-    )
 
 
 @pytest.fixture(scope="session")
