@@ -194,13 +194,18 @@ class ScoreEventsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from loanstream.sink import ScoringSink
+        from loanstream.topics import ensure_topic
 
         settings = Settings.from_env()
         dsn = postgres_dsn(self.postgres_conn_id)
+        config = kafka_config(self.kafka_conn_id)
         republish = str(self.republish).lower() in ("true", "1", "yes")
         self.log.info("scoring into %s", redact_dsn(dsn))
+        if republish:
+            scored = ensure_topic(config, settings.scored_topic, partitions=settings.partitions)
+            self.log.info("republishing scored events to '%s' (%s)", scored.topic, scored.method)
         self._sink = ScoringSink(
-            kafka_config(self.kafka_conn_id),
+            config,
             dsn,
             self.topic,
             group=settings.consumer_group,

@@ -8,6 +8,7 @@ import logging
 from loanstream.commands._common import on_stop_signals, print_json
 from loanstream.config import Settings
 from loanstream.sink import ScoringSink, SinkError
+from loanstream.topics import TopicError, ensure_topic
 
 log = logging.getLogger("loanstream.consume")
 
@@ -44,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
     )
     on_stop_signals(sink.stop)
     try:
+        if args.republish:
+            ensure_topic(sink.kafka_config, settings.scored_topic, partitions=settings.partitions)
         stats = sink.run(args.partition, max_events=args.max_events, idle_timeout=args.idle_timeout)
-    except SinkError as exc:
+    except (SinkError, TopicError) as exc:
         log.error("%s", exc)
         print_json({"error": str(exc), "consumed": 0, "scored": 0, "dead_lettered": 0})
         return 1
