@@ -35,7 +35,14 @@ def test_triggered_run_succeeds_and_summary_log_matches_postgres(
 ) -> None:
     topic = unique_name("e2e")
     run_id = dag_runner.trigger(
-        DAG_ID, {"csv_path": str(shared_csv), "rate": 2000, "max_events": 600, "topic": topic}
+        DAG_ID,
+        {
+            "csv_path": str(shared_csv),
+            "rate": 2000,
+            "max_events": 600,
+            "topic": topic,
+            "republish": True,
+        },
     )
     state = dag_runner.wait(DAG_ID, run_id)
     states = dag_runner.task_states(DAG_ID, run_id)
@@ -59,6 +66,12 @@ def test_triggered_run_succeeds_and_summary_log_matches_postgres(
     assert summary["produced"] == 600 and summary["missing"] == 0
     assert "created via the Kafka Admin API" in dag_runner.log(DAG_ID, run_id, "create_topic")
     assert "events waiting for group" in dag_runner.log(DAG_ID, run_id, "wait_for_events")
+    republished = [
+        m
+        for m in read_topic(settings, settings.scored_topic)
+        if dict(m.headers() or [])["src_topic"] == topic.encode()
+    ]
+    assert len(republished) == 600
 
 
 def test_bad_csv_fails_validation_produces_nothing_and_the_log_explains(
