@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -352,21 +352,203 @@ def _category(event: Mapping[str, Any], name: str, upper: bool) -> str | None:
     return value.upper() if upper else value.lower()
 
 
+def _loan_amnt(event: Mapping[str, Any]) -> float:
+    value = _raw(event, "loan_amnt")
+    if value is None:
+        raise ScoringError("loan_amnt", event.get("loan_amnt"), "loan_amnt is required")
+    loan_amnt = _to_float("loan_amnt", value, "an amount")
+    if not 0 < loan_amnt <= 1e9:
+        raise ScoringError("loan_amnt", value, f"{_show(value)} is not > 0")
+    return loan_amnt
+
+
+# --- fast path ------------------------------------------------------------------------------
+# ``preprocess_event`` on a plain dict (what ``orjson.loads`` gives the sink) takes shortcuts
+# for the common forms and falls back, field by field and in the same order, to the checked
+# helpers above whenever a value is anything else; the helpers raise every ScoringError, so
+# errors and results are those of ``_preprocess_generic`` (tests/unit/test_scoring_fastpath.py).
+
+_MISS = object()
+_MEMO_LIMIT = 4096
+_new = object.__new__
+_fromisoformat = datetime.fromisoformat
+
+# raw text -> parsed value, for fields with few distinct values; only successes are stored
+_TERM_MEMO: dict[str, int] = {}
+_EMP_MEMO: dict[str, int | None] = {}
+_FICO_MEMO: dict[str, float | None] = {}
+_COUNT_MEMO: dict[str, int | None] = {}
+_HOME_MEMO: dict[str, str | None] = {}
+_PURPOSE_MEMO: dict[str, str | None] = {}
+_CREDIT_MEMO: dict[tuple[str, int, int], int | None] = {}
+
+
+def _remember(memo: dict, key: Any, result: Any) -> Any:
+    if len(memo) >= _MEMO_LIMIT:  # bounded: odd input cannot grow it without limit
+        memo.clear()
+    memo[key] = result
+    return result
+
+
+def _plain_float(value: Any) -> float | None:
+    """``float(value)`` for plain decimal text ("6000.0", "-1.5"), else None (caller falls back).
+
+    For ASCII text without "_", "e" or "E", ``float`` accepts exactly what ``_NUMBER_RE``
+    does, plus surrounding whitespace (which ``_raw`` strips anyway) and nan/inf (which the
+    callers' range checks reject).
+    """
+    if (
+        type(value) is str
+        and len(value) <= MAX_NUMERIC_CHARS
+        and value.isascii()
+        and "_" not in value
+        and "e" not in value
+        and "E" not in value
+    ):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def preprocess_event(event: Mapping[str, Any]) -> Features:
     """Parse and normalise one raw event (CSV column -> raw text) into :class:`Features`."""
+    if type(event) is not dict:
+        return _preprocess_generic(event)
+    get = event.get
+
+    value = get("id")
+    loan_id = value.strip() if type(value) is str else None
+    if not loan_id or len(loan_id) > MAX_TEXT_CHARS or not loan_id.isprintable():
+        loan_id = _loan_id(event)
+
+    value = get("event_time")
+    event_time = None
+    if type(value) is str and len(value) <= MAX_TEXT_CHARS:
+        try:
+            event_time = _fromisoformat(value)
+        except ValueError:
+            pass
+        else:  # already UTC: astimezone(UTC) would return it unchanged
+            if event_time.tzinfo is not UTC:
+                event_time = None
+    if event_time is None:
+        event_time = _event_time(event)
+
+    loan_amnt = _plain_float(get("loan_amnt"))
+    if loan_amnt is None or not 0 < loan_amnt <= 1e9:
+        loan_amnt = _loan_amnt(event)
+
+    value = get("term")
+    term = _TERM_MEMO.get(value, _MISS) if type(value) is str else _MISS
+    if term is _MISS:
+        term = _term(event)
+        if type(value) is str:
+            _remember(_TERM_MEMO, value, term)
+
+    int_rate = _plain_float(get("int_rate"))
+    if int_rate is None or not 0 <= int_rate <= 100:
+        int_rate = _opt_float(event, "int_rate", 0, 100, percent=True)
+    annual_inc = _plain_float(get("annual_inc"))
+    if annual_inc is None or not 0 <= annual_inc <= 1e12:
+        annual_inc = _opt_float(event, "annual_inc", 0, 1e12)
+    dti = _plain_float(get("dti"))
+    if dti is None or not 0 <= dti <= 10_000:
+        dti = _opt_float(event, "dti", 0, 10_000)
+    revol_util = _plain_float(get("revol_util"))
+    if revol_util is None or not 0 <= revol_util <= 10_000:
+        revol_util = _opt_float(event, "revol_util", 0, 10_000, percent=True)
+
+    value = get("emp_length")
+    emp_length = _EMP_MEMO.get(value, _MISS) if type(value) is str else _MISS
+    if emp_length is _MISS:
+        emp_length = _emp_length(event)
+        if type(value) is str:
+            _remember(_EMP_MEMO, value, emp_length)
+
+    value = get("earliest_cr_line")
+    if type(value) is str:
+        key = (value, event_time.year, event_time.month)
+        credit = _CREDIT_MEMO.get(key, _MISS)
+        if credit is _MISS:
+            credit = _remember(_CREDIT_MEMO, key, _credit_history(event, event_time))
+    else:
+        credit = _credit_history(event, event_time)
+
+    value = get("fico_range_low")
+    low = _FICO_MEMO.get(value, _MISS) if type(value) is str else _MISS
+    if low is _MISS:
+        low = _opt_float(event, "fico_range_low", 300, 850)
+        if type(value) is str:
+            _remember(_FICO_MEMO, value, low)
+    value = get("fico_range_high")
+    high = _FICO_MEMO.get(value, _MISS) if type(value) is str else _MISS
+    if high is _MISS:
+        high = _opt_float(event, "fico_range_high", 300, 850)
+        if type(value) is str:
+            _remember(_FICO_MEMO, value, high)
+    if low is not None and high is not None:
+        fico = (low + high) / 2 if low <= high else _fico(event)  # _fico raises low > high
+    else:
+        fico = low if low is not None else high
+
+    counts = []
+    for name in ("inq_last_6mths", "delinq_2yrs", "pub_rec"):
+        value = get(name)
+        count = _COUNT_MEMO.get(value, _MISS) if type(value) is str else _MISS
+        if count is _MISS:
+            count = _opt_count(event, name)
+            if type(value) is str:
+                _remember(_COUNT_MEMO, value, count)
+        counts.append(count)
+
+    value = get("home_ownership")
+    home = _HOME_MEMO.get(value, _MISS) if type(value) is str else _MISS
+    if home is _MISS:
+        home = _category(event, "home_ownership", upper=True)
+        if type(value) is str:
+            _remember(_HOME_MEMO, value, home)
+    value = get("purpose")
+    purpose = _PURPOSE_MEMO.get(value, _MISS) if type(value) is str else _MISS
+    if purpose is _MISS:
+        purpose = _category(event, "purpose", upper=False)
+        if type(value) is str:
+            _remember(_PURPOSE_MEMO, value, purpose)
+
+    # Features(...) runs a frozen dataclass __init__ (object.__setattr__ per field, ~4 µs);
+    # filling the instance dict directly makes an equal, equally frozen instance.
+    features = _new(Features)
+    features.__dict__.update(
+        loan_id=loan_id,
+        loan_amnt=loan_amnt,
+        term_months=term,
+        int_rate=int_rate,
+        annual_inc=annual_inc,
+        dti=dti,
+        revol_util=revol_util,
+        emp_length_years=emp_length,
+        credit_history_months=credit,
+        fico=fico,
+        inq_last_6mths=counts[0],
+        delinq_2yrs=counts[1],
+        pub_rec=counts[2],
+        home_ownership=home,
+        purpose=purpose,
+        event_time=event_time,
+    )
+    return features
+
+
+def _preprocess_generic(event: Mapping[str, Any]) -> Features:
+    """:func:`preprocess_event` for any Mapping, field by field through the checked helpers."""
     if not isinstance(event, Mapping):
         raise ScoringError("event", event, f"expected a JSON object, got {type(event).__name__}")
     loan_id = _loan_id(event)
     event_time = _event_time(event)
-    loan_amnt_raw = _raw(event, "loan_amnt")
-    if loan_amnt_raw is None:
-        raise ScoringError("loan_amnt", event.get("loan_amnt"), "loan_amnt is required")
-    loan_amnt = _to_float("loan_amnt", loan_amnt_raw, "an amount")
-    if not 0 < loan_amnt <= 1e9:
-        raise ScoringError("loan_amnt", loan_amnt_raw, f"{_show(loan_amnt_raw)} is not > 0")
     return Features(
         loan_id=loan_id,
-        loan_amnt=loan_amnt,
+        loan_amnt=_loan_amnt(event),
         term_months=_term(event),
         int_rate=_opt_float(event, "int_rate", 0, 100, percent=True),
         annual_inc=_opt_float(event, "annual_inc", 0, 1e12),
@@ -462,6 +644,16 @@ class RuleSet:
         if score >= self.review_at:
             return "review"
         return "approve"
+
+    @functools.cached_property
+    def _evaluate(self) -> Callable[[Features], Score]:
+        """This rule set compiled once into one function (see :func:`_compile_rules`)."""
+        return _compile_rules(self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_evaluate", None)  # a generated function: compiled again when needed
+        return state
 
 
 @dataclass(frozen=True)
@@ -613,6 +805,13 @@ def apply_rules(features: Features, rules: RuleSet | None = None) -> Score:
     if not isinstance(features, Features):
         raise ScoringError("features", features, "expected a Features instance")
     ruleset = rules if rules is not None else load_rules()
+    if isinstance(ruleset, RuleSet):
+        return ruleset._evaluate(features)
+    return _apply_rules_generic(features, ruleset)
+
+
+def _apply_rules_generic(features: Features, ruleset: RuleSet) -> Score:
+    """Rule by rule with :meth:`Rule.matches`: the definition the compiled form follows."""
     fired = [rule for rule in ruleset.rules if rule.matches(features)]
     total = max(0, min(100, sum(rule.points for rule in fired)))
     fired.sort(key=lambda rule: -rule.points)  # stable: file order among equal points
@@ -623,6 +822,72 @@ def apply_rules(features: Features, rules: RuleSet | None = None) -> Score:
         reasons=[rule.code for rule in fired],
         rules_version=ruleset.version,
     )
+
+
+_COMPARISONS = {"==": "==", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def _compile_rules(ruleset: RuleSet) -> Callable[[Features], Score]:
+    """Generate one Python function evaluating every rule of ``ruleset`` (the YAML stays the
+    single source of truth; this is derived from it when the rule set is first used).
+
+    Each rule becomes ``h<i> = <value is not None and condition>`` on a local read once per
+    field, in file order, with the rule's exact expression from :meth:`Rule.matches` (rule
+    values are passed in as objects, never as source text). Reasons are appended in the order
+    ``_apply_rules_generic`` sorts them (points descending, stable); band and decision come
+    from tables built with :meth:`RuleSet.band` / :meth:`RuleSet.decision` for 0..100.
+    Rule sets that did not come through validation and hold anything unusual (unknown field
+    or operator, non-integer points) use ``_apply_rules_generic``.
+    """
+    rules = ruleset.rules
+    if not all(
+        rule.field in RULE_FIELDS
+        and rule.op in OPERATORS
+        and type(rule.points) is int
+        and (rule.op != "between" or (type(rule.value) is tuple and len(rule.value) == 2))
+        for rule in rules
+    ):
+        return functools.partial(_apply_rules_generic, ruleset=ruleset)
+    ns: dict[str, Any] = {
+        "_new": object.__new__,
+        "_Score": Score,
+        "_bands": tuple(ruleset.band(total) for total in range(101)),
+        "_decisions": tuple(ruleset.decision(total) for total in range(101)),
+        "_version": ruleset.version,
+    }
+    lines = ["def _evaluate(f):"]
+    for name in dict.fromkeys(rule.field for rule in rules):
+        lines.append(f"    v_{name} = f.{name}")
+    for i, rule in enumerate(rules):
+        v = f"v_{rule.field}"
+        ns[f"c{i}"] = rule.value
+        if rule.op == "missing":
+            test = f"{v} is None" if bool(rule.value) else f"{v} is not None"
+        elif rule.op == "in":
+            test = f"{v} is not None and {v} in c{i}"
+        elif rule.op == "between":
+            ns[f"lo{i}"], ns[f"hi{i}"] = rule.value[0], rule.value[1]
+            test = f"{v} is not None and lo{i} <= {v} < hi{i}"
+        else:
+            test = f"{v} is not None and {v} {_COMPARISONS[rule.op]} c{i}"
+        lines.append(f"    h{i} = {test}")
+    lines.append("    total = 0")
+    for i, rule in enumerate(rules):
+        ns[f"p{i}"] = rule.points
+        lines.append(f"    if h{i}: total += p{i}")
+    lines += ["    total = 0 if total < 0 else 100 if total > 100 else total", "    reasons = []"]
+    ranked = sorted(range(len(rules)), key=lambda i: -rules[i].points)  # stable, as generic
+    for i in ranked:
+        ns[f"code{i}"] = rules[i].code
+        lines.append(f"    if h{i}: reasons.append(code{i})")
+    lines += [
+        "    score = _new(_Score)",  # frozen: fill the instance dict, as for Features
+        "    score.__dict__.update(risk_score=total, risk_band=_bands[total],",
+        "        decision=_decisions[total], reasons=reasons, rules_version=_version)",
+        "    return score",
+    ]
+    exec(compile("\n".join(lines), f"<rules {ruleset.version}>", "exec"), ns)  # noqa: S102
+    return ns["_evaluate"]
 
 
 def score_event(event: Mapping[str, Any], rules: RuleSet | None = None) -> tuple[Features, Score]:

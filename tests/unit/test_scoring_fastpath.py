@@ -1,0 +1,175 @@
+"""The fast paths of loanstream.scoring give exactly what the straightforward code gives.
+
+``preprocess_event`` on a dict takes shortcuts (plain-decimal floats, memoised categorical
+fields, direct instance construction) and ``apply_rules`` runs a rule set compiled into one
+function. Both are checked against references on every row of the real LendingClub sample and
+the shipped synthetic sample, and on arbitrary input (results and errors).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import pickle
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loanstream.evaluation import row_to_event as evaluation_event
+from loanstream.events import row_to_event
+from loanstream.scoring import (
+    Features,
+    RuleSet,
+    Score,
+    ScoringError,
+    apply_rules,
+    load_rules,
+    parse_rules,
+    preprocess_event,
+)
+from tests.unit.test_scoring_properties import FIELDS, VALID, json_values, lc_like
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "include" / "data" / "loan_applications_sample.csv"
+
+# Every operator, on every kind of field, including the derived one.
+ALL_OPS = """
+version: "ops-1"
+bands: [{band: A, min_score: 0}, {band: B, min_score: 10}, {band: C, min_score: 30}]
+decisions: {review_at: 10, decline_at: 30}
+rules:
+  - {code: R1, description: d, when: {field: int_rate, op: "<", value: 9}, points: 3}
+  - {code: R2, description: d, when: {field: int_rate, op: "<=", value: 10.99}, points: 3}
+  - {code: R3, description: d, when: {field: dti, op: ">", value: 20.5}, points: 7}
+  - {code: R4, description: d, when: {field: fico, op: ">=", value: 700}, points: -4}
+  - {code: R5, description: d, when: {field: term_months, op: "==", value: 60}, points: 7}
+  - {code: R6, description: d, when: {field: purpose, op: "==", value: credit_card}, points: 1}
+  - {code: R7, description: d, when: {field: home_ownership, op: in, value: [RENT, OWN]}, points: 2}
+  - {code: R8, description: d, when: {field: pub_rec, op: in, value: [1, 2.0]}, points: 5}
+  - {code: R9, description: d, when: {field: revol_util, op: between, value: [30, 60.5]}, points: 3}
+  - {code: R10, description: d, when: {field: emp_length_years, op: missing, value: true}, points: 9}
+  - {code: R11, description: d, when: {field: credit_history_months, op: missing, value: false}, points: 1}
+  - {code: R12, description: d, when: {field: income_to_loan, op: "<", value: 5}, points: 4}
+  - {code: R13, description: d, when: {field: annual_inc, op: missing, value: true}, points: 40}
+  - {code: R14, description: d, when: {field: loan_amnt, op: between, value: [1000, 10000]}, points: -20}
+"""
+
+
+def reference_preprocess(event: dict[str, Any]) -> Features:
+    """The generic, helper-by-helper path (what any non-dict Mapping takes)."""
+    return preprocess_event(MappingProxyType(event))
+
+
+def reference_score(features: Features, ruleset: RuleSet) -> Score:
+    """apply_rules as first written: Rule.matches per rule, sort, clamp, band, decision."""
+    fired = [rule for rule in ruleset.rules if rule.matches(features)]
+    total = max(0, min(100, sum(rule.points for rule in fired)))
+    fired.sort(key=lambda rule: -rule.points)
+    return Score(total, ruleset.band(total), ruleset.decision(total),
+                 [rule.code for rule in fired], ruleset.version)  # fmt: skip
+
+
+def csv_events(path: Path) -> list[dict[str, Any]]:
+    """Each row as the sink sees it (JSON round trip), with three kinds of event_time."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = list(reader)
+    events = []
+    for i, values in enumerate(rows):
+        stamp = ("2026-11-25T03:40:00.123456+00:00", "2026-11-25T05:40:00+02:00", None)[i % 3]
+        if stamp is None:  # the issue month, as loanstream evaluate does
+            event = evaluation_event(dict(zip(header, [v or None for v in values], strict=True)))
+        else:
+            event = row_to_event(header, values, stamp)
+        events.append(orjson.loads(orjson.dumps(event)))
+    return events
+
+
+@pytest.fixture(scope="module", params=["real", "shipped"])
+def events(request: pytest.FixtureRequest, shared_csv: Path) -> list[dict[str, Any]]:
+    return csv_events(shared_csv if request.param == "real" else SHIPPED)
+
+
+def outcome(fn, event: Any) -> Any:
+    try:
+        return fn(event)
+    except ScoringError as exc:
+        return ("error", exc.field, exc.reason, repr(exc.value), str(exc))
+
+
+@pytest.mark.parametrize("rules", ["shipped", "all_ops"])
+def test_every_row_identical_to_reference(events: list[dict[str, Any]], rules: str) -> None:
+    ruleset = load_rules() if rules == "shipped" else parse_rules(ALL_OPS)
+    scored = 0
+    for _ in range(2):  # second pass: memos warm
+        for event in events:
+            fast, slow = outcome(preprocess_event, event), outcome(reference_preprocess, event)
+            assert fast == slow, event.get("id")
+            if isinstance(fast, Features):
+                assert vars(fast) == vars(slow)  # same values and types (36 vs 36.0, None)
+                assert [type(v) for v in vars(fast).values()] == [
+                    type(v) for v in vars(slow).values()
+                ]
+                score = apply_rules(fast, ruleset)
+                assert score == reference_score(slow, ruleset), event.get("id")
+                assert type(score.risk_score) is int
+                scored += 1
+    assert scored > len(events)  # most rows score (the real file has a few odd ones)
+
+
+def test_fast_instances_behave_like_constructed_ones() -> None:
+    event = {**VALID}
+    fast = preprocess_event(event)
+    slow = reference_preprocess(event)
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert fast.as_row() == slow.as_row() and fast.to_dict() == slow.to_dict()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.dti = 1.0  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(fast)) == slow
+    score = apply_rules(fast, load_rules())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        score.risk_score = 1  # type: ignore[misc]
+    assert score.to_dict() == reference_score(slow, load_rules()).to_dict()
+
+
+def test_compiled_rules_survive_pickle_and_replace() -> None:
+    ruleset = parse_rules(ALL_OPS)
+    features = preprocess_event({**VALID})
+    first = apply_rules(features, ruleset)
+    again = pickle.loads(pickle.dumps(ruleset))
+    assert again == ruleset and apply_rules(features, again) == first
+    bumped = dataclasses.replace(ruleset, version="ops-2")
+    assert apply_rules(features, bumped).rules_version == "ops-2"
+
+
+def test_hand_built_rule_sets_fall_back_to_rule_by_rule() -> None:
+    ruleset = parse_rules(ALL_OPS)
+    odd = dataclasses.replace(ruleset.rules[0], points=2.5)  # not from a validated file
+    hand_built = dataclasses.replace(ruleset, rules=(odd, *ruleset.rules[1:]))
+    features = preprocess_event({**VALID, "int_rate": "5"})
+    assert apply_rules(features, hand_built) == reference_score(features, hand_built)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(FIELDS), st.text(max_size=60) | lc_like | json_values)
+def test_arbitrary_value_same_result_or_same_error(field: str, value: Any) -> None:
+    event = {**VALID, field: value}
+    assert outcome(preprocess_event, event) == outcome(reference_preprocess, event)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({name: st.none() | st.text(max_size=12) | lc_like for name in FIELDS}))
+def test_all_fields_arbitrary_same_result_or_same_error(event: dict[str, Any]) -> None:
+    fast, slow = outcome(preprocess_event, event), outcome(reference_preprocess, event)
+    assert fast == slow
+    if isinstance(fast, Features):
+        for ruleset in (load_rules(), parse_rules(ALL_OPS)):
+            assert apply_rules(fast, ruleset) == reference_score(slow, ruleset)
