@@ -35,6 +35,7 @@ import orjson
 import psycopg2
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from loanstream.config import redact_dsn
 from loanstream.scoring import ScoringError, apply_rules, load_rules, preprocess_event
 
 log = logging.getLogger(__name__)
@@ -380,6 +381,18 @@ class ScoringSink:
             consumer.assign(assignments)
             self._loop(consumer, conn, republisher, stats, max_events, idle_timeout)
             self._final_kafka_commit(consumer, stats)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            # Postgres went away mid-run (crash, restart, network): say so, not a traceback.
+            # (`with conn` turns a dropped connection into "connection already closed" on its
+            # rollback; the error underneath says what happened)
+            cause = exc.__context__ if isinstance(exc.__context__, psycopg2.Error) else exc
+            reason = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
+            raise SinkError(
+                f"lost the connection to Postgres at {redact_dsn(self.pg_dsn)} ({reason}); "
+                "the batch in flight was stored whole or not at all. Check Postgres "
+                "(`make status`, its log) and re-run: the consumer resumes from the offsets "
+                "stored in Postgres, so nothing is lost or doubled"
+            ) from exc
         finally:
             stats.seconds = time.perf_counter() - started
             consumer.close()
