@@ -89,11 +89,14 @@ def test_consumer_sigkill_at_random_moments_is_exactly_once(
                 # A COMMIT sent just before the kill is still applied by its backend: wait for
                 # the dead client's session to end before counting what was stored.
                 deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and query(
-                    dsn,
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                    ("loanstream-sink",),
-                )[0][0]:
+                while (
+                    time.monotonic() < deadline
+                    and query(
+                        dsn,
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                        ("loanstream-sink",),
+                    )[0][0]
+                ):
                     time.sleep(0.02)
                 (stored_at_kill,) = query(dsn, "SELECT count(*) FROM risk_scored")[0]
                 t0 = time.monotonic()
