@@ -131,10 +131,15 @@ def apply_schema(conn: Any, schema_path: Path) -> None:
         cur.execute(schema_path.read_text())
 
 
+def _kafka_text(raw: bytes) -> str:
+    """Kafka key/header bytes as text Postgres can store: bad UTF-8 and NUL become U+FFFD."""
+    return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
 def _header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
     for key, value in headers or ():
         if key == name and value is not None:
-            return value.decode("utf-8", "replace")
+            return _kafka_text(value)
     return None
 
 
@@ -482,7 +487,7 @@ class ScoringSink:
             key = msg.key()
             batch.dead.append(
                 (msg.topic(), partition, offset,
-                 key.decode("utf-8", "replace") if key is not None else None,
+                 _kafka_text(key) if key is not None else None,
                  psycopg2.Binary(msg.value() or b""), result, _header(msg.headers(), "run_id"))
             )  # fmt: skip
             return
