@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import operator
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -50,6 +51,8 @@ FEATURE_COLUMNS = (
 SCORE_COLUMNS = ("risk_score", "risk_band", "decision", "reasons", "rules_version")
 META_COLUMNS = ("event_time", "run_id", "src_topic", "src_partition", "src_offset")
 ROW_COLUMNS = FEATURE_COLUMNS + SCORE_COLUMNS + META_COLUMNS
+_BAND = operator.itemgetter(ROW_COLUMNS.index("risk_band"))
+_DECISION = operator.itemgetter(ROW_COLUMNS.index("decision"))
 
 _COLS = ", ".join(ROW_COLUMNS)
 _UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ROW_COLUMNS if c != "loan_id")
@@ -143,8 +146,27 @@ def _header(headers: list[tuple[str, bytes]] | None, name: str) -> str | None:
     return None
 
 
-def score_message(msg: Message, rules: Any) -> tuple[tuple, dict] | str:
-    """One message -> (row for risk_scored, republish payload) or the dead-letter reason."""
+_FEATURE_VALUES = operator.attrgetter(*FEATURE_COLUMNS)  # one C call for the 15 columns
+_reasons_json: dict[tuple[str, ...], str] = {}  # few distinct reason lists: dump each once
+
+
+def _dump_reasons(reasons: list[str]) -> str:
+    key = tuple(reasons)
+    text = _reasons_json.get(key)
+    if text is None:
+        if len(_reasons_json) >= 4096:
+            _reasons_json.clear()
+        text = _reasons_json[key] = orjson.dumps(reasons).decode()
+    return text
+
+
+def score_message(
+    msg: Message, rules: Any, *, payload: bool = True
+) -> tuple[tuple, dict | None] | str:
+    """One message -> (row for risk_scored, republish payload) or the dead-letter reason.
+
+    With ``payload=False`` (no republishing) the payload is not built and is None.
+    """
     value = msg.value()
     if not value:
         return "empty value"
@@ -159,26 +181,25 @@ def score_message(msg: Message, rules: Any) -> tuple[tuple, dict] | str:
         score = apply_rules(features, rules)
     except ScoringError as exc:
         return str(exc)
+    event_time = features.event_time.isoformat()
     row = (
-        features.loan_id, features.loan_amnt, features.term_months, features.int_rate,
-        features.annual_inc, features.dti, features.revol_util, features.emp_length_years,
-        features.credit_history_months, features.fico, features.inq_last_6mths,
-        features.delinq_2yrs, features.pub_rec, features.home_ownership, features.purpose,
+        *_FEATURE_VALUES(features),
         score.risk_score, score.risk_band, score.decision,
-        orjson.dumps(list(score.reasons)).decode(), score.rules_version,
-        features.event_time.isoformat(), _header(msg.headers(), "run_id"),
+        _dump_reasons(score.reasons), score.rules_version,
+        event_time, _header(msg.headers(), "run_id"),
         msg.topic(), msg.partition(), msg.offset(),
     )  # fmt: skip
-    payload = {
+    if not payload:
+        return row, None
+    return row, {
         "loan_id": features.loan_id,
         "risk_score": score.risk_score,
         "risk_band": score.risk_band,
         "decision": score.decision,
         "reasons": list(score.reasons),
         "rules_version": score.rules_version,
-        "event_time": features.event_time.isoformat(),
+        "event_time": event_time,
     }
-    return row, payload
 
 
 class ScoringSink:
@@ -482,7 +503,7 @@ class ScoringSink:
             return  # beyond the end seen at start: left for the next run
         batch.end[partition] = offset + 1
         stats.consumed += 1
-        result = score_message(msg, self.rules)
+        result = score_message(msg, self.rules, payload=bool(self.republish_topic))
         if isinstance(result, str):
             key = msg.key()
             batch.dead.append(
@@ -492,9 +513,7 @@ class ScoringSink:
             )  # fmt: skip
             return
         row, payload = result
-        batch.rows.append(row)
-        batch.bands[row[16]] += 1
-        batch.decisions[row[17]] += 1
+        batch.rows.append(row)  # bands and decisions are counted per batch, in _commit_batch
         if self.republish_topic:
             headers = [
                 ("src_topic", msg.topic().encode()),
@@ -511,6 +530,8 @@ class ScoringSink:
         batch: _Batch,
         stats: SinkStats,
     ) -> None:
+        batch.bands.update(map(_BAND, batch.rows))
+        batch.decisions.update(map(_DECISION, batch.rows))
         if republisher is not None and batch.republish:
             self._republish(republisher, batch)
             stats.republished += len(batch.republish)

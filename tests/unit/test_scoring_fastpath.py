@@ -173,3 +173,31 @@ def test_all_fields_arbitrary_same_result_or_same_error(event: dict[str, Any]) -
     if isinstance(fast, Features):
         for ruleset in (load_rules(), parse_rules(ALL_OPS)):
             assert apply_rules(fast, ruleset) == reference_score(slow, ruleset)
+
+
+def test_sink_rows_and_payloads_as_built_field_by_field(shared_csv: Path) -> None:
+    from confluent_kafka import Message
+
+    from loanstream.sink import ROW_COLUMNS, score_message
+
+    ruleset = load_rules()
+    for offset, event in enumerate(csv_events(shared_csv)[:300]):
+        msg = Message(topic="t", partition=2, offset=offset, key=b"k", value=orjson.dumps(event),
+                      headers=[("x", b"y"), ("run_id", b"r1")])  # fmt: skip
+        result = score_message(msg, ruleset)
+        try:
+            features = reference_preprocess(event)
+        except ScoringError as exc:
+            assert result == str(exc)
+            continue
+        score = reference_score(features, ruleset)
+        expected = {**features.as_row(), **score.to_dict()}
+        expected.update(reasons=orjson.dumps(score.reasons).decode(),
+                        event_time=features.event_time.isoformat(), run_id="r1",
+                        src_topic="t", src_partition=2, src_offset=offset)  # fmt: skip
+        row, payload = result
+        assert row == tuple(expected[c] for c in ROW_COLUMNS)
+        assert [type(v) for v in row] == [type(expected[c]) for c in ROW_COLUMNS]
+        assert payload == {"loan_id": features.loan_id, **score.to_dict(),
+                           "event_time": features.event_time.isoformat()}  # fmt: skip
+        assert score_message(msg, ruleset, payload=False) == (row, None)
