@@ -29,7 +29,7 @@ help:
 	@sed -n "3,10p" Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(VENV_STAMP)
-	@scripts/setup.sh system kafka
+	@scripts/setup.sh system kafka compose
 
 $(VENV_STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) scripts/setup.sh venv
@@ -54,7 +54,7 @@ test: setup up
 	exit $$rc
 
 chaos: setup up
-	@$(ENV) $(PY) -m pytest -m chaos $(TESTS) $(PYTEST_ARGS)
+	@LOANSTREAM_CHAOS_TRIALS=$${LOANSTREAM_CHAOS_TRIALS:-20} $(ENV) $(PY) -m pytest -m chaos $(TESTS) $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP)
 	@$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@
 #   scripts/setup.sh venv     # .venv from requirements.txt + `pip install -e .`
 #   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven (if missing)
 #   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
+#   scripts/setup.sh compose  # .local/bin/compose-check (compose-go, from the Go module proxy)
 #
 # `make setup` runs all three. Only package registries are used (PyPI, Debian, Maven Central).
 set -euo pipefail
@@ -108,12 +109,27 @@ setup_kafka() {
     log "kafka: $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars"
 }
 
-if [ "$#" -eq 0 ]; then set -- venv system kafka; fi
+# A validator of docker-compose.yml that needs no Docker engine: the compose-spec loader that
+# `docker compose config` itself uses, built from the Go module proxy (tests/unit/test_compose.py).
+setup_compose() {
+    local src="$ROOT/infra/compose-check" bin="$ROOT/.local/bin/compose-check"
+    if [ -x "$bin" ] && [ -z "$(find "$src" -newer "$bin" -type f)" ]; then
+        log "compose: validator present ($bin)"
+        return
+    fi
+    command -v go >/dev/null 2>&1 || die "compose: Go is needed to build $bin"
+    log "compose: go build -> $bin"
+    mkdir -p "$(dirname "$bin")"
+    (cd "$src" && go build -trimpath -o "$bin" .)
+}
+
+if [ "$#" -eq 0 ]; then set -- venv system kafka compose; fi
 for step in "$@"; do
     case "$step" in
     venv) setup_venv ;;
     system) setup_system ;;
     kafka) setup_kafka ;;
-    *) die "unknown step: $step (venv, system, kafka)" ;;
+    compose) setup_compose ;;
+    *) die "unknown step: $step (venv, system, kafka, compose)" ;;
     esac
 done

@@ -16,7 +16,12 @@ import yaml
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+AIRFLOW_SERVICES = (
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+)
 EXPECTED = ("redpanda", "redpanda-console", "postgres", "airflow-init", *AIRFLOW_SERVICES)
 
 
@@ -55,7 +60,9 @@ def test_host_ports(compose: dict) -> None:
 def test_redpanda_listeners(compose: dict) -> None:
     command = " ".join(compose["services"]["redpanda"]["command"])
     assert "internal://redpanda:29092" in command and "external://127.0.0.1:9092" in command
-    assert compose["services"]["redpanda-console"]["environment"]["KAFKA_BROKERS"] == "redpanda:29092"
+    assert (
+        compose["services"]["redpanda-console"]["environment"]["KAFKA_BROKERS"] == "redpanda:29092"
+    )
 
 
 def test_airflow_services_share_image_env_and_mounts(compose: dict) -> None:
@@ -67,10 +74,15 @@ def test_airflow_services_share_image_env_and_mounts(compose: dict) -> None:
         env = service["environment"]
         assert env["LOANSTREAM_BOOTSTRAP_SERVERS"] == "redpanda:29092"
         assert env["LOANSTREAM_PG_HOST"] == "postgres"
-        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:")
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
+            "postgresql+psycopg2://airflow:"
+        )
         assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+        assert (
+            env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+            == "http://airflow-apiserver:8080/execution/"
+        )
         env_files = [e["path"] if isinstance(e, dict) else e for e in service["env_file"]]
         assert ".env.example" in env_files and ".env" in env_files
 
@@ -81,7 +93,9 @@ def test_healthchecks(compose: dict) -> None:
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
     assert "rpk cluster health" in " ".join(services["redpanda"]["healthcheck"]["test"])
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
-    assert "/api/v2/monitor/health" in " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
+    assert "/api/v2/monitor/health" in " ".join(
+        services["airflow-apiserver"]["healthcheck"]["test"]
+    )
 
 
 def test_start_order(compose: dict) -> None:
@@ -98,7 +112,9 @@ def test_start_order(compose: dict) -> None:
 
 def test_postgres_init_creates_databases_and_schema(compose: dict) -> None:
     mounts = compose["services"]["postgres"]["volumes"]
-    assert any(m.startswith("./infra/postgres/init.sh:/docker-entrypoint-initdb.d/") for m in mounts)
+    assert any(
+        m.startswith("./infra/postgres/init.sh:/docker-entrypoint-initdb.d/") for m in mounts
+    )
     assert any(m.startswith("./include/sql/schema.sql:") for m in mounts)
     init = (ROOT / "infra" / "postgres" / "init.sh").read_text()
     assert "CREATE DATABASE loanstream" in init and "CREATE DATABASE airflow" in init
@@ -118,17 +134,37 @@ def test_dockerfile_builds_on_airflow_with_requirements_package_and_rpk() -> Non
             assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
 
 
-def test_docker_compose_config_validates() -> None:
+def _compose_config_command() -> list[str]:
+    """`docker compose config` where the CLI has compose, else the compose-go validator."""
     docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("no docker CLI on this machine: the compose file is checked as YAML only")
-    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip("the docker CLI here has no compose plugin: checked as YAML only")
-    result = subprocess.run(
-        [docker, "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose", "-f", "{file}", "--env-file", "{env}", "config", "--quiet"]
+    checker = ROOT / ".local" / "bin" / "compose-check"
+    if not checker.exists():
+        pytest.fail(f"{checker} is missing: run `make setup` (it builds the compose validator)")
+    return [str(checker), "{file}", "{env}"]
+
+
+def _validate(compose_file: Path) -> subprocess.CompletedProcess:
+    command = [
+        part.format(file=compose_file, env=ROOT / ".env.example")
+        for part in _compose_config_command()
+    ]
+    return subprocess.run(command, capture_output=True, text=True, cwd=compose_file.parent)
+
+
+def test_docker_compose_config_validates() -> None:
+    result = _validate(ROOT / "docker-compose.yml")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_validator_rejects_a_broken_compose_file(tmp_path: Path) -> None:
+    broken = (ROOT / "docker-compose.yml").read_text().replace("depends_on:", "depends_onn:", 1)
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(broken)
+    result = _validate(path)
+    assert result.returncode != 0
+    assert "depends_onn" in result.stderr
