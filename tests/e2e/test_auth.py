@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 
@@ -36,7 +37,8 @@ def test_api_with_forged_token_is_refused(airflow_url: str, token: str) -> None:
 
 
 def test_wrong_password_gets_no_token(airflow_url: str) -> None:
-    body = json.dumps({"username": "admin", "password": "definitely-wrong"}).encode()
+    wrong = "wrong-" + uuid.uuid4().hex
+    body = json.dumps({"username": "admin", "password": wrong}).encode()
     req = urllib.request.Request(
         f"{airflow_url}/auth/token", data=body, method="POST",
         headers={"Content-Type": "application/json"},
