@@ -45,6 +45,7 @@ class ProducerOptions:
     compression: str = "lz4"  # compression.type: none, gzip, snappy, lz4, zstd
     delivery_timeout_ms: int = 120_000  # delivery.timeout.ms: retries end here
     queue_max_messages: int = 100_000  # queue.buffering.max.messages
+    queue_max_kbytes: int = 65_536  # queue.buffering.max.kbytes: bounds the producer's memory
     extra: dict[str, Any] = field(default_factory=dict)  # any other librdkafka setting
 
     def client_config(self, base: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +59,7 @@ class ProducerOptions:
                 "compression.type": self.compression,
                 "delivery.timeout.ms": self.delivery_timeout_ms,
                 "queue.buffering.max.messages": self.queue_max_messages,
+                "queue.buffering.max.kbytes": self.queue_max_kbytes,
                 # Same key -> same partition as Kafka's Java clients and rpk.
                 "partitioner": "murmur2_random",
             }
@@ -191,12 +193,13 @@ class EventProducer:
             run_id,
         )
         index = 0
+        batches = iter_event_batches(
+            csv_path, chunk_rows=chunk_rows, skip=skip, max_events=max_events
+        )
         next_progress = time.perf_counter() + self.progress_seconds
         limiter.start()
         try:
-            for batch in iter_event_batches(
-                csv_path, chunk_rows=chunk_rows, skip=skip, max_events=max_events
-            ):
+            for batch in batches:
                 self._record_rejections(stats, batch.rejections)
                 for key, body, row in zip(batch.keys, batch.bodies, batch.rows):
                     if self._stop_requested:
