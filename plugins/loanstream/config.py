@@ -27,6 +27,7 @@ The Postgres password, when needed, comes from the DSN or from libpq's ``PGPASSW
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,7 +111,8 @@ class Settings:
 
 
 def redact_dsn(dsn: str) -> str:
-    """A DSN fit for logs: any password replaced by ``***``."""
+    """A DSN fit for logs: any password (user:pw@, ?password=, password=) replaced by ``***``."""
+    dsn = re.sub(r"([?&]password=)[^&]*", r"\1***", dsn, flags=re.IGNORECASE)
     if "://" in dsn and "@" in dsn:
         scheme, rest = dsn.split("://", 1)
         creds, host = rest.rsplit("@", 1)

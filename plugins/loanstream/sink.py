@@ -240,7 +240,14 @@ class ScoringSink:
     def _connect(self) -> Any:
         try:
             conn = psycopg2.connect(
-                self.pg_dsn, connect_timeout=10, application_name="loanstream-sink"
+                self.pg_dsn,
+                connect_timeout=10,
+                application_name="loanstream-sink",
+                # a peer that vanished without a reset is noticed in ~25 s, not never
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
             )
         except psycopg2.OperationalError as exc:
             raise SinkError(

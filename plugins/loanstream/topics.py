@@ -52,12 +52,17 @@ def rpk_create_command(
     ]  # fmt: skip
 
 
-def existing_partitions(admin: AdminClient, topic: str, timeout: float = 10.0) -> int | None:
+def existing_partitions(
+    admin: AdminClient, topic: str, timeout: float = 10.0, brokers: str = "Kafka"
+) -> int | None:
     """Partition count of ``topic``, ``None`` if it does not exist."""
     try:
         metadata = admin.list_topics(timeout=timeout)  # no topic=: that would auto-create it
     except KafkaException as exc:
-        raise TopicError(f"cannot reach Kafka within {timeout:.0f}s: {exc.args[0]}") from None
+        raise TopicError(
+            f"cannot reach Kafka at {brokers} within {timeout:.0f}s ({exc.args[0]}); start it "
+            "(`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the loanstream_kafka connection"
+        ) from None
     info = metadata.topics.get(topic)
     if info is None or info.error is not None:
         return None
@@ -85,7 +90,8 @@ def ensure_topic(
 ) -> TopicResult:
     """Create ``topic`` if missing; pass if it exists with ``partitions``; fail clearly otherwise."""
     admin = AdminClient(kafka_config)
-    found = existing_partitions(admin, topic)
+    brokers = str(kafka_config.get("bootstrap.servers"))
+    found = existing_partitions(admin, topic, brokers=brokers)
     rpk = find_rpk() if use_rpk is not False else None
     method = "rpk" if rpk else "admin-api"
     if use_rpk and not rpk:
@@ -124,11 +130,11 @@ def ensure_topic(
             error = exc.args[0]
             if getattr(error, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
                 raise TopicError(f"creating topic '{topic}' failed: {error}") from None
-    found = existing_partitions(admin, topic)
+    found = existing_partitions(admin, topic, brokers=brokers)
     deadline = time.monotonic() + timeout
     while found is None and time.monotonic() < deadline:  # metadata catches up shortly after
         time.sleep(0.2)
-        found = existing_partitions(admin, topic)
+        found = existing_partitions(admin, topic, brokers=brokers)
     if found is None:
         raise TopicError(f"topic '{topic}' was created but is not visible in the metadata")
     _check_layout(topic, found, partitions)

@@ -23,21 +23,11 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from loanstream.config import Settings
 from tests.chaos.services import KAFKA_LIBS, PrivateKafka, PrivatePostgres, private_dir
-from tests.helpers import shared_data_csv
-
-
-@pytest.fixture(scope="session")
-def shared_csv() -> Path:
-    path = shared_data_csv()
-    if not path.exists():
-        pytest.fail(f"real sample not found at {path}: set LOANSTREAM_SHARED_DATA")
-    return path
 
 
 @pytest.fixture(scope="session")

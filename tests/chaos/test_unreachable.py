@@ -100,11 +100,6 @@ def test_topic_create_with_kafka_unreachable_fails_in_bounded_time(kind: str) ->
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="topics.py (not owned here): 'cannot reach Kafka within 10s: ...' names neither the "
-    "address nor what to do; see docs/RELIABILITY.md",
-)
 def test_topic_create_error_names_the_address_and_what_to_do() -> None:
     with closed_port() as address:
         result = run_cli(Settings(bootstrap_servers=address), "topic", "create",
