@@ -80,7 +80,8 @@ class ProduceStats:
     delivered: int = 0
     failed: int = 0
     rejected: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # sending: first event to the end of the last one's slot
+    delivery_seconds: float = 0.0  # sending plus the final flush of delivery reports
     per_partition: dict[int, int] = field(default_factory=dict)
     first_errors: list[str] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
@@ -94,6 +95,7 @@ class ProduceStats:
         data = asdict(self)
         data["eps"] = round(self.eps, 2)
         data["seconds"] = round(self.seconds, 3)
+        data["delivery_seconds"] = round(self.delivery_seconds, 3)
         data["per_partition"] = {str(p): n for p, n in sorted(self.per_partition.items())}
         return data
 
@@ -235,8 +237,9 @@ class EventProducer:
                 limiter.finish(index)
         finally:
             stats.sent = index
+            stats.seconds = limiter.elapsed()  # the pace: until the last event's slot
             remaining = producer.flush(self.flush_timeout)
-            stats.seconds = limiter.elapsed()
+            stats.delivery_seconds = limiter.elapsed()  # until every delivery report
             stats.per_partition = dict(per_partition)
             if remaining:
                 stats.failed += remaining
