@@ -11,24 +11,21 @@ import argparse
 import csv
 import io
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from loanstream.config import shared_sample_csv
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = (100_000, 1_000_000)
 
 
 def shared_sample() -> Path:
-    """$LOANSTREAM_SHARED_DATA (dir or file), else ../shared/data beside the repo."""
-    override = os.environ.get("LOANSTREAM_SHARED_DATA")
-    if override:
-        path = Path(override)
-        return path / "lending_club_sample.csv" if path.is_dir() else path
-    return REPO.parent / "shared" / "data" / "lending_club_sample.csv"
+    """The real LendingClub sample (``loanstream.config.shared_sample_csv``)."""
+    return shared_sample_csv()
 
 
 def replicate(source: Path, target: Path, rows: int) -> Path:

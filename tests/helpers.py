@@ -12,7 +12,7 @@ import psycopg2
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from loanstream.config import Settings
+from loanstream.config import Settings, shared_sample_csv
 from loanstream.sink import apply_schema
 from loanstream.topics import ensure_topic
 
@@ -20,14 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def shared_data_csv() -> Path:
-    """The real LendingClub sample: $LOANSTREAM_SHARED_DATA, else ../shared/data beside the repo."""
-    import os
-
-    override = os.environ.get("LOANSTREAM_SHARED_DATA")
-    if override:
-        path = Path(override)
-        return path / "lending_club_sample.csv" if path.is_dir() else path
-    return REPO.parent / "shared" / "data" / "lending_club_sample.csv"
+    """The real LendingClub sample (see ``loanstream.config.shared_sample_csv``)."""
+    return shared_sample_csv()
 
 
 def unique_name(prefix: str) -> str:

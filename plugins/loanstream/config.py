@@ -20,6 +20,7 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_KAFKA_SASL_USERNAME        | (unset)                              |
 | LOANSTREAM_KAFKA_SASL_PASSWORD        | (unset)                              |
 | LOANSTREAM_KAFKA_SSL_CA_LOCATION      | (unset)                              |
+| LOANSTREAM_SHARED_DATA                | ../shared/data (tests and benchmarks) |
 
 The Postgres password, when needed, comes from the DSN or from libpq's ``PGPASSWORD``.
 """
@@ -108,6 +109,19 @@ class Settings:
     @property
     def sql_dir(self) -> Path:
         return self.home / "include" / "sql"
+
+
+def shared_sample_csv() -> Path:
+    """The real LendingClub sample for tests and benchmarks (never copied into the project).
+
+    ``LOANSTREAM_SHARED_DATA`` (the file, or its folder) if set, else
+    ``../shared/data/lending_club_sample.csv`` beside the project.
+    """
+    override = os.environ.get("LOANSTREAM_SHARED_DATA", "").strip()
+    if override:
+        path = Path(override)
+        return path / "lending_club_sample.csv" if path.is_dir() else path
+    return _default_home().parent / "shared" / "data" / "lending_club_sample.csv"
 
 
 def redact_dsn(dsn: str) -> str:

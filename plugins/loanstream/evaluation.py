@@ -37,12 +37,18 @@ def outcome_label(status: str | None) -> int | None:
     return {"Charged Off": 1, "Fully Paid": 0}.get(status)
 
 
-def roc_auc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float:
-    """ROC AUC via Mann-Whitney U with average ranks for ties (1 = bad scores higher)."""
+def _scores_and_labels(
+    scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int, int]:
     s = np.asarray(scores, dtype=float)
     y = np.asarray(labels, dtype=int)
     n_bad = int(y.sum())
-    n_good = len(y) - n_bad
+    return s, y, n_bad, len(y) - n_bad
+
+
+def roc_auc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float:
+    """ROC AUC via Mann-Whitney U with average ranks for ties (1 = bad scores higher)."""
+    s, y, n_bad, n_good = _scores_and_labels(scores, labels)
     if n_bad == 0 or n_good == 0:
         return float("nan")
     order = np.argsort(s, kind="mergesort")
@@ -58,10 +64,7 @@ def roc_auc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.nda
 
 def ks_statistic(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float:
     """Kolmogorov-Smirnov: the largest gap between the bad and good score CDFs."""
-    s = np.asarray(scores, dtype=float)
-    y = np.asarray(labels, dtype=int)
-    n_bad = int(y.sum())
-    n_good = len(y) - n_bad
+    s, y, n_bad, n_good = _scores_and_labels(scores, labels)
     if n_bad == 0 or n_good == 0:
         return float("nan")
     thresholds = np.unique(s)
