@@ -90,6 +90,26 @@ def import_errors(api: Airflow) -> list[str]:
     return [f"{e.get('filename')}: {e.get('stack_trace', '').strip().splitlines()[-1:]}" for e in body.get("import_errors", [])]
 
 
+def human_summary(summary: dict) -> str:
+    """The summarize task's XCom as a few readable lines."""
+    bands = ", ".join(f"{band} {n}" for band, n in sorted(summary.get("bands", {}).items()))
+    decisions = ", ".join(f"{d} {n}" for d, n in sorted(summary.get("decisions", {}).items()))
+    return "\n".join(
+        [
+            f"  topic            {summary.get('topic')}",
+            f"  produced         {summary.get('produced')} events "
+            f"({summary.get('rejected_rows', 0)} rows rejected) at "
+            f"{summary.get('produce_eps')} events/s in {summary.get('produce_seconds')} s",
+            f"  scored           {summary.get('scored')}   dead-lettered "
+            f"{summary.get('dead_lettered')}   missing {summary.get('missing')}",
+            f"  consume          {summary.get('consume_eps')} events/s "
+            f"(one task per partition, {summary.get('consume_seconds')} s)",
+            f"  risk bands       {bands}",
+            f"  decisions        {decisions}",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     envfile.load()
     root = envfile.ROOT
@@ -180,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             except ValueError:
                 pass
         print("\nSummary (summarize → return_value):")
-        print(json.dumps(value, indent=2, default=str) if not isinstance(value, str) else value)
+        if isinstance(value, dict):
+            print(human_summary(value))
+        else:
+            print(value)
     except ApiError as exc:
         if exc.status != 404:
             raise
