@@ -99,3 +99,27 @@ def test_bad_csv_fails_validation_produces_nothing_and_the_log_explains(
     assert "loan_amnt" in log and "row 7" in log, log[-3000:]
     assert "validation.html" in log
     assert "Nothing was produced" in log
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"rate": -1}, "param rate: -1 is less than the minimum of 0"),
+        ({"rate": 60000}, "param rate: 60000 is greater than the maximum of 50000"),
+        ({"topic": "bad topic!"}, "param topic: 'bad topic!' does not match"),
+        ({"partitions": "x"}, "param partitions: 'x' is not of type 'integer'"),
+        ({"max_events": 0}, "param max_events: 0 is less than the minimum of 1"),
+    ],
+)
+def test_bad_params_are_refused_before_any_work(airflow_api, conf: dict, message: str) -> None:
+    from airflow_api import ApiError
+
+    before = airflow_api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", query={"limit": 1})
+    with pytest.raises(ApiError) as refused:
+        airflow_api.request(
+            "POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": None, "conf": conf}
+        )
+    assert refused.value.status == 400
+    assert message in str(refused.value)
+    after = airflow_api.request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", query={"limit": 1})
+    assert after["total_entries"] == before["total_entries"]  # no run was created
