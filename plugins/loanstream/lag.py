@@ -1,11 +1,10 @@
-"""Consumer-group lag from Kafka's Admin API: how many events wait, without consuming any."""
+"""Consumer-group lag: how many events wait for a group, without consuming any."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 
 class LagError(RuntimeError):
@@ -13,34 +12,41 @@ class LagError(RuntimeError):
 
 
 def consumer_lag(
-    admin_config: dict[str, Any], topic: str, group: str, timeout: float = 10.0
+    kafka_config: dict[str, Any], topic: str, group: str, timeout: float = 10.0
 ) -> dict[int, int]:
     """Events waiting per partition: end offset minus the group's committed offset.
 
-    A partition the group never committed counts from its log start. Only metadata and offset
-    requests are made: the group does not join, fetch or commit anything.
+    A partition the group never committed counts from its log start. The client only asks
+    for committed and watermark offsets: it never subscribes, fetches or commits, so the
+    group's members and position are untouched. (The Admin API's
+    ``list_consumer_group_offsets`` would do too, but it can crash the process in
+    confluent-kafka while a brand-new broker's group coordinator is still loading.)
     """
-    admin = AdminClient(admin_config)
+    client = Consumer(
+        {
+            **kafka_config,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+        }
+    )
     try:
-        metadata = admin.list_topics(timeout=timeout)
+        metadata = client.list_topics(timeout=timeout)  # no topic: that would auto-create it
         info = metadata.topics.get(topic)
         if info is None or info.error is not None:
             raise LagError(f"topic '{topic}' does not exist")
         tps = [TopicPartition(topic, p) for p in sorted(info.partitions)]
-        request = [ConsumerGroupTopicPartitions(group, tps)]
-        committed_result = admin.list_consumer_group_offsets(request)[group].result(timeout)
-        committed = {tp.partition: tp.offset for tp in committed_result.topic_partitions}
-        latest = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps})
-        earliest = admin.list_offsets({tp: OffsetSpec.earliest() for tp in tps})
+        committed = {tp.partition: tp.offset for tp in client.committed(tps, timeout=timeout)}
         lag = {}
         for tp in tps:
-            high = latest[tp].result(timeout).offset
-            low = earliest[tp].result(timeout).offset
+            low, high = client.get_watermark_offsets(tp, timeout=timeout)
             start = committed.get(tp.partition, -1)
             lag[tp.partition] = max(0, high - (start if start >= 0 else low))
         return lag
     except KafkaException as exc:
         raise LagError(
             f"cannot read offsets of topic '{topic}' for group '{group}' from "
-            f"{admin_config.get('bootstrap.servers')}: {exc.args[0]}"
+            f"{kafka_config.get('bootstrap.servers')}: {exc.args[0]}"
         ) from None
+    finally:
+        client.close()
