@@ -1,0 +1,51 @@
+"""A brand-new broker: the sensor's lag check must answer, not crash the worker process.
+
+The first lag implementation used the Admin API's ``list_consumer_group_offsets``; on a broker
+whose group coordinator was still loading, confluent-kafka segfaulted the task (seen in CI
+as a SIGSEGV in ``wait_for_events``). The check runs in a subprocess so a crash is a failure
+of this test, not of the test session.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from loanstream.topics import ensure_topic
+from tests.chaos.services import PrivateKafka, private_dir
+
+pytestmark = pytest.mark.chaos
+
+CHECK = """
+import sys, uuid
+from loanstream.lag import LagError, consumer_lag
+config = {"bootstrap.servers": sys.argv[1]}
+for _ in range(5):
+    try:
+        print(consumer_lag(config, "fresh", "g" + uuid.uuid4().hex[:6]))
+    except LagError as exc:
+        print("lag error:", exc)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_lag_on_a_fresh_broker_does_not_crash() -> None:
+    base = private_dir("fresh-kafka")
+    kafka = PrivateKafka(base)
+    try:
+        kafka.start()
+        ensure_topic({"bootstrap.servers": kafka.bootstrap}, "fresh", partitions=3, use_rpk=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHECK, kafka.bootstrap],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        kafka.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-2000:]}"
+    assert proc.stdout.count("{0: 0, 1: 0, 2: 0}") + proc.stdout.count("lag error") == 5
