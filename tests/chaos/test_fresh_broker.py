@@ -35,6 +35,11 @@ for _ in range(5):
 def test_lag_on_a_fresh_broker_does_not_crash() -> None:
     base = private_dir("fresh-kafka")
     kafka = PrivateKafka(base)
+    # Kafka's default 50 offsets partitions: the coordinator takes longest to load on first use.
+    props = kafka.props.read_text().replace(
+        "offsets.topic.num.partitions=10", "offsets.topic.num.partitions=50"
+    )
+    kafka.props.write_text(props)
     try:
         kafka.start()
         ensure_topic({"bootstrap.servers": kafka.bootstrap}, "fresh", partitions=3, use_rpk=False)
