@@ -68,7 +68,7 @@ def pipeline_tasks(
         topic=topic,
         poke_interval=5,
         timeout=wait_timeout,
-        retries=0,
+        retries=2,  # a broker hiccup on the first check; the timeout itself is not retried
         doc_md="Deferrable: waits in the triggerer until the consumer group has lag > 0. "
         "Reads offsets only; never consumes or commits.",
     )
