@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
@@ -16,6 +19,19 @@ from loanstream.producer import EventProducer
 from tests.helpers import temp_topic, unique_name
 
 pytestmark = pytest.mark.integration
+
+
+T = TypeVar("T")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a fresh event loop in its own thread, as the triggerer would.
+
+    (The browser tests' Playwright keeps an event loop running in the main thread, where
+    ``asyncio.run`` refuses to start another.)
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_trigger_fires_when_events_arrive_and_consumes_nothing(
@@ -40,7 +56,7 @@ def test_trigger_fires_when_events_arrive_and_consumes_nothing(
             event = await asyncio.wait_for(waiting, timeout=30)
             return event.payload
 
-        payload = asyncio.run(scenario())
+        payload = run_async(scenario())
         assert payload["status"] == "ready" and sum(payload["lag"].values()) == 30
         # the trigger only read offsets: the group still has all 30 events waiting
         assert sum(consumer_lag(live_settings.kafka_config(), topic, group).values()) == 30
@@ -55,7 +71,7 @@ def test_trigger_times_out_with_a_timeout_event(live_settings: Settings) -> None
         async def first() -> dict:
             return (await trigger.run().__anext__()).payload
 
-        assert asyncio.run(first())["status"] == "timeout"
+        assert run_async(first())["status"] == "timeout"
 
 
 def test_trigger_round_trips_through_serialize(live_settings: Settings) -> None:
