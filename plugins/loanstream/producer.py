@@ -222,6 +222,15 @@ class EventProducer:
                             break
                         except BufferError:
                             producer.poll(0.05)  # local queue full: wait for deliveries
+                        except KafkaException as exc:  # refused before sending, e.g. too large
+                            stats.failed += 1
+                            if len(stats.first_errors) < MAX_ERRORS_KEPT:
+                                error = exc.args[0]
+                                stats.first_errors.append(
+                                    f"row {row}, key {key!r}: {error.str()} ({len(value)} bytes)"
+                                )
+                            log.error("row %d (key %r) not produced: %s", row, key, exc.args[0])
+                            break
                     index += 1
                     if index % poll_every == 0:
                         producer.poll(0)

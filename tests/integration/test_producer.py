@@ -110,3 +110,25 @@ def test_sigterm_flushes_and_reports(live_settings: Settings, shared_csv: Path) 
     assert stats["delivered"] == stats["sent"] == on_topic
     assert stats["failed"] == 0
     assert "SIGTERM received" in err
+
+
+def test_undelivered_events_fail_the_run_with_the_count_and_first_errors(
+    live_settings: Settings, shared_csv: Path, tmp_path: Path
+) -> None:
+    """An event the broker refuses (over message.max.bytes) is counted as failed, never lost."""
+    import csv
+
+    path = tmp_path / "one_huge_row.csv"
+    write_loans_csv(path, shared_csv, 5)
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    rows[3][rows[0].index("desc")] = "x" * 2_000_000  # data row 3: a 2 MB description
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with temp_topic(live_settings, partitions=1) as topic:
+        with pytest.raises(ProduceError, match=r"1 of 5 events were not delivered") as failed:
+            EventProducer(live_settings.kafka_config(), topic).produce_csv(path)
+        assert len(read_topic(live_settings, topic)) == 4
+    stats = failed.value.stats
+    assert (stats.sent, stats.delivered, stats.failed) == (5, 4, 1)
+    assert "MSG_SIZE_TOO_LARGE" in stats.first_errors[0] or "too large" in stats.first_errors[0]
