@@ -10,7 +10,8 @@ Services policy: tests marked ``integration``/``chaos`` need Kafka and Postgres,
 "... run `make up` first".
 
 Fixtures: ``settings``, ``kafka_bootstrap``, ``kafka_config``, ``kafka_admin``,
-``unique_topic`` (factory), ``pg_dsn``, ``pg_conn``, ``airflow_url``, ``airflow_token``.
+``unique_topic`` (factory), ``pg_dsn``, ``pg_conn``, ``airflow_url``, ``airflow_token``,
+``airflow_api``, ``dag_runner``, ``shared_csv``.
 """
 
 from __future__ import annotations
@@ -216,6 +217,27 @@ def airflow_token(airflow_url: str) -> str:
             return json.load(resp)["access_token"]
     except urllib.error.HTTPError as exc:
         pytest.fail(f"Airflow login as admin failed: HTTP {exc.code} {exc.read()[:200]!r}")
+
+
+@pytest.fixture(scope="session")
+def airflow_api(airflow_url: str):
+    """REST API v2 client, logged in as admin (``scripts/airflow_api.py``)."""
+    from airflow_api import Airflow
+
+    api = Airflow(airflow_url)
+    try:
+        api.login("admin", os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"])
+    except Exception as exc:  # noqa: BLE001 - any failure here means the stack is not up
+        pytest.fail(f"Airflow login at {airflow_url} failed ({exc}): run `make up` first")
+    return api
+
+
+@pytest.fixture(scope="session")
+def dag_runner(airflow_api):
+    """Trigger DAGs and read their task states, logs and XComs over the REST API."""
+    from airflow_api import DagRunner
+
+    return DagRunner(airflow_api)
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from scripts.demo import Airflow
-from tests.e2e.conftest import DagRunner
-
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 CHROMIUM_ARGS = [
     "--headless",
@@ -122,11 +119,3 @@ def shots(page: Page) -> Shots:
         for old in ARTIFACTS.glob(pattern):
             old.unlink()
     return Shots(page, ARTIFACTS)
-
-
-@pytest.fixture(scope="session")
-def dag_runner(airflow_url: str) -> DagRunner:
-    """REST API client (user admin) for cross-checks; see ``tests/e2e/conftest.py``."""
-    api = Airflow(airflow_url)
-    api.login("admin", os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"])
-    return DagRunner(api)

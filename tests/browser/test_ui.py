@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from airflow_api import DagRunner  # scripts/, on sys.path via tests/conftest.py
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Shots
-from tests.e2e.conftest import DagRunner
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
