@@ -6,6 +6,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from loanstream.topics import TopicError, topic_partitions
+
 
 class LagError(RuntimeError):
     """Kafka could not be asked, or the topic does not exist."""
@@ -22,6 +24,7 @@ def consumer_lag(
     ``list_consumer_group_offsets`` would do too, but it can crash the process in
     confluent-kafka while a brand-new broker's group coordinator is still loading.)
     """
+    brokers = kafka_config.get("bootstrap.servers")
     client = Consumer(
         {
             **kafka_config,
@@ -31,11 +34,13 @@ def consumer_lag(
         }
     )
     try:
-        metadata = client.list_topics(timeout=timeout)  # no topic: that would auto-create it
-        info = metadata.topics.get(topic)
-        if info is None or info.error is not None:
+        try:
+            partitions = topic_partitions(client, topic, timeout, str(brokers))
+        except TopicError as exc:
+            raise LagError(str(exc)) from None
+        if partitions is None:
             raise LagError(f"topic '{topic}' does not exist")
-        tps = [TopicPartition(topic, p) for p in sorted(info.partitions)]
+        tps = [TopicPartition(topic, p) for p in partitions]
         committed = {tp.partition: tp.offset for tp in client.committed(tps, timeout=timeout)}
         lag = {}
         for tp in tps:
@@ -46,7 +51,7 @@ def consumer_lag(
     except KafkaException as exc:
         raise LagError(
             f"cannot read offsets of topic '{topic}' for group '{group}' from "
-            f"{kafka_config.get('bootstrap.servers')}: {exc.args[0]}"
+            f"{brokers}: {exc.args[0]}"
         ) from None
     finally:
         client.close()

@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 
 from loanstream.events import Rejection, finish_event, iter_event_batches, utc_now_iso
 from loanstream.rate import RateLimiter
+from loanstream.topics import TopicError, topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -108,22 +109,17 @@ class ProduceStats:
 
 def check_topic(admin_config: dict[str, Any], topic: str, timeout: float = 10.0) -> int:
     """The topic's partition count; a clear ``ProduceError`` if Kafka or the topic is missing."""
-    admin = AdminClient(admin_config)
+    brokers = str(admin_config.get("bootstrap.servers"))
     try:
-        metadata = admin.list_topics(timeout=timeout)  # no topic=: that would auto-create it
-    except KafkaException as exc:
+        partitions = topic_partitions(AdminClient(admin_config), topic, timeout, brokers)
+    except TopicError as exc:
+        raise ProduceError(str(exc)) from None
+    if partitions is None:
         raise ProduceError(
-            f"cannot reach Kafka at {admin_config.get('bootstrap.servers')} within {timeout:.0f}s "
-            f"({exc.args[0]}); start it (`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the "
-            "loanstream_kafka connection"
-        ) from None
-    info = metadata.topics.get(topic)
-    if info is None or info.error is not None:
-        raise ProduceError(
-            f"topic '{topic}' does not exist on {admin_config.get('bootstrap.servers')}; create "
-            f"it first (`loanstream topic create --topic {topic}` or the create_topic task)"
+            f"topic '{topic}' does not exist on {brokers}; create it first "
+            f"(`loanstream topic create --topic {topic}` or the create_topic task)"
         )
-    return len(info.partitions)
+    return len(partitions)
 
 
 class EventProducer:

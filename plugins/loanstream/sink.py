@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from loanstream.config import redact_dsn
 from loanstream.scoring import ScoringError, apply_rules, load_rules, preprocess_event
+from loanstream.topics import TopicError, topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -338,17 +339,13 @@ class ScoringSink:
         return Consumer(config)
 
     def _partitions(self, consumer: Consumer, wanted: list[int] | None) -> list[int]:
+        brokers = str(self.kafka_config.get("bootstrap.servers"))
         try:
-            metadata = consumer.list_topics(timeout=10)  # no topic: that would auto-create it
-        except KafkaException as exc:
-            raise SinkError(
-                f"cannot reach Kafka at {self.kafka_config.get('bootstrap.servers')} within 10s "
-                f"({exc.args[0]}); start it (`make up`) or fix the loanstream_kafka connection"
-            ) from None
-        info = metadata.topics.get(self.topic)
-        if info is None or info.error is not None:
+            existing = topic_partitions(consumer, self.topic, 10, brokers)
+        except TopicError as exc:
+            raise SinkError(str(exc)) from None
+        if existing is None:
             raise SinkError(f"topic '{self.topic}' does not exist; run the create_topic task first")
-        existing = sorted(info.partitions)
         if wanted is None:
             return existing
         missing = sorted(set(wanted) - set(existing))

@@ -52,12 +52,14 @@ def rpk_create_command(
     ]  # fmt: skip
 
 
-def existing_partitions(
-    admin: AdminClient, topic: str, timeout: float = 10.0, brokers: str = "Kafka"
-) -> int | None:
-    """Partition count of ``topic``, ``None`` if it does not exist."""
+def topic_partitions(
+    client: Any, topic: str, timeout: float = 10.0, brokers: str = "Kafka"
+) -> list[int] | None:
+    """Sorted partition ids of ``topic`` (``None`` if it does not exist), via ``client``'s
+    metadata (an AdminClient, Consumer or Producer). Unreachable brokers raise ``TopicError``
+    naming the address and what to do."""
     try:
-        metadata = admin.list_topics(timeout=timeout)  # no topic=: that would auto-create it
+        metadata = client.list_topics(timeout=timeout)  # no topic=: that would auto-create it
     except KafkaException as exc:
         raise TopicError(
             f"cannot reach Kafka at {brokers} within {timeout:.0f}s ({exc.args[0]}); start it "
@@ -66,7 +68,15 @@ def existing_partitions(
     info = metadata.topics.get(topic)
     if info is None or info.error is not None:
         return None
-    return len(info.partitions)
+    return sorted(info.partitions)
+
+
+def existing_partitions(
+    admin: AdminClient, topic: str, timeout: float = 10.0, brokers: str = "Kafka"
+) -> int | None:
+    """Partition count of ``topic``, ``None`` if it does not exist."""
+    found = topic_partitions(admin, topic, timeout, brokers)
+    return None if found is None else len(found)
 
 
 def _check_layout(topic: str, found: int, wanted: int) -> None:
