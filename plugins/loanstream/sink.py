@@ -28,12 +28,14 @@ import operator
 import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg2
+import psycopg2.errors
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from loanstream.config import redact_dsn
@@ -69,6 +71,11 @@ STAGE_SQL = (
     "(LIKE risk_scored INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
 COPY_SQL = f"COPY risk_scored_stage ({_COLS}) FROM STDIN WITH (FORMAT csv)"
+# New loans (the common case) go straight into risk_scored: no stage, no upsert. A batch that
+# repeats a stored loan id (a replay) or one twice fails on the primary key; it is rolled back
+# to a savepoint and written by the upsert instead.
+DIRECT_COPY_SQL = f"COPY risk_scored ({_COLS}) FROM STDIN WITH (FORMAT csv)"
+COPY_CHUNK = 1 << 20  # bytes handed to libpq per call (psycopg2's default is 8 KiB)
 DEAD_LETTER_SQL = (
     'INSERT INTO dead_letters (topic, partition, "offset", key, raw_value, error, run_id) '
     'VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (topic, partition, "offset") DO NOTHING'
@@ -231,6 +238,7 @@ class ScoringSink:
         self.rules = load_rules(rules_path) if rules_path else load_rules()
         self.progress_seconds = progress_seconds
         self._stop_requested = False
+        self._direct_copy = True
 
     def stop(self) -> None:
         """Ask a running ``run`` to finish its current batch and return (signal-safe)."""
@@ -302,12 +310,15 @@ class ScoringSink:
             if batch.rows:
                 buffer = io.StringIO()
                 csv.writer(buffer, lineterminator="\n").writerows(batch.rows)
-                buffer.seek(0)
-                cur.copy_expert(COPY_SQL, buffer)
-                cur.execute(UPSERT_SQL)
-                inserted = sum(1 for (flag,) in cur.fetchall() if flag)
-                stats.inserted += inserted
-                stats.updated += len(batch.rows) - inserted
+                if not (self._direct_copy and self._copy_new_loans(cur, buffer)):
+                    buffer.seek(0)
+                    cur.copy_expert(COPY_SQL, buffer, COPY_CHUNK)
+                    cur.execute(UPSERT_SQL)
+                    inserted = sum(1 for (flag,) in cur.fetchall() if flag)
+                    stats.inserted += inserted
+                    stats.updated += len(batch.rows) - inserted
+                else:
+                    stats.inserted += len(batch.rows)
             if batch.dead:
                 cur.executemany(DEAD_LETTER_SQL, batch.dead)
             for partition, next_offset in sorted(batch.end.items()):
@@ -317,6 +328,23 @@ class ScoringSink:
                     "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
                     (self.group, self.topic, partition, next_offset),
                 )
+
+    def _copy_new_loans(self, cur: Any, buffer: io.StringIO) -> bool:
+        """COPY the batch straight into risk_scored; False (rolled back) if a loan id repeats.
+
+        After the first repeat the run upserts every batch: a replay would repeat in each.
+        """
+        buffer.seek(0)
+        cur.execute("SAVEPOINT direct_copy")
+        try:
+            cur.copy_expert(DIRECT_COPY_SQL, buffer, COPY_CHUNK)
+        except psycopg2.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
+            self._direct_copy = False
+            log.info("batch repeats stored loan ids: upserting from now on")
+            return False
+        cur.execute("RELEASE SAVEPOINT direct_copy")
+        return True
 
     # -- kafka ----------------------------------------------------------------------------
 
@@ -331,9 +359,11 @@ class ScoringSink:
                 "enable.partition.eof": True,
                 "isolation.level": "read_committed",
                 "fetch.max.bytes": 52_428_800,
-                # librdkafka's default (1 MiB, ~250 events of ~4 KB) made the poll loop wait
-                # on fetch round trips for most of its time; 16 MiB keeps it fed.
-                "max.partition.fetch.bytes": 16_777_216,
+                "max.partition.fetch.bytes": 4_194_304,
+                # Once its local queue is full, librdkafka waits fetch.queue.backoff.ms before
+                # fetching again: at the default 1000 ms the sink sat idle for most of a run
+                # (bare consume: 43k events/s; at 10 ms: ~390k, bench/bench_sink.py).
+                "fetch.queue.backoff.ms": 10,
             }
         )
         return Consumer(config)
@@ -449,60 +479,81 @@ class ScoringSink:
         max_events: int | None,
         idle_timeout: float,
     ) -> None:
-        remaining = {p for p in stats.partitions if stats.next_offsets[p] < stats.end_offsets[p]}
+        """Consume and score batch N+1 while a writer thread stores batch N.
+
+        Batches are stored one at a time, in order, each in its own transaction; a batch is
+        counted in ``stats`` and committed to Kafka only after its transaction committed.
+        """
+        read_pos = dict(stats.next_offsets)  # where the next batch starts, per partition
+        remaining = {p for p in stats.partitions if read_pos[p] < stats.end_offsets[p]}
         last_message = time.monotonic()
         next_progress = time.monotonic() + self.progress_seconds
-        while remaining:
-            if self._stop_requested:
-                stats.stopped_by = "stop-request"
-                return
-            limit = self.batch_size
-            if max_events is not None:
-                limit = min(limit, max_events - stats.consumed)
-                if limit <= 0:
-                    stats.stopped_by = "max-events"
+        in_flight: tuple[Future, _Batch] | None = None
+        writer = ThreadPoolExecutor(1, thread_name_prefix="loanstream-sink-writer")
+        try:
+            while remaining:
+                if self._stop_requested:
+                    stats.stopped_by = "stop-request"
                     return
-            # Never ask for more than is still expected: consume() then returns as soon as the
-            # last expected event arrives instead of waiting out batch_seconds.
-            expected = sum(stats.end_offsets[p] - stats.next_offsets[p] for p in remaining)
-            limit = max(1, min(limit, expected))
-            messages = consumer.consume(num_messages=limit, timeout=self.batch_seconds)
-            batch = _Batch()
-            for msg in messages:
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    if err.retriable() or not err.fatal():
-                        log.warning("consumer error (will retry): %s", err.str())
-                        continue
-                    raise SinkError(f"fatal Kafka consumer error: {err.str()}")
-                self._add(msg, batch, stats)
-            if batch.end:
-                last_message = time.monotonic()
-                self._commit_batch(consumer, conn, republisher, batch, stats)
-            elif time.monotonic() - last_message > idle_timeout:
-                stats.stopped_by = "idle-timeout"
-                log.warning(
-                    "no events for %.0fs while %s were still expected: stopping (idle timeout)",
-                    idle_timeout,
-                    {p: stats.end_offsets[p] - stats.next_offsets[p] for p in remaining},
-                )
-                return
-            remaining = {p for p in remaining if stats.next_offsets[p] < stats.end_offsets[p]}
-            now = time.monotonic()
-            if now >= next_progress:
-                next_progress = now + self.progress_seconds
-                log.info(
-                    "progress: consumed %d (scored %d, dead-lettered %d), %d events left",
-                    stats.consumed, stats.scored, stats.dead_lettered,
-                    sum(stats.end_offsets[p] - stats.next_offsets[p] for p in remaining),
-                )  # fmt: skip
-        stats.stopped_by = "caught-up"
+                limit = self.batch_size
+                if max_events is not None:
+                    limit = min(limit, max_events - stats.consumed)
+                    if limit <= 0:
+                        stats.stopped_by = "max-events"
+                        return
+                # Never ask for more than is still expected: consume() then returns as soon as
+                # the last expected event arrives instead of waiting out batch_seconds.
+                expected = sum(stats.end_offsets[p] - read_pos[p] for p in remaining)
+                limit = max(1, min(limit, expected))
+                messages = consumer.consume(num_messages=limit, timeout=self.batch_seconds)
+                batch = _Batch()
+                for msg in messages:
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            continue
+                        if err.retriable() or not err.fatal():
+                            log.warning("consumer error (will retry): %s", err.str())
+                            continue
+                        raise SinkError(f"fatal Kafka consumer error: {err.str()}")
+                    self._add(msg, batch, read_pos, stats)
+                if batch.end:
+                    last_message = time.monotonic()
+                    read_pos.update(batch.end)
+                    if in_flight is not None:
+                        self._stored(consumer, *in_flight, stats)
+                        in_flight = None
+                    future = writer.submit(self._store, conn, republisher, batch, stats)
+                    in_flight = (future, batch)
+                elif time.monotonic() - last_message > idle_timeout:
+                    stats.stopped_by = "idle-timeout"
+                    log.warning(
+                        "no events for %.0fs while %s were still expected: stopping (idle "
+                        "timeout)", idle_timeout,
+                        {p: stats.end_offsets[p] - read_pos[p] for p in remaining},
+                    )  # fmt: skip
+                    return
+                remaining = {p for p in remaining if read_pos[p] < stats.end_offsets[p]}
+                now = time.monotonic()
+                if now >= next_progress:
+                    next_progress = now + self.progress_seconds
+                    log.info(
+                        "progress: consumed %d (scored %d, dead-lettered %d), %d events left",
+                        stats.consumed, stats.scored, stats.dead_lettered,
+                        sum(stats.end_offsets[p] - read_pos[p] for p in remaining),
+                    )  # fmt: skip
+            stats.stopped_by = "caught-up"
+        finally:
+            # on an error too: wait for the batch in flight (never close conn under its COPY)
+            try:
+                if in_flight is not None:
+                    self._stored(consumer, *in_flight, stats)
+            finally:
+                writer.shutdown(wait=True)
 
-    def _add(self, msg: Message, batch: _Batch, stats: SinkStats) -> None:
+    def _add(self, msg: Message, batch: _Batch, read_pos: dict[int, int], stats: SinkStats) -> None:
         partition, offset = msg.partition(), msg.offset()
-        position = batch.end.get(partition, stats.next_offsets.get(partition, 0))
+        position = batch.end.get(partition, read_pos.get(partition, 0))
         if offset < position:  # re-delivered after a crash: already stored in Postgres
             stats.skipped_already_stored += 1
             return
@@ -520,7 +571,7 @@ class ScoringSink:
             )  # fmt: skip
             return
         row, payload = result
-        batch.rows.append(row)  # bands and decisions are counted per batch, in _commit_batch
+        batch.rows.append(row)  # bands and decisions are counted per batch, in _stored
         if self.republish_topic:
             headers = [
                 ("src_topic", msg.topic().encode()),
@@ -529,25 +580,25 @@ class ScoringSink:
             ]
             batch.republish.append((row[0], orjson.dumps(payload), headers))
 
-    def _commit_batch(
-        self,
-        consumer: Consumer,
-        conn: Any,
-        republisher: Producer | None,
-        batch: _Batch,
-        stats: SinkStats,
+    def _store(
+        self, conn: Any, republisher: Producer | None, batch: _Batch, stats: SinkStats
     ) -> None:
-        batch.bands.update(map(_BAND, batch.rows))
-        batch.decisions.update(map(_DECISION, batch.rows))
+        """Writer thread: republish (if asked), then one database transaction for the batch."""
         if republisher is not None and batch.republish:
             self._republish(republisher, batch)
-            stats.republished += len(batch.republish)
         self._write(conn, batch, stats)
+
+    def _stored(self, consumer: Consumer, future: Future, batch: _Batch, stats: SinkStats) -> None:
+        """Wait for a batch's transaction (re-raising its error), then count it and tell Kafka."""
+        future.result()
         # Postgres holds the truth now; the Kafka commit below only feeds lag metrics.
         stats.next_offsets.update(batch.end)
         stats.scored += len(batch.rows)
         stats.dead_lettered += len(batch.dead)
+        stats.republished += len(batch.republish)
         stats.batches += 1
+        batch.bands.update(map(_BAND, batch.rows))
+        batch.decisions.update(map(_DECISION, batch.rows))
         for band, n in batch.bands.items():
             stats.bands[band] = stats.bands.get(band, 0) + n
         for decision, n in batch.decisions.items():
