@@ -39,6 +39,7 @@ import psycopg2.errors
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from loanstream.config import redact_dsn
+from loanstream.native import load_batch_scorer
 from loanstream.scoring import ScoringError, apply_rules, load_rules, preprocess_event
 from loanstream.topics import TopicError, topic_partitions
 
@@ -104,6 +105,7 @@ class SinkStats:
     dead_lettered: int = 0
     skipped_already_stored: int = 0
     republished: int = 0
+    scored_natively: int = 0
     batches: int = 0
     seconds: float = 0.0
     bands: dict[str, int] = field(default_factory=dict)
@@ -127,12 +129,20 @@ class SinkStats:
 
 @dataclass
 class _Batch:
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)  # scored in Python
+    messages: list[Message] = field(default_factory=list)  # for the native scorer
+    native_csv: bytes = b""  # rows the native scorer wrote, as CSV lines
+    native_rows: int = 0
+    native_scores: list[int] = field(default_factory=list)  # rows per risk_score 0..100
     dead: list[tuple] = field(default_factory=list)
     republish: list[tuple[str, bytes, list]] = field(default_factory=list)
     end: dict[int, int] = field(default_factory=dict)  # partition -> next offset after batch
     bands: Counter = field(default_factory=Counter)
     decisions: Counter = field(default_factory=Counter)
+
+    @property
+    def scored(self) -> int:
+        return len(self.rows) + self.native_rows
 
 
 def apply_schema(conn: Any, schema_path: Path) -> None:
@@ -226,6 +236,7 @@ class ScoringSink:
         schema_path: Path | None = None,
         rules_path: Path | None = None,
         progress_seconds: float = 5.0,
+        native: str = "auto",
     ) -> None:
         self.kafka_config = dict(kafka_config)
         self.pg_dsn = pg_dsn
@@ -239,6 +250,12 @@ class ScoringSink:
         self.progress_seconds = progress_seconds
         self._stop_requested = False
         self._direct_copy = True
+        # the compiled scorer does not build republish payloads: republishing runs in Python
+        self._native, self.scoring_path = load_batch_scorer(
+            self.rules, "off" if republish_topic else native
+        )
+        self._band_of = [self.rules.band(score) for score in range(101)]
+        self._decision_of = [self.rules.decision(score) for score in range(101)]
 
     def stop(self) -> None:
         """Ask a running ``run`` to finish its current batch and return (signal-safe)."""
@@ -307,18 +324,22 @@ class ScoringSink:
                         f"is at {expected}; another consumer of group '{self.group}' is working "
                         "this partition. Stopped without writing; re-run to resume from Postgres"
                     )
-            if batch.rows:
-                buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="\n").writerows(batch.rows)
+            if batch.scored:
+                buffer = io.BytesIO(batch.native_csv)
+                buffer.seek(0, io.SEEK_END)
+                if batch.rows:
+                    text = io.StringIO()
+                    csv.writer(text, lineterminator="\n").writerows(batch.rows)
+                    buffer.write(text.getvalue().encode())
                 if not (self._direct_copy and self._copy_new_loans(cur, buffer)):
                     buffer.seek(0)
                     cur.copy_expert(COPY_SQL, buffer, COPY_CHUNK)
                     cur.execute(UPSERT_SQL)
                     inserted = sum(1 for (flag,) in cur.fetchall() if flag)
                     stats.inserted += inserted
-                    stats.updated += len(batch.rows) - inserted
+                    stats.updated += batch.scored - inserted
                 else:
-                    stats.inserted += len(batch.rows)
+                    stats.inserted += batch.scored
             if batch.dead:
                 cur.executemany(DEAD_LETTER_SQL, batch.dead)
             for partition, next_offset in sorted(batch.end.items()):
@@ -329,7 +350,7 @@ class ScoringSink:
                     (self.group, self.topic, partition, next_offset),
                 )
 
-    def _copy_new_loans(self, cur: Any, buffer: io.StringIO) -> bool:
+    def _copy_new_loans(self, cur: Any, buffer: io.BytesIO) -> bool:
         """COPY the batch straight into risk_scored; False (rolled back) if a loan id repeats.
 
         After the first repeat the run upserts every batch: a replay would repeat in each.
@@ -428,9 +449,9 @@ class ScoringSink:
             waiting = {p: stats.end_offsets[p] - stats.next_offsets[p] for p in stats.partitions}
             log.info(
                 "consuming topic '%s' partitions %s as group '%s': %d events waiting %s, "
-                "resuming from Postgres offsets %s",
+                "resuming from Postgres offsets %s; scoring: %s",
                 self.topic, stats.partitions, self.group, sum(waiting.values()), waiting,
-                {p: stats.next_offsets[p] for p in stats.partitions},
+                {p: stats.next_offsets[p] for p in stats.partitions}, self.scoring_path,
             )  # fmt: skip
             if not assignments:
                 stats.stopped_by = "caught-up"
@@ -517,6 +538,8 @@ class ScoringSink:
                             continue
                         raise SinkError(f"fatal Kafka consumer error: {err.str()}")
                     self._add(msg, batch, read_pos, stats)
+                if batch.messages:
+                    self._score_natively(batch)
                 if batch.end:
                     last_message = time.monotonic()
                     read_pos.update(batch.end)
@@ -561,6 +584,22 @@ class ScoringSink:
             return  # beyond the end seen at start: left for the next run
         batch.end[partition] = offset + 1
         stats.consumed += 1
+        if self._native is not None:
+            batch.messages.append(msg)  # scored per batch: _score_natively
+        else:
+            self._score(msg, batch)
+
+    def _score_natively(self, batch: _Batch) -> None:
+        """The native scorer writes most rows as CSV; Python scores what it declines."""
+        batch.native_csv, declined, batch.native_scores = self._native.score(batch.messages)
+        batch.native_rows = len(batch.messages) - len(declined)
+        for index in declined:
+            self._score(batch.messages[index], batch)
+        batch.messages = []
+
+    def _score(self, msg: Message, batch: _Batch) -> None:
+        """Score one message in Python: a row, or a dead letter with the reason."""
+        partition, offset = msg.partition(), msg.offset()
         result = score_message(msg, self.rules, payload=bool(self.republish_topic))
         if isinstance(result, str):
             key = msg.key()
@@ -593,12 +632,17 @@ class ScoringSink:
         future.result()
         # Postgres holds the truth now; the Kafka commit below only feeds lag metrics.
         stats.next_offsets.update(batch.end)
-        stats.scored += len(batch.rows)
+        stats.scored += batch.scored
+        stats.scored_natively += batch.native_rows
         stats.dead_lettered += len(batch.dead)
         stats.republished += len(batch.republish)
         stats.batches += 1
         batch.bands.update(map(_BAND, batch.rows))
         batch.decisions.update(map(_DECISION, batch.rows))
+        for score, n in enumerate(batch.native_scores):
+            if n:
+                batch.bands[self._band_of[score]] += n
+                batch.decisions[self._decision_of[score]] += n
         for band, n in batch.bands.items():
             stats.bands[band] = stats.bands.get(band, 0) + n
         for decision, n in batch.decisions.items():

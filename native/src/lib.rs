@@ -1,0 +1,1107 @@
+//! The sink's hot path, compiled: Kafka message -> event fields -> features -> rules -> one
+//! CSV line for `COPY risk_scored`.
+//!
+//! Contract (checked by tests/unit/test_scoring_native.py on every row of both samples, on
+//! hypothesis input and on the hostile-event corpus): for each message this either writes
+//! exactly the row `loanstream.sink.score_message` builds in Python, or *declines* it and the
+//! Python path handles it. Python stays the definition: every dead letter and every error
+//! message comes from it. Only the plain forms the loanstream producer writes are accepted
+//! here: a flat JSON object whose values are strings, nulls, booleans or short plain numbers;
+//! the fields scoring reads are printable ASCII text without escapes (or null); numbers are
+//! plain decimals; `event_time` is `YYYY-MM-DDTHH:MM:SS[.ffffff]` with `+00:00` or `Z`.
+//! Anything else is declined, never guessed.
+//!
+//! The rule set comes from Python (`loanstream.native`), already parsed and validated from
+//! include/rules/risk_rules.yaml; a rule set with anything this evaluator does not model
+//! exactly as Python does is refused at construction, and Python scores everything.
+
+use memchr::memchr2;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+// --------------------------------------------------------------------------------------------
+// The fields scoring reads
+// --------------------------------------------------------------------------------------------
+
+const F_ID: usize = 0;
+const F_EVENT_TIME: usize = 1;
+const F_LOAN_AMNT: usize = 2;
+const F_TERM: usize = 3;
+const F_INT_RATE: usize = 4;
+const F_ANNUAL_INC: usize = 5;
+const F_DTI: usize = 6;
+const F_REVOL_UTIL: usize = 7;
+const F_EMP_LENGTH: usize = 8;
+const F_EARLIEST_CR_LINE: usize = 9;
+const F_FICO_LOW: usize = 10;
+const F_FICO_HIGH: usize = 11;
+const F_INQ: usize = 12;
+const F_DELINQ: usize = 13;
+const F_PUB_REC: usize = 14;
+const F_HOME: usize = 15;
+const F_PURPOSE: usize = 16;
+const N_FIELDS: usize = 17;
+
+const MAX_NUMERIC_CHARS: usize = 64; // loanstream.scoring.MAX_NUMERIC_CHARS
+const MAX_TEXT_CHARS: usize = 64; // loanstream.scoring.MAX_TEXT_CHARS
+
+#[inline]
+fn field_slot(key: &[u8]) -> Option<usize> {
+    Some(match key {
+        b"id" => F_ID,
+        b"event_time" => F_EVENT_TIME,
+        b"loan_amnt" => F_LOAN_AMNT,
+        b"term" => F_TERM,
+        b"int_rate" => F_INT_RATE,
+        b"annual_inc" => F_ANNUAL_INC,
+        b"dti" => F_DTI,
+        b"revol_util" => F_REVOL_UTIL,
+        b"emp_length" => F_EMP_LENGTH,
+        b"earliest_cr_line" => F_EARLIEST_CR_LINE,
+        b"fico_range_low" => F_FICO_LOW,
+        b"fico_range_high" => F_FICO_HIGH,
+        b"inq_last_6mths" => F_INQ,
+        b"delinq_2yrs" => F_DELINQ,
+        b"pub_rec" => F_PUB_REC,
+        b"home_ownership" => F_HOME,
+        b"purpose" => F_PURPOSE,
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Raw<'a> {
+    Absent,
+    Null,
+    Str(&'a str),
+}
+
+// --------------------------------------------------------------------------------------------
+// JSON: a strict scanner for one flat object (None = decline)
+// --------------------------------------------------------------------------------------------
+
+#[inline]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// A JSON string whose opening quote is at `i - 1`: (index after the closing quote, escaped?).
+#[inline]
+fn scan_string(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        let stop = i + memchr2(b'"', b'\\', &b[i..])?;
+        if b[i..stop].iter().any(|&c| c < 0x20) {
+            return None; // a raw control character: not JSON
+        }
+        if b[stop] == b'"' {
+            return Some((stop + 1, escaped));
+        }
+        escaped = true;
+        match *b.get(stop + 1)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i = stop + 2,
+            b'u' => {
+                let mut code: u32 = 0;
+                for &h in b.get(stop + 2..stop + 6)? {
+                    code = code * 16 + (h as char).to_digit(16)?;
+                }
+                if (0xD800..0xE000).contains(&code) {
+                    return None; // surrogates (paired or lone): left to orjson
+                }
+                i = stop + 6;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// `-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?`: plain numbers any JSON parser reads alike.
+#[inline]
+fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
+    if b[i] == b'-' {
+        i += 1;
+    }
+    let start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let digits = i - start;
+    if digits == 0 || digits > 15 || (digits > 1 && b[start] == b'0') {
+        return None;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start || i - start > 15 {
+            return None;
+        }
+    }
+    Some(i)
+}
+
+/// No byte below 0x20 (vectorises, unlike an early-exit `any`).
+#[inline]
+fn no_control_bytes(b: &[u8]) -> bool {
+    b.chunks(64).all(|chunk| chunk.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) == 0)
+}
+
+fn scan_event(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
+    if !b.is_ascii() {
+        std::str::from_utf8(b).ok()?;
+    }
+    // What the producer writes: no escapes and no control bytes (so no whitespace but spaces):
+    // then every quote opens or closes a string, and strings need no checks of their own.
+    if memchr::memchr(b'\\', b).is_none() && no_control_bytes(b) {
+        return scan_plain_event(b);
+    }
+    scan_any_event(b)
+}
+
+/// `scan_any_event` for input without backslashes or control bytes.
+fn scan_plain_event(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
+    // SAFETY: the caller checked `b` is UTF-8 (ASCII, or validated)
+    let text = unsafe { std::str::from_utf8_unchecked(b) };
+    let mut raw = [Raw::Absent; N_FIELDS];
+    let mut i = skip_ws(b, 0);
+    if *b.get(i)? != b'{' {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if *b.get(i)? == b'}' {
+        i += 1;
+    } else {
+        loop {
+            if *b.get(i)? != b'"' {
+                return None;
+            }
+            let key_end = i + 1 + memchr::memchr(b'"', &b[i + 1..])?;
+            let slot = field_slot(&b[i + 1..key_end]);
+            i = key_end + 1;
+            if *b.get(i)? != b':' {
+                i = skip_ws(b, i);
+                if *b.get(i)? != b':' {
+                    return None;
+                }
+            }
+            i += 1;
+            if *b.get(i)? == b' ' {
+                i = skip_ws(b, i);
+            }
+            match *b.get(i)? {
+                b'"' => {
+                    let end = i + 1 + memchr::memchr(b'"', &b[i + 1..])?;
+                    if let Some(k) = slot {
+                        raw[k] = Raw::Str(&text[i + 1..end]);
+                    }
+                    i = end + 1;
+                }
+                b'n' => {
+                    if b.get(i..i + 4)? != b"null" {
+                        return None;
+                    }
+                    if let Some(k) = slot {
+                        raw[k] = Raw::Null;
+                    }
+                    i += 4;
+                }
+                b't' | b'f' => {
+                    let word: &[u8] = if b[i] == b't' { b"true" } else { b"false" };
+                    if slot.is_some() || b.get(i..i + word.len())? != word {
+                        return None;
+                    }
+                    i += word.len();
+                }
+                b'-' | b'0'..=b'9' => {
+                    if slot.is_some() {
+                        return None;
+                    }
+                    i = scan_number(b, i)?;
+                }
+                _ => return None,
+            }
+            if *b.get(i)? == b' ' {
+                i = skip_ws(b, i);
+            }
+            match *b.get(i)? {
+                b',' => {
+                    i += 1;
+                    if *b.get(i)? == b' ' {
+                        i = skip_ws(b, i);
+                    }
+                }
+                b'}' => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if skip_ws(b, i) != b.len() {
+        return None;
+    }
+    Some(raw)
+}
+
+/// The general scanner: escapes and JSON whitespace allowed (the caller checked UTF-8).
+fn scan_any_event(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
+    // SAFETY: the caller checked `b` is UTF-8 (ASCII, or validated)
+    let text = unsafe { std::str::from_utf8_unchecked(b) };
+    let mut raw = [Raw::Absent; N_FIELDS];
+    let mut i = skip_ws(b, 0);
+    if *b.get(i)? != b'{' {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if *b.get(i)? == b'}' {
+        i += 1;
+    } else {
+        loop {
+            if *b.get(i)? != b'"' {
+                return None;
+            }
+            let (key_end, key_escaped) = scan_string(b, i + 1)?;
+            if key_escaped {
+                return None;
+            }
+            let slot = field_slot(&b[i + 1..key_end - 1]);
+            i = skip_ws(b, key_end);
+            if *b.get(i)? != b':' {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            match *b.get(i)? {
+                b'"' => {
+                    let (end, escaped) = scan_string(b, i + 1)?;
+                    if let Some(k) = slot {
+                        if escaped {
+                            return None;
+                        }
+                        raw[k] = Raw::Str(&text[i + 1..end - 1]); // quotes are ASCII boundaries
+                    }
+                    i = end;
+                }
+                b'n' => {
+                    if b.get(i..i + 4)? != b"null" {
+                        return None;
+                    }
+                    if let Some(k) = slot {
+                        raw[k] = Raw::Null; // a repeated key: the last one counts, as in orjson
+                    }
+                    i += 4;
+                }
+                b't' | b'f' => {
+                    let word: &[u8] = if b[i] == b't' { b"true" } else { b"false" };
+                    if slot.is_some() || b.get(i..i + word.len())? != word {
+                        return None;
+                    }
+                    i += word.len();
+                }
+                b'-' | b'0'..=b'9' => {
+                    if slot.is_some() {
+                        return None;
+                    }
+                    i = scan_number(b, i)?;
+                }
+                _ => return None, // nested values: not what the producer writes
+            }
+            i = skip_ws(b, i);
+            match *b.get(i)? {
+                b',' => i = skip_ws(b, i + 1),
+                b'}' => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if skip_ws(b, i) != b.len() {
+        return None;
+    }
+    Some(raw)
+}
+
+// --------------------------------------------------------------------------------------------
+// preprocess_event, for the plain forms (None = decline; Python raises or handles the rest)
+// --------------------------------------------------------------------------------------------
+
+/// A field as `_raw` sees it: Ok(None) blank/null/absent, Ok(Some(text)) stripped text.
+/// Err(()) declines: text outside printable ASCII (Python's strip, isprintable and regexes
+/// are Unicode-aware; only ASCII is modelled here).
+#[inline]
+fn text(raw: Raw<'_>) -> Result<Option<&str>, ()> {
+    match raw {
+        Raw::Absent | Raw::Null => Ok(None),
+        Raw::Str(s) => {
+            if !s.bytes().all(|c| (0x20..0x7f).contains(&c)) {
+                return Err(());
+            }
+            let t = s.trim_matches(' ');
+            Ok(if t.is_empty() { None } else { Some(t) })
+        }
+    }
+}
+
+/// `_NUMBER_RE`: `[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?`, finite.
+fn number(t: &str) -> Option<f64> {
+    let b = t.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        digits += i - frac_start;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let exp_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == exp_start || i - exp_start > 3 {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    let value: f64 = t.parse().ok()?; // correctly rounded, as Python's float()
+    value.is_finite().then_some(value)
+}
+
+/// `_opt_float`: blank -> None; else a number (a trailing % allowed) within [low, high].
+fn opt_float(raw: Raw<'_>, low: f64, high: f64, percent: bool) -> Result<Option<f64>, ()> {
+    let Some(mut t) = text(raw)? else { return Ok(None) };
+    if t.len() > MAX_NUMERIC_CHARS {
+        return Err(());
+    }
+    if percent {
+        if let Some(stripped) = t.strip_suffix('%') {
+            t = stripped.trim_end_matches(' ');
+        }
+    }
+    let value = number(t).ok_or(())?;
+    if low <= value && value <= high {
+        Ok(Some(value))
+    } else {
+        Err(())
+    }
+}
+
+/// `_opt_count`: a whole number in [0, 1000] ("1.0" included).
+fn opt_count(raw: Raw<'_>) -> Result<Option<i64>, ()> {
+    match opt_float(raw, 0.0, 1000.0, false)? {
+        None => Ok(None),
+        Some(v) if v.fract() == 0.0 => Ok(Some(v as i64)),
+        Some(_) => Err(()),
+    }
+}
+
+/// `_TERM_RE` = `(\d{1,3})\s*(?:months?)?` (ignoring case), then 36 or 60.
+fn term(raw: Raw<'_>) -> Result<i64, ()> {
+    let t = text(raw)?.ok_or(())?;
+    if t.len() > 32 {
+        return Err(());
+    }
+    let b = t.as_bytes();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 3 {
+        return Err(());
+    }
+    let rest = t[digits..].trim_start_matches(' ');
+    if !(rest.is_empty() || rest.eq_ignore_ascii_case("month") || rest.eq_ignore_ascii_case("months"))
+    {
+        return Err(());
+    }
+    match t[..digits].parse::<i64>() {
+        Ok(m @ (36 | 60)) => Ok(m),
+        _ => Err(()),
+    }
+}
+
+/// `_emp_length`: n/a -> None; `(<\s*)?(\d{1,2})\s*(\+)?\s*(?:years?|yrs?)?` -> 0..10.
+fn emp_length(raw: Raw<'_>) -> Result<Option<i64>, ()> {
+    let Some(t) = text(raw)? else { return Ok(None) };
+    if ["n/a", "na", "none"].iter().any(|word| t.eq_ignore_ascii_case(word)) {
+        return Ok(None);
+    }
+    if t.len() > 32 {
+        return Err(());
+    }
+    let mut rest = t;
+    let under = rest.starts_with('<');
+    if under {
+        rest = rest[1..].trim_start_matches(' ');
+    }
+    let digits = rest.bytes().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 2 {
+        return Err(());
+    }
+    let years: i64 = rest[..digits].parse().map_err(|_| ())?;
+    rest = rest[digits..].trim_start_matches(' ');
+    if let Some(after) = rest.strip_prefix('+') {
+        rest = after.trim_start_matches(' ');
+    }
+    if !(rest.is_empty() || ["year", "years", "yr", "yrs"].iter().any(|w| rest.eq_ignore_ascii_case(w)))
+    {
+        return Err(());
+    }
+    Ok(Some(if under { 0 } else { years.min(10) }))
+}
+
+/// `event_time` as Python's fromisoformat reads it, when already UTC:
+/// (isoformat() text, year, month).
+fn event_time(raw: Raw<'_>) -> Option<(Inline<32>, i64, i64)> {
+    let Raw::Str(s) = raw else { return None };
+    let b = s.as_bytes();
+    let (body, micro) = match b.len() {
+        25 | 20 => (&b[..19], None),
+        32 | 27 => {
+            if b[19] != b'.' || !b[20..26].iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            (&b[..19], Some(&s[20..26]))
+        }
+        _ => return None,
+    };
+    let zone = &b[body.len() + micro.map_or(0, |_| 7)..];
+    if zone != b"+00:00" && zone != b"Z" {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = &body[r];
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if body[4] != b'-' || body[7] != b'-' || body[10] != b'T' || body[13] != b':' || body[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day < 1
+        || day > days[(month - 1) as usize]
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let mut iso = Inline { buf: [0; 32], len: 0 };
+    let mut put = |part: &[u8]| {
+        iso.buf[iso.len..iso.len + part.len()].copy_from_slice(part);
+        iso.len += part.len();
+    };
+    put(body);
+    if let Some(m) = micro.filter(|m| *m != "000000") {
+        put(b".");
+        put(m.as_bytes());
+    }
+    put(b"+00:00");
+    Some((iso, year, month))
+}
+
+/// `_credit_history`: months from "Apr-1997" / "Apr-97" / "1997-04[-01]" to event_time.
+fn credit_history(raw: Raw<'_>, at_year: i64, at_month: i64) -> Result<Option<i64>, ()> {
+    let Some(t) = text(raw)? else { return Ok(None) };
+    if t.len() > 32 {
+        return Err(());
+    }
+    let b = t.as_bytes();
+    let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    let (year, month) = if b.len() >= 6 && b[3] == b'-' && b[..3].iter().all(u8::is_ascii_alphabetic)
+    {
+        let year_text = &b[4..];
+        if !(year_text.len() == 2 || year_text.len() == 4) || !all_digits(year_text) {
+            return Err(());
+        }
+        const MONTHS: [&str; 12] =
+            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+        let name = &t[..3];
+        let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name)).ok_or(())? as i64 + 1;
+        let mut year: i64 = t[4..].parse().map_err(|_| ())?;
+        if year_text.len() == 2 {
+            year += if 2000 + year <= at_year { 2000 } else { 1900 };
+        }
+        (year, month)
+    } else {
+        // (\d{4})-(\d{1,2})(?:-(\d{1,2}))?
+        let mut parts = t.split('-');
+        let y = parts.next().ok_or(())?;
+        let m = parts.next().ok_or(())?;
+        let d = parts.next();
+        if parts.next().is_some()
+            || y.len() != 4
+            || !all_digits(y.as_bytes())
+            || !(1..=2).contains(&m.len())
+            || !all_digits(m.as_bytes())
+        {
+            return Err(());
+        }
+        if let Some(d) = d {
+            if !(1..=2).contains(&d.len()) || !all_digits(d.as_bytes()) {
+                return Err(());
+            }
+            let day: i64 = d.parse().map_err(|_| ())?;
+            if !(1..=31).contains(&day) {
+                return Err(());
+            }
+        }
+        let month: i64 = m.parse().map_err(|_| ())?;
+        if !(1..=12).contains(&month) {
+            return Err(());
+        }
+        (y.parse().map_err(|_| ())?, month)
+    };
+    let months = (at_year - year) * 12 + (at_month - month);
+    if year < 1900 || months < 0 {
+        return Err(());
+    }
+    Ok(Some(months))
+}
+
+/// Short ASCII text held inline (no allocation per event).
+#[derive(Clone, Copy)]
+struct Inline<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Inline<N> {
+    fn as_str(&self) -> &str {
+        // only ever filled from ASCII
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+fn category(raw: Raw<'_>, upper: bool) -> Result<Option<Inline<MAX_TEXT_CHARS>>, ()> {
+    let Some(t) = text(raw)? else { return Ok(None) };
+    if t.len() > MAX_TEXT_CHARS {
+        return Err(());
+    }
+    let mut cat = Inline { buf: [0; MAX_TEXT_CHARS], len: t.len() };
+    for (dst, src) in cat.buf.iter_mut().zip(t.bytes()) {
+        *dst = if upper { src.to_ascii_uppercase() } else { src.to_ascii_lowercase() };
+    }
+    Ok(Some(cat))
+}
+
+struct Features<'a> {
+    loan_id: &'a str,
+    loan_amnt: f64,
+    term_months: i64,
+    int_rate: Option<f64>,
+    annual_inc: Option<f64>,
+    dti: Option<f64>,
+    revol_util: Option<f64>,
+    emp_length_years: Option<i64>,
+    credit_history_months: Option<i64>,
+    fico: Option<f64>,
+    inq_last_6mths: Option<i64>,
+    delinq_2yrs: Option<i64>,
+    pub_rec: Option<i64>,
+    home_ownership: Option<Inline<MAX_TEXT_CHARS>>,
+    purpose: Option<Inline<MAX_TEXT_CHARS>>,
+    event_time: Inline<32>,
+}
+
+fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS]) -> Result<Features<'a>, ()> {
+    let loan_id = match raw[F_ID] {
+        Raw::Str(s) => {
+            let t = text(Raw::Str(s))?.ok_or(())?;
+            if t.len() > MAX_TEXT_CHARS {
+                return Err(());
+            }
+            t
+        }
+        _ => return Err(()),
+    };
+    let (event_time, at_year, at_month) = event_time(raw[F_EVENT_TIME]).ok_or(())?;
+    let loan_amnt = opt_float(raw[F_LOAN_AMNT], f64::MIN, f64::MAX, false)?.ok_or(())?;
+    if !(0.0 < loan_amnt && loan_amnt <= 1e9) {
+        return Err(());
+    }
+    let term_months = term(raw[F_TERM])?;
+    let int_rate = opt_float(raw[F_INT_RATE], 0.0, 100.0, true)?;
+    let annual_inc = opt_float(raw[F_ANNUAL_INC], 0.0, 1e12, false)?;
+    let dti = opt_float(raw[F_DTI], 0.0, 10_000.0, false)?;
+    let revol_util = opt_float(raw[F_REVOL_UTIL], 0.0, 10_000.0, true)?;
+    let emp_length_years = emp_length(raw[F_EMP_LENGTH])?;
+    let credit_history_months = credit_history(raw[F_EARLIEST_CR_LINE], at_year, at_month)?;
+    let low = opt_float(raw[F_FICO_LOW], 300.0, 850.0, false)?;
+    let high = opt_float(raw[F_FICO_HIGH], 300.0, 850.0, false)?;
+    let fico = match (low, high) {
+        (Some(l), Some(h)) if l <= h => Some((l + h) / 2.0),
+        (Some(_), Some(_)) => return Err(()), // Python raises: fico_range_low > fico_range_high
+        (l, h) => l.or(h),
+    };
+    Ok(Features {
+        loan_id,
+        loan_amnt,
+        term_months,
+        int_rate,
+        annual_inc,
+        dti,
+        revol_util,
+        emp_length_years,
+        credit_history_months,
+        fico,
+        inq_last_6mths: opt_count(raw[F_INQ])?,
+        delinq_2yrs: opt_count(raw[F_DELINQ])?,
+        pub_rec: opt_count(raw[F_PUB_REC])?,
+        home_ownership: category(raw[F_HOME], true)?,
+        purpose: category(raw[F_PURPOSE], false)?,
+        event_time,
+    })
+}
+
+// --------------------------------------------------------------------------------------------
+// Rules
+// --------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Field {
+    Num(fn(&Features) -> Option<f64>),
+    Text(for<'a> fn(&'a Features<'_>) -> Option<&'a str>),
+}
+
+fn rule_field(name: &str) -> Option<Field> {
+    // the int fields are small: exact as f64
+    Some(match name {
+        "loan_amnt" => Field::Num(|f| Some(f.loan_amnt)),
+        "term_months" => Field::Num(|f| Some(f.term_months as f64)),
+        "int_rate" => Field::Num(|f| f.int_rate),
+        "annual_inc" => Field::Num(|f| f.annual_inc),
+        "dti" => Field::Num(|f| f.dti),
+        "revol_util" => Field::Num(|f| f.revol_util),
+        "emp_length_years" => Field::Num(|f| f.emp_length_years.map(|x| x as f64)),
+        "credit_history_months" => Field::Num(|f| f.credit_history_months.map(|x| x as f64)),
+        "fico" => Field::Num(|f| f.fico),
+        "inq_last_6mths" => Field::Num(|f| f.inq_last_6mths.map(|x| x as f64)),
+        "delinq_2yrs" => Field::Num(|f| f.delinq_2yrs.map(|x| x as f64)),
+        "pub_rec" => Field::Num(|f| f.pub_rec.map(|x| x as f64)),
+        "income_to_loan" => Field::Num(|f| f.annual_inc.map(|a| a / f.loan_amnt)),
+        "home_ownership" => Field::Text(|f| f.home_ownership.as_ref().map(Inline::as_str)),
+        "purpose" => Field::Text(|f| f.purpose.as_ref().map(Inline::as_str)),
+        _ => return None,
+    })
+}
+
+#[derive(Clone)]
+enum Value {
+    Num(f64),
+    Text(String),
+}
+
+enum Test {
+    Missing(bool),
+    Compare(fn(f64, f64) -> bool, f64),
+    Between(f64, f64),
+    Equals(Value),
+    In(Vec<Value>),
+}
+
+struct Rule {
+    field: Field,
+    test: Test,
+    points: i64,
+}
+
+impl Rule {
+    #[inline]
+    fn holds(&self, f: &Features) -> bool {
+        match (&self.test, self.field) {
+            (Test::Missing(want), Field::Num(get)) => get(f).is_none() == *want,
+            (Test::Missing(want), Field::Text(get)) => get(f).is_none() == *want,
+            (Test::Compare(op, c), Field::Num(get)) => get(f).is_some_and(|v| op(v, *c)),
+            (Test::Between(lo, hi), Field::Num(get)) => get(f).is_some_and(|v| *lo <= v && v < *hi),
+            (Test::Equals(c), field) => matches_value(field, f, std::slice::from_ref(c)),
+            (Test::In(values), field) => matches_value(field, f, values),
+            _ => unreachable!("refused when the rule set was built"),
+        }
+    }
+}
+
+/// Python's `actual == c` / `actual in values`: a number equals only numbers, text only text.
+#[inline]
+fn matches_value(field: Field, f: &Features, values: &[Value]) -> bool {
+    match field {
+        Field::Num(get) => get(f).is_some_and(|v| values.iter().any(|c| matches!(c, Value::Num(n) if *n == v))),
+        Field::Text(get) => get(f).is_some_and(|v| values.iter().any(|c| matches!(c, Value::Text(t) if t == v))),
+    }
+}
+
+/// A rule value as Python compares it: int (exact in f64) or float, or str; else refused.
+fn rule_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if value.is_instance_of::<PyString>() {
+        return Ok(Value::Text(value.extract()?));
+    }
+    if value.is_instance_of::<PyFloat>() {
+        return Ok(Value::Num(value.extract()?));
+    }
+    if value.is_instance_of::<PyInt>() && !value.is_instance_of::<pyo3::types::PyBool>() {
+        let n: i64 = value.extract()?;
+        if n.unsigned_abs() < (1u64 << 53) {
+            return Ok(Value::Num(n as f64));
+        }
+    }
+    Err(PyValueError::new_err(format!("rule value {value} is not modelled natively")))
+}
+
+// --------------------------------------------------------------------------------------------
+// CSV (as Python's csv.writer with QUOTE_MINIMAL writes the row)
+// --------------------------------------------------------------------------------------------
+
+#[inline]
+fn csv_text(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|c| matches!(c, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        for c in s.bytes() {
+            if c == b'"' {
+                out.push(b'"');
+            }
+            out.push(c);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// `s` as inside a quoted CSV field: quotes doubled.
+#[inline]
+fn csv_quoted_body(out: &mut Vec<u8>, s: &str) {
+    for c in s.bytes() {
+        if c == b'"' {
+            out.push(b'"');
+        }
+        out.push(c);
+    }
+}
+
+#[inline]
+fn csv_float(out: &mut Vec<u8>, v: Option<f64>) {
+    if let Some(v) = v {
+        // shortest round-trip digits, as Python's repr (Postgres reads both forms alike)
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+    }
+}
+
+#[inline]
+fn csv_int(out: &mut Vec<u8>, v: Option<i64>) {
+    if let Some(v) = v {
+        out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+}
+
+// --------------------------------------------------------------------------------------------
+// Python API
+// --------------------------------------------------------------------------------------------
+
+/// A compiled rule set that scores batches of Kafka messages into `risk_scored` CSV lines.
+#[pyclass(frozen, module = "loanstream._scoring_native")]
+struct BatchScorer {
+    rules: Vec<Rule>,
+    ranked: Vec<usize>,        // rule indices by points descending, file order among equals
+    reasons_json: Vec<String>, // each rule's code as a JSON string (orjson.dumps(code))
+    bands: Vec<String>,        // band of each score 0..=100
+    decisions: Vec<String>,    // decision of each score 0..=100
+    version: String,
+}
+
+#[pymethods]
+impl BatchScorer {
+    /// `rules`: (field, op, value, points, code as JSON) per rule, in file order; `bands` and
+    /// `decisions`: the band and decision of each score 0..100. Raises ValueError for any rule
+    /// this evaluator does not model exactly as Python does.
+    #[new]
+    fn new(
+        rules: &Bound<'_, PyList>,
+        bands: Vec<String>,
+        decisions: Vec<String>,
+        version: String,
+    ) -> PyResult<Self> {
+        if bands.len() != 101 || decisions.len() != 101 {
+            return Err(PyValueError::new_err("bands and decisions need one entry per score 0..100"));
+        }
+        let mut parsed = Vec::new();
+        let mut reasons_json = Vec::new();
+        let mut points_of = Vec::new();
+        for item in rules.iter() {
+            let item = item.downcast::<PyTuple>()?;
+            let name: String = item.get_item(0)?.extract()?;
+            let op: String = item.get_item(1)?.extract()?;
+            let value = item.get_item(2)?;
+            let points: i64 = item.get_item(3)?.extract()?;
+            let code_json: String = item.get_item(4)?.extract()?;
+            if points.unsigned_abs() > 1_000_000 {
+                return Err(PyValueError::new_err("rule points out of the modelled range"));
+            }
+            let field = rule_field(&name)
+                .ok_or_else(|| PyValueError::new_err(format!("unknown rule field {name}")))?;
+            let numeric = |v: Value| match v {
+                Value::Num(n) => Ok(n),
+                Value::Text(_) => Err(PyValueError::new_err("text compared with < or >")),
+            };
+            let test = match (op.as_str(), field) {
+                ("missing", _) => Test::Missing(value.is_truthy()?),
+                ("<" | "<=" | ">" | ">=", Field::Num(_)) => {
+                    let op: fn(f64, f64) -> bool = match op.as_str() {
+                        "<" => |a, b| a < b,
+                        "<=" => |a, b| a <= b,
+                        ">" => |a, b| a > b,
+                        _ => |a, b| a >= b,
+                    };
+                    Test::Compare(op, numeric(rule_value(&value)?)?)
+                }
+                ("between", Field::Num(_)) => {
+                    let pair = value.downcast::<PyTuple>()?;
+                    if pair.len() != 2 {
+                        return Err(PyValueError::new_err("between needs two values"));
+                    }
+                    Test::Between(
+                        numeric(rule_value(&pair.get_item(0)?)?)?,
+                        numeric(rule_value(&pair.get_item(1)?)?)?,
+                    )
+                }
+                ("==", _) => Test::Equals(rule_value(&value)?),
+                ("in", _) => {
+                    let mut values = Vec::new();
+                    for v in value.try_iter()? {
+                        values.push(rule_value(&v?)?);
+                    }
+                    Test::In(values)
+                }
+                _ => return Err(PyValueError::new_err(format!("rule op {op} on {name} is not modelled"))),
+            };
+            parsed.push(Rule { field, test, points });
+            reasons_json.push(code_json);
+            points_of.push(points);
+        }
+        let mut ranked: Vec<usize> = (0..parsed.len()).collect();
+        ranked.sort_by_key(|&i| -points_of[i]); // stable, as Python's sort
+        Ok(BatchScorer { rules: parsed, ranked, reasons_json, bands, decisions, version })
+    }
+
+    /// Score `messages` (confluent_kafka.Message). Returns (CSV lines for the scored ones,
+    /// indices of the declined ones, count of rows per risk_score 0..100). The GIL is held
+    /// only to read the messages: parsing, scoring and CSV run without it, so the sink's
+    /// writer thread can drive Postgres meanwhile.
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        messages: &Bound<'py, PyList>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>, Vec<u64>)> {
+        let mut values: Vec<Bound<'py, PyBytes>> = Vec::with_capacity(messages.len());
+        let mut metas: Vec<Option<Meta>> = Vec::with_capacity(messages.len());
+        for msg in messages.iter() {
+            let meta = read_meta(&msg)?;
+            match meta {
+                Some((value, meta)) => {
+                    values.push(value);
+                    metas.push(Some(meta));
+                }
+                None => metas.push(None),
+            }
+        }
+        let slices: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+        let (out, declined, score_counts) = py.allow_threads(|| {
+            let mut out: Vec<u8> = Vec::with_capacity(metas.len() * 320);
+            let mut declined = Vec::new();
+            let mut score_counts = vec![0u64; 101];
+            let mut hits = vec![false; self.rules.len()];
+            let mut next_value = 0;
+            for (index, meta) in metas.iter().enumerate() {
+                let Some(meta) = meta else {
+                    declined.push(index);
+                    continue;
+                };
+                let value = slices[next_value];
+                next_value += 1;
+                let start = out.len();
+                if !self.score_one(value, meta, &mut out, &mut hits, &mut score_counts) {
+                    out.truncate(start);
+                    declined.push(index);
+                }
+            }
+            (out, declined, score_counts)
+        });
+        Ok((PyBytes::new(py, &out), declined, score_counts))
+    }
+}
+
+/// What a row needs from a message besides its value.
+struct Meta {
+    topic: String,
+    partition: i64,
+    offset: i64,
+    run_id: Option<String>,
+}
+
+/// (value, meta) of a message, or None to decline it (no bytes value, odd topic or headers).
+fn read_meta<'py>(msg: &Bound<'py, PyAny>) -> PyResult<Option<(Bound<'py, PyBytes>, Meta)>> {
+    let py = msg.py();
+    let value = msg.call_method0(pyo3::intern!(py, "value"))?;
+    let Ok(value) = value.downcast_into::<PyBytes>() else { return Ok(None) };
+    let Some(run_id) = run_id_header(msg)? else { return Ok(None) };
+    let topic = msg.call_method0(pyo3::intern!(py, "topic"))?;
+    let Ok(topic) = topic.downcast::<PyString>() else { return Ok(None) };
+    let topic = topic.to_str()?;
+    if !topic.bytes().all(|c| (0x20..0x7f).contains(&c)) {
+        return Ok(None);
+    }
+    let partition: i64 = msg.call_method0(pyo3::intern!(py, "partition"))?.extract()?;
+    let offset: i64 = msg.call_method0(pyo3::intern!(py, "offset"))?.extract()?;
+    Ok(Some((value, Meta { topic: topic.to_owned(), partition, offset, run_id })))
+}
+
+impl BatchScorer {
+    /// One event as a CSV line appended to `out`; false declines it (the caller rewinds `out`).
+    fn score_one(
+        &self,
+        value: &[u8],
+        meta: &Meta,
+        out: &mut Vec<u8>,
+        hits: &mut [bool],
+        score_counts: &mut [u64],
+    ) -> bool {
+        let Some(raw) = scan_event(value) else { return false };
+        let Ok(f) = preprocess(&raw) else { return false };
+        let mut total: i64 = 0;
+        for (rule, hit) in self.rules.iter().zip(hits.iter_mut()) {
+            *hit = rule.holds(&f);
+            if *hit {
+                total += rule.points;
+            }
+        }
+        let score = total.clamp(0, 100) as usize;
+        score_counts[score] += 1;
+
+        csv_text(out, f.loan_id);
+        out.push(b',');
+        csv_float(out, Some(f.loan_amnt));
+        out.push(b',');
+        csv_int(out, Some(f.term_months));
+        for v in [f.int_rate, f.annual_inc, f.dti, f.revol_util] {
+            out.push(b',');
+            csv_float(out, v);
+        }
+        out.push(b',');
+        csv_int(out, f.emp_length_years);
+        out.push(b',');
+        csv_int(out, f.credit_history_months);
+        out.push(b',');
+        csv_float(out, f.fico);
+        for v in [f.inq_last_6mths, f.delinq_2yrs, f.pub_rec] {
+            out.push(b',');
+            csv_int(out, v);
+        }
+        out.push(b',');
+        csv_text(out, f.home_ownership.as_ref().map_or("", Inline::as_str));
+        out.push(b',');
+        csv_text(out, f.purpose.as_ref().map_or("", Inline::as_str));
+        out.push(b',');
+        csv_int(out, Some(score as i64));
+        out.push(b',');
+        csv_text(out, &self.bands[score]);
+        out.push(b',');
+        csv_text(out, &self.decisions[score]);
+        out.push(b',');
+        // the reasons as JSON (["CODE",...]), quoted for CSV: codes are JSON strings, so the
+        // field always holds quotes; each is doubled
+        out.extend_from_slice(b"\"[");
+        let mut first = true;
+        for &i in &self.ranked {
+            if hits[i] {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                csv_quoted_body(out, &self.reasons_json[i]);
+            }
+        }
+        out.extend_from_slice(b"]\"");
+        out.push(b',');
+        csv_text(out, &self.version);
+        out.push(b',');
+        csv_text(out, f.event_time.as_str());
+        out.push(b',');
+        csv_text(out, meta.run_id.as_deref().unwrap_or(""));
+        out.push(b',');
+        csv_text(out, &meta.topic);
+        out.push(b',');
+        csv_int(out, Some(meta.partition));
+        out.push(b',');
+        csv_int(out, Some(meta.offset));
+        out.push(b'\n');
+        true
+    }
+}
+
+/// The first `run_id` header with a value, as `_header` reads it: Ok(None) declines (text
+/// `_kafka_text` would change, or not a list of pairs); Ok(Some(None)) no such header.
+fn run_id_header(msg: &Bound<'_, PyAny>) -> PyResult<Option<Option<String>>> {
+    let headers = msg.call_method0(pyo3::intern!(msg.py(), "headers"))?;
+    if headers.is_none() {
+        return Ok(Some(None));
+    }
+    let Ok(headers) = headers.downcast::<PyList>() else { return Ok(None) };
+    for pair in headers.iter() {
+        let Ok(pair) = pair.downcast::<PyTuple>() else { return Ok(None) };
+        if pair.len() != 2 {
+            return Ok(None);
+        }
+        let key = pair.get_item(0)?;
+        let Ok(key) = key.downcast::<PyString>() else { return Ok(None) };
+        if key.to_str()? != "run_id" {
+            continue;
+        }
+        let value = pair.get_item(1)?;
+        if value.is_none() {
+            continue;
+        }
+        let Ok(value) = value.downcast::<PyBytes>() else { return Ok(None) };
+        let bytes = value.as_bytes();
+        if !bytes.iter().all(|c| (0x20..0x7f).contains(c)) {
+            return Ok(None);
+        }
+        return Ok(Some(Some(String::from_utf8_lossy(bytes).into_owned())));
+    }
+    Ok(Some(None))
+}
+
+#[pymodule]
+fn _scoring_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<BatchScorer>()?;
+    Ok(())
+}

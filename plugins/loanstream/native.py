@@ -1,0 +1,80 @@
+"""The sink's compiled hot path (Rust, ``native/``): scores whole batches of plain events.
+
+``make setup`` builds it with cargo into ``plugins/loanstream/_scoring_native.abi3.so``. For
+each message it either writes exactly the ``risk_scored`` row the Python path
+(:func:`loanstream.sink.score_message`) builds, as a CSV line, or *declines* it, and the sink
+scores that message in Python. It only accepts the plain forms the loanstream producer writes
+(a flat JSON object of strings and nulls, printable ASCII in the fields scoring reads, plain
+decimals, UTC ``event_time``), so Python stays the definition: every dead letter and every
+``ScoringError`` message comes from Python. ``tests/unit/test_scoring_native.py`` holds the
+two to the same rows on both samples, on hypothesis input and on the hostile-event corpus.
+
+``LOANSTREAM_NATIVE_SCORING``: ``auto`` (default: native when built and the rule set is one it
+models, else Python), ``on`` (fail if it cannot be used), ``off`` (Python only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from loanstream.scoring import OPERATORS, RULE_FIELDS, RuleSet
+
+MODES = ("auto", "on", "off")
+
+
+class NativeScoringUnavailable(RuntimeError):
+    """``LOANSTREAM_NATIVE_SCORING=on`` but the compiled scorer cannot be used; says why."""
+
+
+def rule_specs(rules: RuleSet) -> list[tuple[str, str, Any, int, str]]:
+    """The rule set as the native scorer takes it: (field, op, value, points, code as JSON)."""
+    return [
+        (rule.field, rule.op, rule.value, rule.points, orjson.dumps(rule.code).decode())
+        for rule in rules.rules
+    ]
+
+
+def _supported(rules: RuleSet) -> str | None:
+    """Why ``rules`` must be scored in Python, or None. (The scorer refuses the rest.)"""
+    if not isinstance(rules, RuleSet):
+        return f"rules are a {type(rules).__name__}, not a RuleSet"
+    for rule in rules.rules:
+        if rule.field not in RULE_FIELDS or rule.op not in OPERATORS:
+            return f"rule {rule.code}: {rule.field} {rule.op}"
+        if type(rule.points) is not int:
+            return f"rule {rule.code}: points {rule.points!r} are not an integer"
+    return None
+
+
+def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, str]:
+    """(a native ``BatchScorer`` for ``rules`` or None, a few words on which and why)."""
+    if mode not in MODES:
+        raise ValueError(f"LOANSTREAM_NATIVE_SCORING must be one of {MODES}, got {mode!r}")
+    if mode == "off":
+        return None, "Python (LOANSTREAM_NATIVE_SCORING=off)"
+    try:
+        from loanstream import _scoring_native
+    except ImportError as exc:
+        why = f"the native scorer is not built ({exc}); `make setup` builds it with cargo"
+        if mode == "on":
+            raise NativeScoringUnavailable(why) from None
+        return None, f"Python ({why})"
+    reason = _supported(rules)
+    if reason is None:
+        try:
+            scorer = _scoring_native.BatchScorer(
+                rule_specs(rules),
+                [rules.band(score) for score in range(101)],
+                [rules.decision(score) for score in range(101)],
+                rules.version,
+            )
+        except (ValueError, TypeError) as exc:
+            reason = str(exc)
+        else:
+            return scorer, "native (Rust) for plain events, Python for the rest"
+    why = f"rule set {rules.version} has what the native scorer does not model: {reason}"
+    if mode == "on":
+        raise NativeScoringUnavailable(why)
+    return None, f"Python ({why})"
