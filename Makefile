@@ -1,6 +1,7 @@
 # loanstream: the whole real stack on one machine, without Docker.
 #
-#   make setup    .venv, Debian postgresql + chromium (if missing), Kafka jars (idempotent)
+#   make setup    .venv, Debian postgresql + chromium (if missing), Kafka jars, the native
+#                 scorer (Rust; idempotent)
 #   make up       start Kafka, Postgres, Airflow (scheduler, api-server, dag-processor, triggerer)
 #   make demo     setup + up, then run the pipeline DAG on the shipped sample
 #   make test     setup + up, then pytest over tests/ (CI=true: `make down` afterwards);
@@ -26,10 +27,10 @@ PYTEST_ARGS ?=
 .PHONY: help setup up down status demo test chaos lint bench clean
 
 help:
-	@sed -n "3,10p" Makefile | sed 's/^# \{0,1\}//'
+	@sed -n "3,11p" Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(VENV_STAMP)
-	@scripts/setup.sh system kafka compose
+	@scripts/setup.sh system kafka compose native
 
 $(VENV_STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) scripts/setup.sh venv
@@ -58,6 +59,8 @@ chaos: setup up
 
 lint: $(VENV_STAMP)
 	@$(VENV)/bin/ruff check .
+	@if command -v cargo >/dev/null 2>&1; then cargo fmt --check --manifest-path native/Cargo.toml && \
+	PYO3_PYTHON=$(PY) cargo clippy --quiet --release --locked --manifest-path native/Cargo.toml -- -D warnings; fi
 	@bash -n scripts/*.sh .ci/run
 
 bench: setup up

@@ -5,8 +5,10 @@
 #   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven (if missing)
 #   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
 #   scripts/setup.sh compose  # .local/bin/compose-check (compose-go, from the Go module proxy)
+#   scripts/setup.sh native   # the sink's native scorer (native/, Rust) into plugins/loanstream/
 #
-# `make setup` runs all three. Only package registries are used (PyPI, Debian, Maven Central).
+# `make setup` runs them all. Only package registries are used (PyPI, Debian, Maven Central,
+# the Go module proxy, crates.io).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -123,13 +125,32 @@ setup_compose() {
     (cd "$src" && go build -trimpath -o "$bin" .)
 }
 
-if [ "$#" -eq 0 ]; then set -- venv system kafka compose; fi
+# The sink's hot path in Rust (loanstream/native.py says what it does and does not do). Without
+# cargo the sink scores in Python: same results, about a third of the speed.
+setup_native() {
+    local src="$ROOT/native" lib="$ROOT/plugins/loanstream/_scoring_native.abi3.so"
+    if [ -f "$lib" ] && [ -z "$(find "$src" -path "$src/target" -prune -o -type f -newer "$lib" -print)" ]; then
+        log "native: scorer present ($lib)"
+        return
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        log "native: WARNING cargo (Rust) not found: the sink will score in Python (slower);"
+        log "native: install Rust (https://rustup.rs) and re-run make setup to build it"
+        return
+    fi
+    log "native: cargo build --release (first time about a minute) -> $lib"
+    PYO3_PYTHON="$VENV/bin/python" cargo build --quiet --release --locked --manifest-path "$src/Cargo.toml"
+    cp "$src/target/release/lib_scoring_native.so" "$lib.tmp" && mv "$lib.tmp" "$lib"
+}
+
+if [ "$#" -eq 0 ]; then set -- venv system kafka compose native; fi
 for step in "$@"; do
     case "$step" in
     venv) setup_venv ;;
     system) setup_system ;;
     kafka) setup_kafka ;;
     compose) setup_compose ;;
-    *) die "unknown step: $step (venv, system, kafka, compose)" ;;
+    native) setup_native ;;
+    *) die "unknown step: $step (venv, system, kafka, compose, native)" ;;
     esac
 done

@@ -149,25 +149,97 @@ fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
 /// No byte below 0x20 (vectorises, unlike an early-exit `any`).
 #[inline]
 fn no_control_bytes(b: &[u8]) -> bool {
-    b.chunks(64).all(|chunk| chunk.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) == 0)
+    b.chunks(64)
+        .all(|chunk| chunk.iter().fold(0u8, |acc, &c| acc | u8::from(c < 0x20)) == 0)
 }
 
-fn scan_event(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
+fn scan_event<'a>(b: &'a [u8], quotes: &mut Vec<u32>) -> Option<[Raw<'a>; N_FIELDS]> {
     if !b.is_ascii() {
         std::str::from_utf8(b).ok()?;
     }
     // What the producer writes: no escapes and no control bytes (so no whitespace but spaces):
     // then every quote opens or closes a string, and strings need no checks of their own.
     if memchr::memchr(b'\\', b).is_none() && no_control_bytes(b) {
-        return scan_plain_event(b);
+        return scan_plain_event(b, quotes);
     }
     scan_any_event(b)
 }
 
+/// The positions of every `"` in `b`: 64 bytes per step with SSE2 (every x86-64 has it).
+#[cfg(target_arch = "x86_64")]
+fn quote_positions(b: &[u8], out: &mut Vec<u32>) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    out.clear();
+    let chunks = b.chunks_exact(64);
+    let tail = chunks.remainder();
+    // SAFETY: SSE2 is part of x86-64; each load reads 16 bytes inside a 64-byte chunk
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        for (n, chunk) in chunks.enumerate() {
+            let p = chunk.as_ptr();
+            let mut hits = 0u64;
+            for lane in 0..4 {
+                let v = _mm_loadu_si128(p.add(lane * 16) as *const __m128i);
+                let m = _mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) as u32 as u64;
+                hits |= (m & 0xffff) << (lane * 16);
+            }
+            while hits != 0 {
+                out.push((n * 64) as u32 + hits.trailing_zeros());
+                hits &= hits - 1;
+            }
+        }
+    }
+    let base = b.len() - tail.len();
+    out.extend(
+        tail.iter()
+            .enumerate()
+            .filter(|(_, &c)| c == b'"')
+            .map(|(k, _)| (base + k) as u32),
+    );
+}
+
+/// The positions of every `"` in `b`, eight bytes at a time (SWAR: exact per byte).
+#[cfg(not(target_arch = "x86_64"))]
+fn quote_positions(b: &[u8], out: &mut Vec<u32>) {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    out.clear();
+    let chunks = b.chunks_exact(8);
+    let tail = chunks.remainder();
+    for (n, chunk) in chunks.enumerate() {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap()) ^ 0x2222_2222_2222_2222;
+        // the high bit of each byte that was '"' (x byte == 0), and of no other byte
+        let mut hits = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+        while hits != 0 {
+            out.push((n * 8) as u32 + hits.trailing_zeros() / 8);
+            hits &= hits - 1;
+        }
+    }
+    let base = b.len() - tail.len();
+    out.extend(
+        tail.iter()
+            .enumerate()
+            .filter(|(_, &c)| c == b'"')
+            .map(|(k, _)| (base + k) as u32),
+    );
+}
+
 /// `scan_any_event` for input without backslashes or control bytes.
-fn scan_plain_event(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
+fn scan_plain_event<'a>(b: &'a [u8], quotes: &mut Vec<u32>) -> Option<[Raw<'a>; N_FIELDS]> {
     // SAFETY: the caller checked `b` is UTF-8 (ASCII, or validated)
     let text = unsafe { std::str::from_utf8_unchecked(b) };
+    quote_positions(b, quotes);
+    let mut q = 0; // the next quote, in `quotes`
+                   // the closing quote of a string opened at `open` (every quote delimits: no escapes)
+    let mut close = |open: usize| -> Option<usize> {
+        if *quotes.get(q)? as usize != open {
+            return None;
+        }
+        let end = *quotes.get(q + 1)? as usize;
+        q += 2;
+        Some(end)
+    };
     let mut raw = [Raw::Absent; N_FIELDS];
     let mut i = skip_ws(b, 0);
     if *b.get(i)? != b'{' {
@@ -181,7 +253,7 @@ fn scan_plain_event(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
             if *b.get(i)? != b'"' {
                 return None;
             }
-            let key_end = i + 1 + memchr::memchr(b'"', &b[i + 1..])?;
+            let key_end = close(i)?;
             let slot = field_slot(&b[i + 1..key_end]);
             i = key_end + 1;
             if *b.get(i)? != b':' {
@@ -196,7 +268,7 @@ fn scan_plain_event(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
             }
             match *b.get(i)? {
                 b'"' => {
-                    let end = i + 1 + memchr::memchr(b'"', &b[i + 1..])?;
+                    let end = close(i)?;
                     if let Some(k) = slot {
                         raw[k] = Raw::Str(&text[i + 1..end]);
                     }
@@ -395,7 +467,9 @@ fn number(t: &str) -> Option<f64> {
 
 /// `_opt_float`: blank -> None; else a number (a trailing % allowed) within [low, high].
 fn opt_float(raw: Raw<'_>, low: f64, high: f64, percent: bool) -> Result<Option<f64>, ()> {
-    let Some(mut t) = text(raw)? else { return Ok(None) };
+    let Some(mut t) = text(raw)? else {
+        return Ok(None);
+    };
     if t.len() > MAX_NUMERIC_CHARS {
         return Err(());
     }
@@ -433,7 +507,9 @@ fn term(raw: Raw<'_>) -> Result<i64, ()> {
         return Err(());
     }
     let rest = t[digits..].trim_start_matches(' ');
-    if !(rest.is_empty() || rest.eq_ignore_ascii_case("month") || rest.eq_ignore_ascii_case("months"))
+    if !(rest.is_empty()
+        || rest.eq_ignore_ascii_case("month")
+        || rest.eq_ignore_ascii_case("months"))
     {
         return Err(());
     }
@@ -446,7 +522,10 @@ fn term(raw: Raw<'_>) -> Result<i64, ()> {
 /// `_emp_length`: n/a -> None; `(<\s*)?(\d{1,2})\s*(\+)?\s*(?:years?|yrs?)?` -> 0..10.
 fn emp_length(raw: Raw<'_>) -> Result<Option<i64>, ()> {
     let Some(t) = text(raw)? else { return Ok(None) };
-    if ["n/a", "na", "none"].iter().any(|word| t.eq_ignore_ascii_case(word)) {
+    if ["n/a", "na", "none"]
+        .iter()
+        .any(|word| t.eq_ignore_ascii_case(word))
+    {
         return Ok(None);
     }
     if t.len() > 32 {
@@ -466,7 +545,10 @@ fn emp_length(raw: Raw<'_>) -> Result<Option<i64>, ()> {
     if let Some(after) = rest.strip_prefix('+') {
         rest = after.trim_start_matches(' ');
     }
-    if !(rest.is_empty() || ["year", "years", "yr", "yrs"].iter().any(|w| rest.eq_ignore_ascii_case(w)))
+    if !(rest.is_empty()
+        || ["year", "years", "yr", "yrs"]
+            .iter()
+            .any(|w| rest.eq_ignore_ascii_case(w)))
     {
         return Err(());
     }
@@ -499,14 +581,31 @@ fn event_time(raw: Raw<'_>) -> Option<(Inline<32>, i64, i64)> {
         }
         std::str::from_utf8(part).ok()?.parse().ok()
     };
-    if body[4] != b'-' || body[7] != b'-' || body[10] != b'T' || body[13] != b':' || body[16] != b':'
+    if body[4] != b'-'
+        || body[7] != b'-'
+        || body[10] != b'T'
+        || body[13] != b':'
+        || body[16] != b':'
     {
         return None;
     }
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if !(1..=9999).contains(&year)
         || !(1..=12).contains(&month)
         || day < 1
@@ -517,7 +616,10 @@ fn event_time(raw: Raw<'_>) -> Option<(Inline<32>, i64, i64)> {
     {
         return None;
     }
-    let mut iso = Inline { buf: [0; 32], len: 0 };
+    let mut iso = Inline {
+        buf: [0; 32],
+        len: 0,
+    };
     let mut put = |part: &[u8]| {
         iso.buf[iso.len..iso.len + part.len()].copy_from_slice(part);
         iso.len += part.len();
@@ -539,50 +641,55 @@ fn credit_history(raw: Raw<'_>, at_year: i64, at_month: i64) -> Result<Option<i6
     }
     let b = t.as_bytes();
     let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
-    let (year, month) = if b.len() >= 6 && b[3] == b'-' && b[..3].iter().all(u8::is_ascii_alphabetic)
-    {
-        let year_text = &b[4..];
-        if !(year_text.len() == 2 || year_text.len() == 4) || !all_digits(year_text) {
-            return Err(());
-        }
-        const MONTHS: [&str; 12] =
-            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
-        let name = &t[..3];
-        let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name)).ok_or(())? as i64 + 1;
-        let mut year: i64 = t[4..].parse().map_err(|_| ())?;
-        if year_text.len() == 2 {
-            year += if 2000 + year <= at_year { 2000 } else { 1900 };
-        }
-        (year, month)
-    } else {
-        // (\d{4})-(\d{1,2})(?:-(\d{1,2}))?
-        let mut parts = t.split('-');
-        let y = parts.next().ok_or(())?;
-        let m = parts.next().ok_or(())?;
-        let d = parts.next();
-        if parts.next().is_some()
-            || y.len() != 4
-            || !all_digits(y.as_bytes())
-            || !(1..=2).contains(&m.len())
-            || !all_digits(m.as_bytes())
-        {
-            return Err(());
-        }
-        if let Some(d) = d {
-            if !(1..=2).contains(&d.len()) || !all_digits(d.as_bytes()) {
+    let (year, month) =
+        if b.len() >= 6 && b[3] == b'-' && b[..3].iter().all(u8::is_ascii_alphabetic) {
+            let year_text = &b[4..];
+            if !(year_text.len() == 2 || year_text.len() == 4) || !all_digits(year_text) {
                 return Err(());
             }
-            let day: i64 = d.parse().map_err(|_| ())?;
-            if !(1..=31).contains(&day) {
+            const MONTHS: [&str; 12] = [
+                "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+            ];
+            let name = &t[..3];
+            let month = MONTHS
+                .iter()
+                .position(|m| m.eq_ignore_ascii_case(name))
+                .ok_or(())? as i64
+                + 1;
+            let mut year: i64 = t[4..].parse().map_err(|_| ())?;
+            if year_text.len() == 2 {
+                year += if 2000 + year <= at_year { 2000 } else { 1900 };
+            }
+            (year, month)
+        } else {
+            // (\d{4})-(\d{1,2})(?:-(\d{1,2}))?
+            let mut parts = t.split('-');
+            let y = parts.next().ok_or(())?;
+            let m = parts.next().ok_or(())?;
+            let d = parts.next();
+            if parts.next().is_some()
+                || y.len() != 4
+                || !all_digits(y.as_bytes())
+                || !(1..=2).contains(&m.len())
+                || !all_digits(m.as_bytes())
+            {
                 return Err(());
             }
-        }
-        let month: i64 = m.parse().map_err(|_| ())?;
-        if !(1..=12).contains(&month) {
-            return Err(());
-        }
-        (y.parse().map_err(|_| ())?, month)
-    };
+            if let Some(d) = d {
+                if !(1..=2).contains(&d.len()) || !all_digits(d.as_bytes()) {
+                    return Err(());
+                }
+                let day: i64 = d.parse().map_err(|_| ())?;
+                if !(1..=31).contains(&day) {
+                    return Err(());
+                }
+            }
+            let month: i64 = m.parse().map_err(|_| ())?;
+            if !(1..=12).contains(&month) {
+                return Err(());
+            }
+            (y.parse().map_err(|_| ())?, month)
+        };
     let months = (at_year - year) * 12 + (at_month - month);
     if year < 1900 || months < 0 {
         return Err(());
@@ -609,9 +716,16 @@ fn category(raw: Raw<'_>, upper: bool) -> Result<Option<Inline<MAX_TEXT_CHARS>>,
     if t.len() > MAX_TEXT_CHARS {
         return Err(());
     }
-    let mut cat = Inline { buf: [0; MAX_TEXT_CHARS], len: t.len() };
+    let mut cat = Inline {
+        buf: [0; MAX_TEXT_CHARS],
+        len: t.len(),
+    };
     for (dst, src) in cat.buf.iter_mut().zip(t.bytes()) {
-        *dst = if upper { src.to_ascii_uppercase() } else { src.to_ascii_lowercase() };
+        *dst = if upper {
+            src.to_ascii_uppercase()
+        } else {
+            src.to_ascii_lowercase()
+        };
     }
     Ok(Some(cat))
 }
@@ -756,8 +870,12 @@ impl Rule {
 #[inline]
 fn matches_value(field: Field, f: &Features, values: &[Value]) -> bool {
     match field {
-        Field::Num(get) => get(f).is_some_and(|v| values.iter().any(|c| matches!(c, Value::Num(n) if *n == v))),
-        Field::Text(get) => get(f).is_some_and(|v| values.iter().any(|c| matches!(c, Value::Text(t) if t == v))),
+        Field::Num(get) => {
+            get(f).is_some_and(|v| values.iter().any(|c| matches!(c, Value::Num(n) if *n == v)))
+        }
+        Field::Text(get) => {
+            get(f).is_some_and(|v| values.iter().any(|c| matches!(c, Value::Text(t) if t == v)))
+        }
     }
 }
 
@@ -775,7 +893,9 @@ fn rule_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
             return Ok(Value::Num(n as f64));
         }
     }
-    Err(PyValueError::new_err(format!("rule value {value} is not modelled natively")))
+    Err(PyValueError::new_err(format!(
+        "rule value {value} is not modelled natively"
+    )))
 }
 
 // --------------------------------------------------------------------------------------------
@@ -832,10 +952,10 @@ fn csv_int(out: &mut Vec<u8>, v: Option<i64>) {
 #[pyclass(frozen, module = "loanstream._scoring_native")]
 struct BatchScorer {
     rules: Vec<Rule>,
-    ranked: Vec<usize>,        // rule indices by points descending, file order among equals
+    ranked: Vec<usize>, // rule indices by points descending, file order among equals
     reasons_json: Vec<String>, // each rule's code as a JSON string (orjson.dumps(code))
-    bands: Vec<String>,        // band of each score 0..=100
-    decisions: Vec<String>,    // decision of each score 0..=100
+    bands: Vec<String>, // band of each score 0..=100
+    decisions: Vec<String>, // decision of each score 0..=100
     version: String,
 }
 
@@ -852,7 +972,9 @@ impl BatchScorer {
         version: String,
     ) -> PyResult<Self> {
         if bands.len() != 101 || decisions.len() != 101 {
-            return Err(PyValueError::new_err("bands and decisions need one entry per score 0..100"));
+            return Err(PyValueError::new_err(
+                "bands and decisions need one entry per score 0..100",
+            ));
         }
         let mut parsed = Vec::new();
         let mut reasons_json = Vec::new();
@@ -865,7 +987,9 @@ impl BatchScorer {
             let points: i64 = item.get_item(3)?.extract()?;
             let code_json: String = item.get_item(4)?.extract()?;
             if points.unsigned_abs() > 1_000_000 {
-                return Err(PyValueError::new_err("rule points out of the modelled range"));
+                return Err(PyValueError::new_err(
+                    "rule points out of the modelled range",
+                ));
             }
             let field = rule_field(&name)
                 .ok_or_else(|| PyValueError::new_err(format!("unknown rule field {name}")))?;
@@ -902,15 +1026,30 @@ impl BatchScorer {
                     }
                     Test::In(values)
                 }
-                _ => return Err(PyValueError::new_err(format!("rule op {op} on {name} is not modelled"))),
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "rule op {op} on {name} is not modelled"
+                    )))
+                }
             };
-            parsed.push(Rule { field, test, points });
+            parsed.push(Rule {
+                field,
+                test,
+                points,
+            });
             reasons_json.push(code_json);
             points_of.push(points);
         }
         let mut ranked: Vec<usize> = (0..parsed.len()).collect();
         ranked.sort_by_key(|&i| -points_of[i]); // stable, as Python's sort
-        Ok(BatchScorer { rules: parsed, ranked, reasons_json, bands, decisions, version })
+        Ok(BatchScorer {
+            rules: parsed,
+            ranked,
+            reasons_json,
+            bands,
+            decisions,
+            version,
+        })
     }
 
     /// Score `messages` (confluent_kafka.Message). Returns (CSV lines for the scored ones,
@@ -940,6 +1079,7 @@ impl BatchScorer {
             let mut declined = Vec::new();
             let mut score_counts = vec![0u64; 101];
             let mut hits = vec![false; self.rules.len()];
+            let mut quotes = Vec::with_capacity(512);
             let mut next_value = 0;
             for (index, meta) in metas.iter().enumerate() {
                 let Some(meta) = meta else {
@@ -949,7 +1089,14 @@ impl BatchScorer {
                 let value = slices[next_value];
                 next_value += 1;
                 let start = out.len();
-                if !self.score_one(value, meta, &mut out, &mut hits, &mut score_counts) {
+                if !self.score_one(
+                    value,
+                    meta,
+                    &mut quotes,
+                    &mut out,
+                    &mut hits,
+                    &mut score_counts,
+                ) {
                     out.truncate(start);
                     declined.push(index);
                 }
@@ -972,17 +1119,33 @@ struct Meta {
 fn read_meta<'py>(msg: &Bound<'py, PyAny>) -> PyResult<Option<(Bound<'py, PyBytes>, Meta)>> {
     let py = msg.py();
     let value = msg.call_method0(pyo3::intern!(py, "value"))?;
-    let Ok(value) = value.downcast_into::<PyBytes>() else { return Ok(None) };
-    let Some(run_id) = run_id_header(msg)? else { return Ok(None) };
+    let Ok(value) = value.downcast_into::<PyBytes>() else {
+        return Ok(None);
+    };
+    let Some(run_id) = run_id_header(msg)? else {
+        return Ok(None);
+    };
     let topic = msg.call_method0(pyo3::intern!(py, "topic"))?;
-    let Ok(topic) = topic.downcast::<PyString>() else { return Ok(None) };
+    let Ok(topic) = topic.downcast::<PyString>() else {
+        return Ok(None);
+    };
     let topic = topic.to_str()?;
     if !topic.bytes().all(|c| (0x20..0x7f).contains(&c)) {
         return Ok(None);
     }
-    let partition: i64 = msg.call_method0(pyo3::intern!(py, "partition"))?.extract()?;
+    let partition: i64 = msg
+        .call_method0(pyo3::intern!(py, "partition"))?
+        .extract()?;
     let offset: i64 = msg.call_method0(pyo3::intern!(py, "offset"))?.extract()?;
-    Ok(Some((value, Meta { topic: topic.to_owned(), partition, offset, run_id })))
+    Ok(Some((
+        value,
+        Meta {
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            run_id,
+        },
+    )))
 }
 
 impl BatchScorer {
@@ -991,12 +1154,17 @@ impl BatchScorer {
         &self,
         value: &[u8],
         meta: &Meta,
+        quotes: &mut Vec<u32>,
         out: &mut Vec<u8>,
         hits: &mut [bool],
         score_counts: &mut [u64],
     ) -> bool {
-        let Some(raw) = scan_event(value) else { return false };
-        let Ok(f) = preprocess(&raw) else { return false };
+        let Some(raw) = scan_event(value, quotes) else {
+            return false;
+        };
+        let Ok(f) = preprocess(&raw) else {
+            return false;
+        };
         let mut total: i64 = 0;
         for (rule, hit) in self.rules.iter().zip(hits.iter_mut()) {
             *hit = rule.holds(&f);
@@ -1075,14 +1243,20 @@ fn run_id_header(msg: &Bound<'_, PyAny>) -> PyResult<Option<Option<String>>> {
     if headers.is_none() {
         return Ok(Some(None));
     }
-    let Ok(headers) = headers.downcast::<PyList>() else { return Ok(None) };
+    let Ok(headers) = headers.downcast::<PyList>() else {
+        return Ok(None);
+    };
     for pair in headers.iter() {
-        let Ok(pair) = pair.downcast::<PyTuple>() else { return Ok(None) };
+        let Ok(pair) = pair.downcast::<PyTuple>() else {
+            return Ok(None);
+        };
         if pair.len() != 2 {
             return Ok(None);
         }
         let key = pair.get_item(0)?;
-        let Ok(key) = key.downcast::<PyString>() else { return Ok(None) };
+        let Ok(key) = key.downcast::<PyString>() else {
+            return Ok(None);
+        };
         if key.to_str()? != "run_id" {
             continue;
         }
@@ -1090,7 +1264,9 @@ fn run_id_header(msg: &Bound<'_, PyAny>) -> PyResult<Option<Option<String>>> {
         if value.is_none() {
             continue;
         }
-        let Ok(value) = value.downcast::<PyBytes>() else { return Ok(None) };
+        let Ok(value) = value.downcast::<PyBytes>() else {
+            return Ok(None);
+        };
         let bytes = value.as_bytes();
         if !bytes.iter().all(|c| (0x20..0x7f).contains(c)) {
             return Ok(None);

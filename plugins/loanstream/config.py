@@ -12,6 +12,7 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_PARTITIONS                 | 3                                    |
 | LOANSTREAM_RETENTION_MS               | 604800000 (7 days)                   |
 | LOANSTREAM_CONSUMER_GROUP             | loanstream-scorer                    |
+| LOANSTREAM_NATIVE_SCORING             | auto (native scorer if built; on, off) |
 | LOANSTREAM_PG_DSN                     | postgresql://loanstream@127.0.0.1:5433/loanstream |
 | LOANSTREAM_HOME                       | the project root (where include/ is) |
 | LOANSTREAM_REPORTS_DIR                | $LOANSTREAM_HOME/.local/reports      |
@@ -67,6 +68,7 @@ class Settings:
     partitions: int = 3
     retention_ms: int = 7 * 24 * 3600 * 1000
     consumer_group: str = "loanstream-scorer"
+    native_scoring: str = "auto"  # loanstream.native: auto, on, off
     pg_dsn: str = "postgresql://loanstream@127.0.0.1:5433/loanstream"
     home: Path = field(default_factory=_default_home)
     reports_dir: Path | None = None
@@ -88,6 +90,7 @@ class Settings:
             partitions=int(_env("LOANSTREAM_PARTITIONS", str(cls.partitions))),
             retention_ms=int(_env("LOANSTREAM_RETENTION_MS", str(cls.retention_ms))),
             consumer_group=_env("LOANSTREAM_CONSUMER_GROUP", cls.consumer_group),
+            native_scoring=_env("LOANSTREAM_NATIVE_SCORING", cls.native_scoring).lower(),
             pg_dsn=_env("LOANSTREAM_PG_DSN", cls.pg_dsn),
             home=home,
             reports_dir=Path(reports) if reports else home / ".local" / "reports",

@@ -39,7 +39,7 @@ import psycopg2.errors
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from loanstream.config import redact_dsn
-from loanstream.native import load_batch_scorer
+from loanstream.native import NativeScoringUnavailable, load_batch_scorer
 from loanstream.scoring import ScoringError, apply_rules, load_rules, preprocess_event
 from loanstream.topics import TopicError, topic_partitions
 
@@ -251,9 +251,12 @@ class ScoringSink:
         self._stop_requested = False
         self._direct_copy = True
         # the compiled scorer does not build republish payloads: republishing runs in Python
-        self._native, self.scoring_path = load_batch_scorer(
-            self.rules, "off" if republish_topic else native
-        )
+        try:
+            self._native, self.scoring_path = load_batch_scorer(
+                self.rules, "off" if republish_topic else native
+            )
+        except (NativeScoringUnavailable, ValueError) as exc:
+            raise SinkError(str(exc)) from None
         self._band_of = [self.rules.band(score) for score in range(101)]
         self._decision_of = [self.rules.decision(score) for score in range(101)]
 

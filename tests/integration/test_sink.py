@@ -179,3 +179,44 @@ def test_unreachable_postgres_fails_fast(live_settings: Settings) -> None:
         sink = make_sink(live_settings, "postgresql://nobody@127.0.0.1:1/x", topic)
         with pytest.raises(SinkError, match="cannot connect to Postgres"):
             sink.run()
+
+
+def test_native_and_python_scoring_store_identical_tables(
+    live_settings: Settings, shared_csv: Path
+) -> None:
+    """The same topic (2,000 real rows, a replay of them, poison) into two schemas: the native
+    scorer's run and a Python-only run store the same rows and dead letters."""
+    columns = (
+        "loan_id, loan_amnt, term_months, int_rate, annual_inc, dti, revol_util, "
+        "emp_length_years, credit_history_months, fico, inq_last_6mths, delinq_2yrs, pub_rec, "
+        "home_ownership, purpose, risk_score, risk_band, decision, reasons, rules_version, "
+        "event_time, run_id, src_topic, src_partition, src_offset"
+    )
+    with temp_topic(live_settings, partitions=2) as topic:
+        produce(live_settings, topic, shared_csv, run_id="r1")
+        producer = Producer(live_settings.kafka_config())
+        for value in (b"{not json", b"", b'{"id": "no-amount", "term": "36"}'):
+            producer.produce(topic, key=b"poison", value=value)
+        producer.flush(10)
+        produce(live_settings, topic, shared_csv, run_id="r2")  # a replay: upserts
+        tables = {}
+        for mode in ("on", "off"):
+            with temp_schema(live_settings) as dsn:
+                stats = make_sink(live_settings, dsn, topic, native=mode, batch_size=700).run()
+                assert (stats.consumed, stats.scored, stats.dead_lettered) == (4003, 4000, 3)
+                assert stats.inserted == 2000 and stats.updated == 2000
+                if mode == "on":
+                    assert stats.scored_natively == 4000
+                else:
+                    assert stats.scored_natively == 0
+                tables[mode] = (
+                    query(dsn, f"SELECT {columns} FROM risk_scored ORDER BY loan_id"),  # noqa: S608
+                    query(
+                        dsn,
+                        'SELECT partition, "offset", key, error FROM dead_letters ORDER BY 1, 2',
+                    ),
+                    stats.bands,
+                    stats.decisions,
+                )
+    assert len(tables["on"][0]) == 2000 and {r[21] for r in tables["on"][0]} == {"r2"}
+    assert tables["on"] == tables["off"]

@@ -211,6 +211,7 @@ class ScoreEventsOperator(BaseOperator):
             group=settings.consumer_group,
             republish_topic=settings.scored_topic if republish else None,
             schema_path=settings.sql_dir / "schema.sql",
+            native=settings.native_scoring,
         )
         partitions = None if self.partition in (None, "") else [int(self.partition)]
         stats = self._sink.run(partitions, idle_timeout=self.idle_timeout)

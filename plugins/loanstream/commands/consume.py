@@ -34,17 +34,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    sink = ScoringSink(
-        settings.kafka_config(**{"bootstrap.servers": args.bootstrap}),
-        settings.pg_dsn,
-        args.topic,
-        group=args.group,
-        batch_size=args.batch_size,
-        republish_topic=settings.scored_topic if args.republish else None,
-        schema_path=settings.sql_dir / "schema.sql",
-    )
-    on_stop_signals(sink.stop)
     try:
+        sink = ScoringSink(
+            settings.kafka_config(**{"bootstrap.servers": args.bootstrap}),
+            settings.pg_dsn,
+            args.topic,
+            group=args.group,
+            batch_size=args.batch_size,
+            republish_topic=settings.scored_topic if args.republish else None,
+            schema_path=settings.sql_dir / "schema.sql",
+            native=settings.native_scoring,
+        )
+        on_stop_signals(sink.stop)
         if args.republish:
             ensure_topic(sink.kafka_config, settings.scored_topic, partitions=settings.partitions)
         stats = sink.run(args.partition, max_events=args.max_events, idle_timeout=args.idle_timeout)

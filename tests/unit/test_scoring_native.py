@@ -1,0 +1,242 @@
+"""The native (Rust) batch scorer writes exactly the rows the Python path writes, or declines.
+
+Its contract (``loanstream.native``): for every message it either writes the ``risk_scored``
+row that ``loanstream.sink.score_message`` builds, as a CSV line, or declines the message and
+the sink scores it in Python. So an event Python dead-letters must always be declined, and
+a row it writes must equal Python's, column by column, once Postgres reads it (floats by
+value: "10000.0" and "1e+16" are written as "10000.0" and "1e16").
+
+Checked on every row of both samples (with several ``event_time`` forms and two rule sets),
+on hypothesis input (field values and raw-byte mutations) and on the hostile-event corpus.
+``make setup`` builds the scorer; these tests fail, not skip, when it is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Message
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loanstream.events import finish_event, iter_event_batches
+from loanstream.native import NativeScoringUnavailable, load_batch_scorer
+from loanstream.scoring import RuleSet, load_rules, parse_rules
+from loanstream.sink import ScoringSink, score_message
+from tests.integration.test_hostile_events import _cases as hostile_cases
+from tests.unit.test_scoring_fastpath import ALL_OPS
+from tests.unit.test_scoring_properties import FIELDS, VALID, json_values, lc_like
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "include" / "data" / "loan_applications_sample.csv"
+UTC_STAMPS = (
+    "2026-11-25T03:40:00.123456+00:00",
+    "2026-11-25T03:40:00+00:00",
+    "2026-11-25T03:40:00.000000+00:00",  # isoformat() drops the zero microseconds
+    "2024-02-29T23:59:59.999999Z",
+)
+OTHER_STAMPS = ("2026-11-25T05:40:00+02:00", "2026-11-25 03:40:00+00:00", "2026-11-25T03:40:00")
+
+
+@functools.cache
+def all_ops() -> RuleSet:
+    return parse_rules(ALL_OPS)
+
+
+@functools.cache
+def native(rules: RuleSet) -> Any:
+    try:
+        scorer, _ = load_batch_scorer(rules, "on")
+    except NativeScoringUnavailable as exc:
+        pytest.fail(f"{exc} (cargo must be installed; `make setup` builds it)")
+    return scorer
+
+
+def message(value: bytes | None, offset: int = 0, headers: Any = None) -> Message:
+    return Message(topic="loan_applications", partition=2, offset=offset, key=b"k", value=value,
+                   headers=[("run_id", b"run-1")] if headers is None else headers)  # fmt: skip
+
+
+def cells(line: str) -> list[Any]:
+    """One CSV line as Postgres reads it: '' is NULL, numbers by value."""
+    out: list[Any] = []
+    for cell in next(csv.reader(io.StringIO(line))):
+        try:
+            out.append(float(cell))
+        except ValueError:
+            out.append(cell)
+    return out
+
+
+def python_lines(messages: list[Message], rules: RuleSet) -> list[str | None]:
+    """Python's row for each message as a CSV line, or None where it dead-letters."""
+    lines: list[str | None] = []
+    for msg in messages:
+        result = score_message(msg, rules, payload=False)
+        if isinstance(result, str):
+            lines.append(None)
+            continue
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(result[0])
+        lines.append(buffer.getvalue())
+    return lines
+
+
+def compare(messages: list[Message], rules: RuleSet) -> tuple[int, int]:
+    """Assert the contract on ``messages``; (rows written natively, declined)."""
+    data, declined, score_counts = native(rules).score(messages)
+    lines = iter(data.decode().splitlines(keepends=True))
+    expected = python_lines(messages, rules)
+    declined_set = set(declined)
+    written = 0
+    for index, want in enumerate(expected):
+        if index in declined_set:
+            continue
+        assert want is not None, f"message {index}: Python dead-letters it, native scored it"
+        got = next(lines)
+        assert cells(got) == cells(want), f"message {index}:\n native {got}\n python {want}"
+        written += 1
+    assert next(lines, None) is None
+    assert sum(score_counts) == written
+    assert declined == sorted(declined_set)
+    return written, len(declined)
+
+
+def sample_messages(path: Path, stamp: str) -> list[Message]:
+    values = []
+    for batch in iter_event_batches(path):
+        values.extend(finish_event(body, stamp) for body in batch.bodies)
+    return [message(v, offset=i) for i, v in enumerate(values)]
+
+
+@pytest.mark.parametrize("stamp", UTC_STAMPS)
+@pytest.mark.parametrize("sample", ["real", "shipped"])
+def test_every_sample_row_is_written_natively_and_identically(
+    sample: str, stamp: str, shared_csv: Path
+) -> None:
+    messages = sample_messages(shared_csv if sample == "real" else SHIPPED, stamp)
+    if sample == "shipped":
+        messages = messages[:20_000]
+    for rules in (load_rules(), all_ops()):
+        written, declined = compare(messages, rules)
+        # the producer's output is the plain form: the native path takes all of it
+        assert declined == 0 and written == len(messages)
+
+
+@pytest.mark.parametrize("stamp", OTHER_STAMPS)
+def test_event_times_python_converts_are_declined(stamp: str, shared_csv: Path) -> None:
+    messages = sample_messages(shared_csv, stamp)[:200]
+    written, declined = compare(messages, load_rules())
+    assert written == 0 and declined == len(messages)
+
+
+def test_hostile_corpus_is_declined_or_identical(shared_csv: Path) -> None:
+    valid = orjson.loads(sample_messages(shared_csv, UTC_STAMPS[0])[0].value())
+    messages = [
+        message(value, offset=i, headers=headers)
+        for i, (_key, value, headers, _) in enumerate(hostile_cases(valid))
+    ]
+    messages.append(message(None, offset=len(messages)))  # a tombstone (no value)
+    written, declined = compare(messages, load_rules())
+    assert written >= 4  # sql-id, sql-purpose, long-key, desc-1mb: plain, so native
+    assert declined >= 25
+
+
+def test_headers_as_python_reads_them() -> None:
+    value = orjson.dumps({**VALID, "event_time": UTC_STAMPS[0]})
+    cases = [
+        [],
+        [("other", b"x"), ("run_id", None), ("run_id", b"second")],
+        [("run_id", b"")],  # '' -> NULL, as Python's csv writes it
+        [("run_id", b'r,1"')],
+        [("run_id", b"caf\xc3\xa9")],  # non-ASCII: declined, Python stores it
+        [("run_id", b"\xff")],
+    ]
+    compare([message(value, i, h) for i, h in enumerate(cases)], load_rules())
+
+
+event_fields = st.dictionaries(
+    st.sampled_from(FIELDS), lc_like | json_values | st.sampled_from(["", " ", "RENT", "car"])
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(changes=event_fields, drop=st.sets(st.sampled_from(FIELDS), max_size=3), ascii=st.booleans())
+def test_any_field_values_declined_or_identical(changes: dict, drop: set, ascii: bool) -> None:
+    event = {**VALID, "event_time": UTC_STAMPS[0], **changes}
+    for name in drop:
+        event.pop(name, None)
+    # the stdlib writes what orjson refuses to (huge ints, NaN, lone surrogates): all declined
+    value = json.dumps(event, ensure_ascii=ascii).encode("utf-8", "surrogatepass")
+    compare([message(value)], all_ops())
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 10_000), st.integers(0, 3), st.binary(min_size=0, max_size=3)),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_raw_byte_mutations_declined_or_identical(edits: list) -> None:
+    value = bytearray(orjson.dumps({**VALID, "event_time": UTC_STAMPS[0], "desc": "a b"}))
+    for position, cut, insert in edits:
+        at = position % (len(value) + 1)
+        value[at : at + cut] = insert
+    compare([message(bytes(value))], load_rules())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b' { "id" : "1" , "loan_amnt":"5000", "term":"36", "event_time":"2026-01-01T00:00:00Z" } ',
+        b'{"id":"1","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z","x":[1]}',
+        b'{"id":"1","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z","x":1.5}',
+        b'{"id":"1","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z","x":true}',
+        b'{"id":"1","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z","x":"\\n"}',
+        b'{"id":"1","id":"2","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z"}',
+        b'{"id":"1","loan_amnt":5000,"term":"36","event_time":"2026-01-01T00:00:00Z"}',
+        b'{"id":"1","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z"}x',
+        b'{"id":"1","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z",}',
+        b'{"id":"1","loan_amnt":"5000","term":"36","event_time":"2026-02-30T00:00:00Z"}',
+        b'{"id":"1","loan_amnt":"1e3","term":"36 MONTHS","event_time":"2026-01-01T00:00:00Z"}',
+        b'{"id":"1","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z","x":01}',
+        b'{"id":"\\u0031","loan_amnt":"5000","term":"36","event_time":"2026-01-01T00:00:00Z"}',
+    ],
+)
+def test_json_forms_declined_or_identical(text: bytes) -> None:
+    compare([message(text)], load_rules())
+
+
+def test_rule_sets_it_does_not_model_stay_in_python() -> None:
+    rules = load_rules()
+    odd = dataclasses.replace(rules.rules[0], points=2.5)
+    float_points = dataclasses.replace(rules, rules=(odd, *rules.rules[1:]))
+    scorer, why = load_batch_scorer(float_points, "auto")
+    assert scorer is None and "points" in why
+    with pytest.raises(NativeScoringUnavailable, match="points"):
+        load_batch_scorer(float_points, "on")
+    text_compare = dataclasses.replace(rules.rules[0], field="purpose", op="<", value="m")
+    scorer, why = load_batch_scorer(dataclasses.replace(rules, rules=(text_compare,)), "auto")
+    assert scorer is None and "not modelled" in why
+    assert load_batch_scorer(rules, "off") == (None, "Python (LOANSTREAM_NATIVE_SCORING=off)")
+    with pytest.raises(ValueError, match="LOANSTREAM_NATIVE_SCORING"):
+        load_batch_scorer(rules, "fast")
+
+
+def test_the_sink_uses_it_unless_republishing() -> None:
+    kwargs = {"kafka_config": {"bootstrap.servers": "127.0.0.1:1"}, "pg_dsn": "", "topic": "t"}
+    assert ScoringSink(**kwargs).scoring_path.startswith("native")
+    assert ScoringSink(**kwargs, native="off").scoring_path.startswith("Python")
+    assert ScoringSink(**kwargs, republish_topic="scored").scoring_path.startswith("Python")
