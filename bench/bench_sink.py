@@ -6,7 +6,8 @@
 (not timed), then:
 
 (a) our sink in one process, all partitions: events/s from the first poll to the last
-    committed transaction (``ScoringSink._loop``), into an isolated Postgres schema;
+    committed transaction (``ScoringSink._loop``), into an isolated Postgres schema; with the
+    native (Rust) scorer, as deployed, and again with ``native="off"`` (Python only);
 (b) our sink as the DAG runs it: three ``python -m loanstream.cli consume --partition P``
     processes in parallel, one per partition, on another isolated schema: wall time from
     spawning them to all exited (every transaction committed), process start-up included;
@@ -15,8 +16,8 @@
     ``CREATE TABLE ... (LIKE risk_scored INCLUDING ALL)``: rows/s.
 
 Ratios (a)/(c) and (b)/(c) are the issue-4 speed target (>= 0.5). Also an in-process
-per-stage breakdown in µs/event (JSON parse, preprocess, rules, whole ``score_message``, DB
-write), best of several passes over events pre-serialised in memory.
+per-stage breakdown in µs/event (JSON parse, preprocess, rules, whole ``score_message``, the
+native scorer, DB write), best of several passes over events pre-serialised in memory.
 
 Prints one JSON object per measurement, then a markdown table.
 """
@@ -43,9 +44,17 @@ from confluent_kafka.admin import AdminClient
 
 from loanstream.config import Settings
 from loanstream.events import finish_event, iter_event_batches, utc_now_iso
+from loanstream.native import load_batch_scorer
 from loanstream.producer import EventProducer
 from loanstream.scoring import apply_rules, load_rules, preprocess_event
-from loanstream.sink import COPY_SQL, ROW_COLUMNS, UPSERT_SQL, ScoringSink, score_message
+from loanstream.sink import (
+    COPY_SQL,
+    DIRECT_COPY_SQL,
+    ROW_COLUMNS,
+    UPSERT_SQL,
+    ScoringSink,
+    score_message,
+)
 from loanstream.topics import ensure_topic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -109,6 +118,9 @@ def breakdown(values: list[bytes], dsn: str | None, passes: int = 7) -> dict:
         "rules": lambda: _each(lambda f: apply_rules(f, rules), features),
         "score_message": lambda: _each(lambda m: score_message(m, rules, **kwargs), messages),
     }
+    scorer, _ = load_batch_scorer(rules, "on")
+    batches = [messages[i : i + 2000] for i in range(0, n, 2000)]
+    stages["native_score"] = lambda: _each(scorer.score, batches)  # per 2,000-event batch
     result: dict = {"bench": "breakdown_us_per_event", "events": n, "passes": passes,
                     "clock": "process CPU time; db_write wall time"}  # fmt: skip
     for name, fn in stages.items():
@@ -120,11 +132,15 @@ def breakdown(values: list[bytes], dsn: str | None, passes: int = 7) -> dict:
         best, median = _best(lambda: _db_write(dsn, rows), 3, time.perf_counter)
         result["db_write"] = round(best / len(rows) * 1e6, 2)
         result["db_write_median"] = round(median / len(rows) * 1e6, 2)
+        best, median = _best(lambda: _db_write(dsn, rows, direct=True), 3, time.perf_counter)
+        result["db_write_direct"] = round(best / len(rows) * 1e6, 2)
+        result["db_write_direct_median"] = round(median / len(rows) * 1e6, 2)
     return emit(result)
 
 
-def _db_write(dsn: str, rows: list[tuple], batch: int = 2000) -> None:
-    """The sink's per-batch database work (CSV + COPY into the stage + upsert + commit)."""
+def _db_write(dsn: str, rows: list[tuple], batch: int = 2000, direct: bool = False) -> None:
+    """The sink's per-batch database work: CSV, then COPY into the stage + upsert (replays),
+    or with ``direct`` COPY into risk_scored (new loans), then commit."""
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor() as cur:
@@ -138,6 +154,9 @@ def _db_write(dsn: str, rows: list[tuple], batch: int = 2000) -> None:
                 buffer = io.StringIO()
                 csv.writer(buffer, lineterminator="\n").writerows(rows[i : i + batch])
                 buffer.seek(0)
+                if direct:
+                    cur.copy_expert(DIRECT_COPY_SQL, buffer)
+                    continue
                 cur.copy_expert(COPY_SQL, buffer)
                 cur.execute(UPSERT_SQL)
                 cur.fetchall()
@@ -168,11 +187,17 @@ def new_topic(settings: Settings, made: list[str]) -> str:
     return topic
 
 
-def sink_one_process(settings: Settings, topic: str, dsn: str, rows: int) -> dict:
-    sink = TimedSink(settings.kafka_config(), dsn, topic, group=f"bench_{uuid.uuid4().hex[:8]}")
+def sink_one_process(
+    settings: Settings, topic: str, dsn: str, rows: int, native: str = "on"
+) -> dict:
+    sink = TimedSink(
+        settings.kafka_config(), dsn, topic, group=f"bench_{uuid.uuid4().hex[:8]}", native=native
+    )
     stats = sink.run(idle_timeout=30)
     assert stats.scored + stats.dead_lettered == rows, stats.to_dict()
-    return emit({"bench": "a_sink_one_process", "events": stats.consumed, "scored": stats.scored,
+    name = "a_sink_one_process" if native == "on" else "a_sink_one_process_python"
+    return emit({"bench": name, "events": stats.consumed, "scored": stats.scored,
+                 "scored_natively": stats.scored_natively,
                  "dead_lettered": stats.dead_lettered, "batches": stats.batches,
                  "seconds_first_poll_to_last_commit": round(sink.loop_seconds, 3),
                  "seconds_run_total": round(stats.seconds, 3),
@@ -180,7 +205,7 @@ def sink_one_process(settings: Settings, topic: str, dsn: str, rows: int) -> dic
 
 
 def sink_three_processes(settings: Settings, topic: str, dsn: str, rows: int) -> dict:
-    env = {**os.environ, "LOANSTREAM_PG_DSN": dsn}
+    env = {**os.environ, "LOANSTREAM_PG_DSN": dsn, "LOANSTREAM_NATIVE_SCORING": "on"}
     group = f"bench_{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
     procs = [
@@ -282,8 +307,13 @@ def main() -> int:
         topic = new_topic(settings, made)
         produced = EventProducer(settings.kafka_config(), topic).produce_csv(csv_path)
         assert produced.delivered == rows, produced
-        with temp_schema(settings) as dsn_a, temp_schema(settings) as dsn_b:
+        with (
+            temp_schema(settings) as dsn_a,
+            temp_schema(settings) as dsn_b,
+            temp_schema(settings) as dsn_p,
+        ):
             a = sink_one_process(settings, topic, dsn_a, rows)
+            a_python = sink_one_process(settings, topic, dsn_p, rows, native="off")
             b = sink_three_processes(settings, topic, dsn_b, rows)
             c = plain_copy(dsn_a)
             parts = breakdown(values, dsn_b)
@@ -294,6 +324,7 @@ def main() -> int:
     summary = emit({
         "bench": "summary",
         "a_over_c": round(a["eps"] / c["rows_per_s"], 3),
+        "a_python_over_c": round(a_python["eps"] / c["rows_per_s"], 3),
         "b_over_c": round(b["eps"] / c["rows_per_s"], 3),
         "b_excl_startup_over_c": round(b["eps_excluding_startup"] / c["rows_per_s"], 3),
         "target": 0.5,
@@ -302,13 +333,16 @@ def main() -> int:
     print("| measurement | value | ratio to (c) |\n|---|---|---|")
     print(f"| (a) sink, 1 process, {PARTITIONS} partitions | {a['eps']:,.0f} events/s "
           f"({a['seconds_first_poll_to_last_commit']} s) | **{summary['a_over_c']}** |")  # fmt: skip
+    print(f"| (a) the same, Python scoring only (`native=off`) | {a_python['eps']:,.0f} events/s "
+          f"({a_python['seconds_first_poll_to_last_commit']} s) | {summary['a_python_over_c']} |")  # fmt: skip
     print(f"| (b) sink, {PARTITIONS} processes (DAG), wall incl. start-up | {b['eps']:,.0f} events/s "
           f"({b['wall_seconds']} s) | **{summary['b_over_c']}** |")  # fmt: skip
     print(f"| (b) excluding process start-up | {b['eps_excluding_startup']:,.0f} events/s | "
           f"{summary['b_excl_startup_over_c']} |")  # fmt: skip
     print(f"| (c) plain COPY of the same {c['rows']:,} rows | {c['rows_per_s']:,.0f} rows/s | 1 |")
     print("\n| stage | µs/event (best of passes) |\n|---|---|")
-    for name in ("json_parse", "preprocess", "rules", "score_message", "db_write"):
+    for name in ("json_parse", "preprocess", "rules", "score_message", "native_score",
+                 "db_write", "db_write_direct"):  # fmt: skip
         print(f"| {name} | {parts[name]} |")
     return 0
 
