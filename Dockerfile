@@ -5,6 +5,14 @@ ARG REDPANDA_IMAGE=docker.redpanda.com/redpandadata/redpanda:v24.3.6
 
 FROM ${REDPANDA_IMAGE} AS redpanda
 
+# The sink's native scorer (native/, Rust). It goes outside plugins/, which compose mounts
+# over the image's copy; loanstream.native imports it from PYTHONPATH when plugins/ has none.
+FROM rust:1.95-bookworm AS native
+RUN apt-get update && apt-get install -y --no-install-recommends python3 \
+    && rm -rf /var/lib/apt/lists/*
+COPY native/ /build/
+RUN cd /build && PYO3_PYTHON=python3 cargo build --release --locked
+
 FROM apache/airflow:3.3.2-python3.11
 
 # rpk: a static Go binary; /usr/bin/rpk in the Redpanda image is a wrapper around it.
@@ -23,3 +31,6 @@ COPY --chown=airflow:0 infra/airflow/compose-init.sh /opt/airflow/compose-init.s
 RUN pip install --no-cache-dir --no-deps -e /opt/airflow
 
 ENV LOANSTREAM_HOME=/opt/airflow
+
+COPY --from=native /build/target/release/lib_scoring_native.so /opt/loanstream-native/_scoring_native.abi3.so
+ENV PYTHONPATH=/opt/loanstream-native

@@ -48,6 +48,16 @@ def _supported(rules: RuleSet) -> str | None:
     return None
 
 
+def _import_scorer() -> Any:
+    """The compiled module: beside this file (``make setup``), else on ``PYTHONPATH`` (the
+    Docker image puts it there, as compose mounts ./plugins over the package)."""
+    try:
+        from loanstream import _scoring_native
+    except ImportError:
+        import _scoring_native  # type: ignore[import-not-found, no-redef]
+    return _scoring_native
+
+
 def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, str]:
     """(a native ``BatchScorer`` for ``rules`` or None, a few words on which and why)."""
     if mode not in MODES:
@@ -55,7 +65,7 @@ def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, s
     if mode == "off":
         return None, "Python (LOANSTREAM_NATIVE_SCORING=off)"
     try:
-        from loanstream import _scoring_native
+        _scoring_native = _import_scorer()
     except ImportError as exc:
         why = f"the native scorer is not built ({exc}); `make setup` builds it with cargo"
         if mode == "on":
