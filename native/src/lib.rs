@@ -146,6 +146,32 @@ fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
     Some(i)
 }
 
+/// A value other than a string at `b[i]`: null (fills a slot), true/false or a plain number
+/// (only in fields scoring does not read). Nested values are not what the producer writes.
+#[inline]
+fn scan_literal(b: &[u8], i: usize, slot: Option<usize>, raw: &mut [Raw<'_>]) -> Option<usize> {
+    match b[i] {
+        b'n' => {
+            if b.get(i..i + 4)? != b"null" {
+                return None;
+            }
+            if let Some(k) = slot {
+                raw[k] = Raw::Null; // a repeated key: the last one counts, as in orjson
+            }
+            Some(i + 4)
+        }
+        b't' | b'f' => {
+            let word: &[u8] = if b[i] == b't' { b"true" } else { b"false" };
+            if slot.is_some() || b.get(i..i + word.len())? != word {
+                return None;
+            }
+            Some(i + word.len())
+        }
+        b'-' | b'0'..=b'9' if slot.is_none() => scan_number(b, i),
+        _ => None,
+    }
+}
+
 /// No byte below 0x20 (vectorises, unlike an early-exit `any`).
 #[inline]
 fn no_control_bytes(b: &[u8]) -> bool {
@@ -158,11 +184,83 @@ fn scan_event<'a>(b: &'a [u8], quotes: &mut Vec<u32>) -> Option<[Raw<'a>; N_FIEL
         std::str::from_utf8(b).ok()?;
     }
     // What the producer writes: no escapes and no control bytes (so no whitespace but spaces):
-    // then every quote opens or closes a string, and strings need no checks of their own.
+    // then every quote opens or closes a string, found for the whole event in one pass.
     if memchr::memchr(b'\\', b).is_none() && no_control_bytes(b) {
-        return scan_plain_event(b, quotes);
+        quote_positions(b, quotes);
+        let mut q = 0; // the index in `quotes` of the next quote
+        return scan_object(b, |open| {
+            if *quotes.get(q)? as usize != open {
+                return None;
+            }
+            let close = *quotes.get(q + 1)? as usize;
+            q += 2;
+            Some((close, false))
+        });
     }
-    scan_any_event(b)
+    scan_object(b, |open| {
+        scan_string(b, open + 1).map(|(after, escaped)| (after - 1, escaped))
+    })
+}
+
+/// The object itself, for either way of finding strings: `string(open)` gives the index of
+/// the closing quote of the string opened at `open`, and whether it held escapes.
+#[inline(always)]
+fn scan_object<'a>(
+    b: &'a [u8],
+    mut string: impl FnMut(usize) -> Option<(usize, bool)>,
+) -> Option<[Raw<'a>; N_FIELDS]> {
+    // SAFETY: scan_event checked `b` is UTF-8 (ASCII, or validated)
+    let text = unsafe { std::str::from_utf8_unchecked(b) };
+    let mut raw = [Raw::Absent; N_FIELDS];
+    let mut i = skip_ws(b, 0);
+    if *b.get(i)? != b'{' {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if *b.get(i)? == b'}' {
+        i += 1;
+    } else {
+        loop {
+            if *b.get(i)? != b'"' {
+                return None;
+            }
+            let (key_end, key_escaped) = string(i)?;
+            if key_escaped {
+                return None;
+            }
+            let slot = field_slot(&b[i + 1..key_end]);
+            i = skip_ws(b, key_end + 1);
+            if *b.get(i)? != b':' {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            if *b.get(i)? == b'"' {
+                let (end, escaped) = string(i)?;
+                if let Some(k) = slot {
+                    if escaped {
+                        return None; // the fields scoring reads: plain text only
+                    }
+                    raw[k] = Raw::Str(&text[i + 1..end]); // quotes are ASCII boundaries
+                }
+                i = end + 1;
+            } else {
+                i = scan_literal(b, i, slot, &mut raw)?;
+            }
+            i = skip_ws(b, i);
+            match *b.get(i)? {
+                b',' => i = skip_ws(b, i + 1),
+                b'}' => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if skip_ws(b, i) != b.len() {
+        return None;
+    }
+    Some(raw)
 }
 
 /// The positions of every `"` in `b`: 64 bytes per step with SSE2 (every x86-64 has it).
@@ -200,205 +298,16 @@ fn quote_positions(b: &[u8], out: &mut Vec<u32>) {
     );
 }
 
-/// The positions of every `"` in `b`, eight bytes at a time (SWAR: exact per byte).
+/// The positions of every `"` in `b` (other targets: byte by byte).
 #[cfg(not(target_arch = "x86_64"))]
 fn quote_positions(b: &[u8], out: &mut Vec<u32>) {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     out.clear();
-    let chunks = b.chunks_exact(8);
-    let tail = chunks.remainder();
-    for (n, chunk) in chunks.enumerate() {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap()) ^ 0x2222_2222_2222_2222;
-        // the high bit of each byte that was '"' (x byte == 0), and of no other byte
-        let mut hits = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
-        while hits != 0 {
-            out.push((n * 8) as u32 + hits.trailing_zeros() / 8);
-            hits &= hits - 1;
-        }
-    }
-    let base = b.len() - tail.len();
     out.extend(
-        tail.iter()
+        b.iter()
             .enumerate()
             .filter(|(_, &c)| c == b'"')
-            .map(|(k, _)| (base + k) as u32),
+            .map(|(k, _)| k as u32),
     );
-}
-
-/// `scan_any_event` for input without backslashes or control bytes.
-fn scan_plain_event<'a>(b: &'a [u8], quotes: &mut Vec<u32>) -> Option<[Raw<'a>; N_FIELDS]> {
-    // SAFETY: the caller checked `b` is UTF-8 (ASCII, or validated)
-    let text = unsafe { std::str::from_utf8_unchecked(b) };
-    quote_positions(b, quotes);
-    let mut q = 0; // the next quote, in `quotes`
-                   // the closing quote of a string opened at `open` (every quote delimits: no escapes)
-    let mut close = |open: usize| -> Option<usize> {
-        if *quotes.get(q)? as usize != open {
-            return None;
-        }
-        let end = *quotes.get(q + 1)? as usize;
-        q += 2;
-        Some(end)
-    };
-    let mut raw = [Raw::Absent; N_FIELDS];
-    let mut i = skip_ws(b, 0);
-    if *b.get(i)? != b'{' {
-        return None;
-    }
-    i = skip_ws(b, i + 1);
-    if *b.get(i)? == b'}' {
-        i += 1;
-    } else {
-        loop {
-            if *b.get(i)? != b'"' {
-                return None;
-            }
-            let key_end = close(i)?;
-            let slot = field_slot(&b[i + 1..key_end]);
-            i = key_end + 1;
-            if *b.get(i)? != b':' {
-                i = skip_ws(b, i);
-                if *b.get(i)? != b':' {
-                    return None;
-                }
-            }
-            i += 1;
-            if *b.get(i)? == b' ' {
-                i = skip_ws(b, i);
-            }
-            match *b.get(i)? {
-                b'"' => {
-                    let end = close(i)?;
-                    if let Some(k) = slot {
-                        raw[k] = Raw::Str(&text[i + 1..end]);
-                    }
-                    i = end + 1;
-                }
-                b'n' => {
-                    if b.get(i..i + 4)? != b"null" {
-                        return None;
-                    }
-                    if let Some(k) = slot {
-                        raw[k] = Raw::Null;
-                    }
-                    i += 4;
-                }
-                b't' | b'f' => {
-                    let word: &[u8] = if b[i] == b't' { b"true" } else { b"false" };
-                    if slot.is_some() || b.get(i..i + word.len())? != word {
-                        return None;
-                    }
-                    i += word.len();
-                }
-                b'-' | b'0'..=b'9' => {
-                    if slot.is_some() {
-                        return None;
-                    }
-                    i = scan_number(b, i)?;
-                }
-                _ => return None,
-            }
-            if *b.get(i)? == b' ' {
-                i = skip_ws(b, i);
-            }
-            match *b.get(i)? {
-                b',' => {
-                    i += 1;
-                    if *b.get(i)? == b' ' {
-                        i = skip_ws(b, i);
-                    }
-                }
-                b'}' => {
-                    i += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
-    }
-    if skip_ws(b, i) != b.len() {
-        return None;
-    }
-    Some(raw)
-}
-
-/// The general scanner: escapes and JSON whitespace allowed (the caller checked UTF-8).
-fn scan_any_event(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
-    // SAFETY: the caller checked `b` is UTF-8 (ASCII, or validated)
-    let text = unsafe { std::str::from_utf8_unchecked(b) };
-    let mut raw = [Raw::Absent; N_FIELDS];
-    let mut i = skip_ws(b, 0);
-    if *b.get(i)? != b'{' {
-        return None;
-    }
-    i = skip_ws(b, i + 1);
-    if *b.get(i)? == b'}' {
-        i += 1;
-    } else {
-        loop {
-            if *b.get(i)? != b'"' {
-                return None;
-            }
-            let (key_end, key_escaped) = scan_string(b, i + 1)?;
-            if key_escaped {
-                return None;
-            }
-            let slot = field_slot(&b[i + 1..key_end - 1]);
-            i = skip_ws(b, key_end);
-            if *b.get(i)? != b':' {
-                return None;
-            }
-            i = skip_ws(b, i + 1);
-            match *b.get(i)? {
-                b'"' => {
-                    let (end, escaped) = scan_string(b, i + 1)?;
-                    if let Some(k) = slot {
-                        if escaped {
-                            return None;
-                        }
-                        raw[k] = Raw::Str(&text[i + 1..end - 1]); // quotes are ASCII boundaries
-                    }
-                    i = end;
-                }
-                b'n' => {
-                    if b.get(i..i + 4)? != b"null" {
-                        return None;
-                    }
-                    if let Some(k) = slot {
-                        raw[k] = Raw::Null; // a repeated key: the last one counts, as in orjson
-                    }
-                    i += 4;
-                }
-                b't' | b'f' => {
-                    let word: &[u8] = if b[i] == b't' { b"true" } else { b"false" };
-                    if slot.is_some() || b.get(i..i + word.len())? != word {
-                        return None;
-                    }
-                    i += word.len();
-                }
-                b'-' | b'0'..=b'9' => {
-                    if slot.is_some() {
-                        return None;
-                    }
-                    i = scan_number(b, i)?;
-                }
-                _ => return None, // nested values: not what the producer writes
-            }
-            i = skip_ws(b, i);
-            match *b.get(i)? {
-                b',' => i = skip_ws(b, i + 1),
-                b'}' => {
-                    i += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
-    }
-    if skip_ws(b, i) != b.len() {
-        return None;
-    }
-    Some(raw)
 }
 
 // --------------------------------------------------------------------------------------------

@@ -4,19 +4,23 @@ How exactly-once holds, even when the process is killed at any instant:
 
 * auto-commit is off; each partition starts from the offset stored in Postgres
   ``consumer_offsets`` (or the partition's beginning the first time);
-* each batch is written in ONE transaction: scored rows (COPY into a staging table, then an
-  upsert by loan id), dead letters, and the partition's next offset. The offset row is locked
-  and compared with where this consumer started the batch, so a second consumer working the
-  same partition (a zombie task) is fenced off instead of writing twice;
+* each batch is written in ONE transaction: scored rows (COPY straight into ``risk_scored``
+  inside a savepoint; if a loan id is already stored, rolled back and COPYed into a staging
+  table, then upserted by loan id), dead letters, and the partition's next offset. The offset
+  row is locked and compared with where this consumer started the batch, so a second consumer
+  working the same partition (a zombie task) is fenced off instead of writing twice;
+* batches are stored one at a time, in order, by a writer thread while the next batch is
+  consumed and scored; a batch counts (stats, Kafka commit) only once its transaction did;
 * the Kafka commit comes after the database commit and is only advisory (it feeds lag
   metrics and the sensor); a crash between the two re-reads events whose offsets Postgres
   already holds, and they are skipped by position.
 
-Events that cannot be parsed or scored go to ``dead_letters`` in the same transaction, whole
-(raw bytes) with the reason, and the consumer goes on. With ``republish_topic`` each scored
-event is also produced (idempotent producer, keyed by loan id) and acknowledged *before* the
-database commit: at-least-once into that topic, with source topic/partition/offset headers for
-de-duplication downstream.
+Plain events are scored by the native scorer (``loanstream.native``), the rest in Python
+(``score_message``), with the same rows either way. Events that cannot be parsed or scored go
+to ``dead_letters`` in the same transaction, whole (raw bytes) with the reason, and the
+consumer goes on. With ``republish_topic`` each scored event is also produced (idempotent
+producer, keyed by loan id) and acknowledged *before* the database commit: at-least-once into
+that topic, with source topic/partition/offset headers for de-duplication downstream.
 """
 
 from __future__ import annotations
