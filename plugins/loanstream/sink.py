@@ -254,13 +254,14 @@ class ScoringSink:
         self.progress_seconds = progress_seconds
         self._stop_requested = False
         self._direct_copy = True
-        # the compiled scorer does not build republish payloads: republishing runs in Python
         try:
-            self._native, self.scoring_path = load_batch_scorer(
-                self.rules, "off" if republish_topic else native
-            )
+            self._native, self.scoring_path = load_batch_scorer(self.rules, native)
         except (NativeScoringUnavailable, ValueError) as exc:
             raise SinkError(str(exc)) from None
+        if republish_topic and self._native is not None:
+            # the compiled scorer writes CSV only, not the JSON payload republishing needs
+            self._native = None
+            self.scoring_path = "Python (republishing builds a JSON payload per event)"
         self._band_of = [self.rules.band(score) for score in range(101)]
         self._decision_of = [self.rules.decision(score) for score in range(101)]
 

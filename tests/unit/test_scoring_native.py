@@ -239,4 +239,5 @@ def test_the_sink_uses_it_unless_republishing() -> None:
     kwargs = {"kafka_config": {"bootstrap.servers": "127.0.0.1:1"}, "pg_dsn": "", "topic": "t"}
     assert ScoringSink(**kwargs).scoring_path.startswith("native")
     assert ScoringSink(**kwargs, native="off").scoring_path.startswith("Python")
-    assert ScoringSink(**kwargs, republish_topic="scored").scoring_path.startswith("Python")
+    republishing = ScoringSink(**kwargs, republish_topic="scored").scoring_path
+    assert republishing == "Python (republishing builds a JSON payload per event)"
