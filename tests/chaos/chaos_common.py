@@ -10,11 +10,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
+import psycopg2
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from loanstream.config import Settings
 from loanstream.producer import EventProducer
+from loanstream.sink import apply_schema
 from loanstream.topics import ensure_topic
 from tests.helpers import REPO, query, read_topic, unique_name, write_loans_csv
 
@@ -177,6 +179,30 @@ def check_database(
         expected_dead=len(expected_dead),
         offsets_ok=offsets == dict(ends),
     )
+
+
+BATCH_DELAY_S = 0.03
+
+
+def slow_batches(dsn: str, seconds: float = BATCH_DELAY_S) -> None:
+    """Make every write into ``risk_scored`` (one per batch) take ``seconds`` longer, inside its
+    transaction: the sink stores the 3,080-event stream in well under a second, so kills
+    aimed at "mid-stream" would otherwise land after the end. (A statement trigger that
+    sleeps, in the schema of ``dsn`` only.)"""
+    conn = psycopg2.connect(dsn)
+    try:
+        apply_schema(conn, REPO / "include" / "sql" / "schema.sql")
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "CREATE FUNCTION chaos_slow_batch() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$$BEGIN PERFORM pg_sleep({float(seconds)}); RETURN NULL; END$$"
+            )
+            cur.execute(
+                "CREATE TRIGGER chaos_slow_batch AFTER INSERT ON risk_scored "
+                "FOR EACH STATEMENT EXECUTE FUNCTION chaos_slow_batch()"
+            )
+    finally:
+        conn.close()
 
 
 def consume_args(topic: str, group: str, batch_size: int = 50) -> list[str]:

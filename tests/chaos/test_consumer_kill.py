@@ -23,6 +23,7 @@ from tests.chaos.chaos_common import (
     env_seed,
     percentile,
     record,
+    slow_batches,
 )
 from tests.chaos.services import chaos_trials, run_cli, start_cli
 from tests.helpers import query, temp_schema, unique_name
@@ -46,6 +47,7 @@ def test_consumer_sigkill_at_random_moments_is_exactly_once(
     try:
         # Baseline: one uninterrupted run says which events score and which are dead letters.
         with temp_schema(settings) as dsn:
+            slow_batches(dsn)
             group = unique_name("base")
             t0 = time.monotonic()
             base = run_cli(_dsn_settings(settings, dsn), *consume_args(mixed.topic, group))
@@ -63,6 +65,7 @@ def test_consumer_sigkill_at_random_moments_is_exactly_once(
         trials = []
         for trial in range(TRIALS):
             with temp_schema(settings) as dsn:
+                slow_batches(dsn)
                 run_settings = _dsn_settings(settings, dsn)
                 group = unique_name("kill")
                 log = tmp_path / f"trial{trial}.log"

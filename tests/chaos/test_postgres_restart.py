@@ -22,6 +22,7 @@ from tests.chaos.chaos_common import (
     delete_topic,
     env_seed,
     record,
+    slow_batches,
 )
 from tests.chaos.services import PrivatePostgres, chaos_trials, run_cli, start_cli
 from tests.helpers import query, temp_schema, unique_name
@@ -50,6 +51,7 @@ def test_postgres_sigkill_while_consuming_fails_cleanly_and_rerun_is_exact(
             expected_dead = {tuple(r) for r in query(dsn, 'SELECT partition, "offset" FROM dead_letters')}  # fmt: skip
         for trial in range(TRIALS):
             with temp_schema(settings) as dsn:
+                slow_batches(dsn)
                 run_settings = Settings(settings.bootstrap_servers, pg_dsn=dsn)
                 group = unique_name("pgkill")
                 log = tmp_path / f"consume{trial}.log"
