@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,15 +68,16 @@ def message(value: bytes | None, offset: int = 0, headers: Any = None) -> Messag
                    headers=[("run_id", b"run-1")] if headers is None else headers)  # fmt: skip
 
 
+NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def cells(line: str) -> list[Any]:
-    """One CSV line as Postgres reads it: '' is NULL, numbers by value."""
-    out: list[Any] = []
-    for cell in next(csv.reader(io.StringIO(line))):
-        try:
-            out.append(float(cell))
-        except ValueError:
-            out.append(cell)
-    return out
+    """One CSV line as Postgres reads it: '' is NULL, numbers by value ("1e16" = "1e+16";
+    text such as a loan id "NaN" stays text)."""
+    return [
+        float(cell) if NUMBER.fullmatch(cell) else cell
+        for cell in next(csv.reader(io.StringIO(line)))
+    ]
 
 
 def python_lines(messages: list[Message], rules: RuleSet) -> list[str | None]:
