@@ -138,7 +138,7 @@ setup_native() {
         log "native: install Rust (https://rustup.rs) and re-run make setup to build it"
         return
     fi
-    log "native: cargo build --release (first time about a minute) -> $lib"
+    log "native: cargo build --release (about 10 s the first time) -> $lib"
     PYO3_PYTHON="$VENV/bin/python" cargo build --quiet --release --locked --manifest-path "$src/Cargo.toml"
     cp "$src/target/release/lib_scoring_native.so" "$lib.tmp" && mv "$lib.tmp" "$lib"
 }
