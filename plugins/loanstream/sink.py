@@ -81,6 +81,28 @@ COPY_SQL = f"COPY risk_scored_stage ({_COLS}) FROM STDIN WITH (FORMAT csv)"
 # to a savepoint and written by the upsert instead.
 DIRECT_COPY_SQL = f"COPY risk_scored ({_COLS}) FROM STDIN WITH (FORMAT csv)"
 COPY_CHUNK = 1 << 20  # bytes handed to libpq per call (psycopg2's default is 8 KiB)
+# The fence and the new offsets, in one statement: lock the batch's partitions' offset rows (in
+# partition order), move each one only if it still holds the offset this consumer started the
+# batch at, and report every row as (partition, stored offset, moved). A row another consumer
+# moved meanwhile is not moved here: the caller raises FencedError and the transaction rolls
+# back. (Under READ COMMITTED the lock waits for that consumer's commit, then sees its offset.)
+MOVE_OFFSETS_SQL = """
+WITH fence AS (
+    SELECT partition, next_offset FROM consumer_offsets
+    WHERE consumer_group = %(group)s AND topic = %(topic)s AND partition = ANY(%(partitions)s)
+    ORDER BY partition FOR UPDATE
+), moved AS (
+    UPDATE consumer_offsets AS c SET next_offset = t.next_offset, updated_at = now()
+    FROM fence AS f,
+         unnest(%(partitions)s::integer[], %(expected)s::bigint[], %(next)s::bigint[])
+             AS t(partition, expected, next_offset)
+    WHERE c.consumer_group = %(group)s AND c.topic = %(topic)s AND c.partition = f.partition
+      AND t.partition = f.partition AND f.next_offset = t.expected
+    RETURNING c.partition
+)
+SELECT f.partition, f.next_offset, m.partition IS NOT NULL
+FROM fence AS f LEFT JOIN moved AS m USING (partition)
+"""
 DEAD_LETTER_SQL = (
     'INSERT INTO dead_letters (topic, partition, "offset", key, raw_value, error, run_id) '
     'VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (topic, partition, "offset") DO NOTHING'
@@ -316,22 +338,13 @@ class ScoringSink:
             return dict(cur.fetchall())
 
     def _write(self, conn: Any, batch: _Batch, stats: SinkStats) -> None:
-        """One transaction: fence check, rows, dead letters, offsets."""
+        """One transaction: rows, dead letters, then the fence check that moves the offsets.
+
+        Four round trips for a batch of new loans: BEGIN + SAVEPOINT, COPY, the offsets, COMMIT.
+        """
+        partitions = sorted(batch.end)
+        inserted = 0
         with conn, conn.cursor() as cur:
-            for partition in sorted(batch.end):
-                cur.execute(
-                    "SELECT next_offset FROM consumer_offsets WHERE consumer_group = %s "
-                    "AND topic = %s AND partition = %s FOR UPDATE",
-                    (self.group, self.topic, partition),
-                )
-                found = cur.fetchone()
-                expected = stats.next_offsets.get(partition)
-                if found is None or found[0] != expected:
-                    raise FencedError(
-                        f"partition {partition}: stored offset is {found and found[0]} but this consumer "
-                        f"is at {expected}; another consumer of group '{self.group}' is working "
-                        "this partition. Stopped without writing; re-run to resume from Postgres"
-                    )
             if batch.scored:
                 buffer = io.BytesIO(batch.native_csv)
                 buffer.seek(0, io.SEEK_END)
@@ -339,24 +352,37 @@ class ScoringSink:
                     text = io.StringIO()
                     csv.writer(text, lineterminator="\n").writerows(batch.rows)
                     buffer.write(text.getvalue().encode())
-                if not (self._direct_copy and self._copy_new_loans(cur, buffer)):
+                if self._direct_copy and self._copy_new_loans(cur, buffer):
+                    inserted = batch.scored
+                else:
                     buffer.seek(0)
                     cur.copy_expert(COPY_SQL, buffer, COPY_CHUNK)
                     cur.execute(UPSERT_SQL)
                     inserted = sum(1 for (flag,) in cur.fetchall() if flag)
-                    stats.inserted += inserted
-                    stats.updated += batch.scored - inserted
-                else:
-                    stats.inserted += batch.scored
             if batch.dead:
                 cur.executemany(DEAD_LETTER_SQL, batch.dead)
-            for partition, next_offset in sorted(batch.end.items()):
-                cur.execute(
-                    "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, partition) "
-                    "DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()",
-                    (self.group, self.topic, partition, next_offset),
-                )
+            cur.execute(
+                MOVE_OFFSETS_SQL,
+                {
+                    "group": self.group,
+                    "topic": self.topic,
+                    "partitions": partitions,
+                    "expected": [stats.next_offsets.get(p) for p in partitions],
+                    "next": [batch.end[p] for p in partitions],
+                },
+            )
+            stored = {p: (offset, moved) for p, offset, moved in cur.fetchall()}
+            for partition in partitions:
+                found, moved = stored.get(partition, (None, False))
+                if not moved:  # raised inside `with conn`: the whole batch rolls back
+                    raise FencedError(
+                        f"partition {partition}: stored offset is {found} but this consumer "
+                        f"is at {stats.next_offsets.get(partition)}; another consumer of group "
+                        f"'{self.group}' is working this partition. Stopped without writing; "
+                        "re-run to resume from Postgres"
+                    )
+        stats.inserted += inserted
+        stats.updated += batch.scored - inserted
 
     def _copy_new_loans(self, cur: Any, buffer: io.BytesIO) -> bool:
         """COPY the batch straight into risk_scored; False (rolled back) if a loan id repeats.
@@ -372,8 +398,7 @@ class ScoringSink:
             self._direct_copy = False
             log.info("batch repeats stored loan ids: upserting from now on")
             return False
-        cur.execute("RELEASE SAVEPOINT direct_copy")
-        return True
+        return True  # the savepoint ends with the transaction
 
     # -- kafka ----------------------------------------------------------------------------
 
