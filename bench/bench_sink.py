@@ -25,7 +25,6 @@ Prints one JSON object per measurement, then a markdown table.
 from __future__ import annotations
 
 import argparse
-import csv
 import inspect
 import io
 import json
@@ -51,8 +50,10 @@ from loanstream.sink import (
     COPY_SQL,
     DIRECT_COPY_SQL,
     ROW_COLUMNS,
+    STAGE_SQL,
     UPSERT_SQL,
     ScoringSink,
+    csv_lines,
     score_message,
 )
 from loanstream.topics import ensure_topic
@@ -145,15 +146,10 @@ def _db_write(dsn: str, rows: list[tuple], batch: int = 2000, direct: bool = Fal
     try:
         with conn, conn.cursor() as cur:
             cur.execute("TRUNCATE risk_scored")
-            cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS risk_scored_stage "
-                "(LIKE risk_scored INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            )
+            cur.execute(STAGE_SQL)
         for i in range(0, len(rows), batch):
             with conn, conn.cursor() as cur:
-                buffer = io.StringIO()
-                csv.writer(buffer, lineterminator="\n").writerows(rows[i : i + batch])
-                buffer.seek(0)
+                buffer = io.StringIO(csv_lines(rows[i : i + batch]))
                 if direct:
                     cur.copy_expert(DIRECT_COPY_SQL, buffer)
                     continue

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from loanstream.scoring import OPERATORS, RULE_FIELDS, RuleSet
+from loanstream.scoring import RuleSet
 
 MODES = ("auto", "on", "off")
 
@@ -40,12 +40,7 @@ def _supported(rules: RuleSet) -> str | None:
     """Why ``rules`` must be scored in Python, or None. (The scorer refuses the rest.)"""
     if not isinstance(rules, RuleSet):
         return f"rules are a {type(rules).__name__}, not a RuleSet"
-    for rule in rules.rules:
-        if rule.field not in RULE_FIELDS or rule.op not in OPERATORS:
-            return f"rule {rule.code}: {rule.field} {rule.op}"
-        if type(rule.points) is not int:
-            return f"rule {rule.code}: points {rule.points!r} are not an integer"
-    return None
+    return rules.uncompilable()
 
 
 def _import_scorer() -> Any:
@@ -73,12 +68,10 @@ def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, s
         return None, f"Python ({why})"
     reason = _supported(rules)
     if reason is None:
+        bands, decisions = rules.score_table()
         try:
             scorer = _scoring_native.BatchScorer(
-                rule_specs(rules),
-                [rules.band(score) for score in range(101)],
-                [rules.decision(score) for score in range(101)],
-                rules.version,
+                rule_specs(rules), list(bands), list(decisions), rules.version
             )
         except (ValueError, TypeError) as exc:
             reason = str(exc)

@@ -645,6 +645,26 @@ class RuleSet:
             return "review"
         return "approve"
 
+    def score_table(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The band and the decision of each score 0..100: the tables compiled scorers index."""
+        scores = range(101)
+        return tuple(map(self.band, scores)), tuple(map(self.decision, scores))
+
+    def uncompilable(self) -> str | None:
+        """Why this rule set must be scored rule by rule (``_apply_rules_generic``), or None.
+
+        Rule sets from :func:`load_rules` / :func:`parse_rules` are validated and never are;
+        one built by hand may hold an unknown field or operator, or non-integer points.
+        """
+        for rule in self.rules:
+            if rule.field not in RULE_FIELDS or rule.op not in OPERATORS:
+                return f"rule {rule.code}: {rule.field} {rule.op}"
+            if type(rule.points) is not int:
+                return f"rule {rule.code}: points {rule.points!r} are not an integer"
+            if rule.op == "between" and not (type(rule.value) is tuple and len(rule.value) == 2):
+                return f"rule {rule.code}: between needs a (low, high) pair"
+        return None
+
     @functools.cached_property
     def _evaluate(self) -> Callable[[Features], Score]:
         """This rule set compiled once into one function (see :func:`_compile_rules`)."""
@@ -836,23 +856,18 @@ def _compile_rules(ruleset: RuleSet) -> Callable[[Features], Score]:
     values are passed in as objects, never as source text). Reasons are appended in the order
     ``_apply_rules_generic`` sorts them (points descending, stable); band and decision come
     from tables built with :meth:`RuleSet.band` / :meth:`RuleSet.decision` for 0..100.
-    Rule sets that did not come through validation and hold anything unusual (unknown field
-    or operator, non-integer points) use ``_apply_rules_generic``.
+    Rule sets that did not come through validation and hold anything unusual
+    (:meth:`RuleSet.uncompilable`) use ``_apply_rules_generic``.
     """
     rules = ruleset.rules
-    if not all(
-        rule.field in RULE_FIELDS
-        and rule.op in OPERATORS
-        and type(rule.points) is int
-        and (rule.op != "between" or (type(rule.value) is tuple and len(rule.value) == 2))
-        for rule in rules
-    ):
+    if ruleset.uncompilable() is not None:
         return functools.partial(_apply_rules_generic, ruleset=ruleset)
+    bands, decisions = ruleset.score_table()
     ns: dict[str, Any] = {
         "_new": object.__new__,
         "_Score": Score,
-        "_bands": tuple(ruleset.band(total) for total in range(101)),
-        "_decisions": tuple(ruleset.decision(total) for total in range(101)),
+        "_bands": bands,
+        "_decisions": decisions,
         "_version": ruleset.version,
     }
     lines = ["def _evaluate(f):"]

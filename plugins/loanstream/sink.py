@@ -178,6 +178,13 @@ def apply_schema(conn: Any, schema_path: Path) -> None:
         cur.execute(schema_path.read_text())
 
 
+def csv_lines(rows: Iterable[tuple]) -> str:
+    """``risk_scored`` rows as the CSV text ``COPY ... WITH (FORMAT csv)`` reads (None -> NULL)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
 def _kafka_text(raw: bytes) -> str:
     """Kafka key/header bytes as text Postgres can store: bad UTF-8 and NUL become U+FFFD."""
     return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
@@ -284,8 +291,7 @@ class ScoringSink:
             # the compiled scorer writes CSV only, not the JSON payload republishing needs
             self._native = None
             self.scoring_path = "Python (republishing builds a JSON payload per event)"
-        self._band_of = [self.rules.band(score) for score in range(101)]
-        self._decision_of = [self.rules.decision(score) for score in range(101)]
+        self._band_of, self._decision_of = self.rules.score_table()
 
     def stop(self) -> None:
         """Ask a running ``run`` to finish its current batch and return (signal-safe)."""
@@ -349,9 +355,7 @@ class ScoringSink:
                 buffer = io.BytesIO(batch.native_csv)
                 buffer.seek(0, io.SEEK_END)
                 if batch.rows:
-                    text = io.StringIO()
-                    csv.writer(text, lineterminator="\n").writerows(batch.rows)
-                    buffer.write(text.getvalue().encode())
+                    buffer.write(csv_lines(batch.rows).encode())
                 if self._direct_copy and self._copy_new_loans(cur, buffer):
                     inserted = batch.scored
                 else:

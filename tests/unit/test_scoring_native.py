@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from loanstream.events import finish_event, iter_event_batches
 from loanstream.native import NativeScoringUnavailable, load_batch_scorer
 from loanstream.scoring import RuleSet, load_rules, parse_rules
-from loanstream.sink import ScoringSink, score_message
+from loanstream.sink import ScoringSink, csv_lines, score_message
 from tests.integration.test_hostile_events import _cases as hostile_cases
 from tests.unit.test_scoring_fastpath import ALL_OPS
 from tests.unit.test_scoring_properties import FIELDS, VALID, json_values, lc_like
@@ -88,9 +88,7 @@ def python_lines(messages: list[Message], rules: RuleSet) -> list[str | None]:
         if isinstance(result, str):
             lines.append(None)
             continue
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(result[0])
-        lines.append(buffer.getvalue())
+        lines.append(csv_lines([result[0]]))
     return lines
 
 
