@@ -606,7 +606,7 @@ fn credit_history(raw: Raw<'_>, at_year: i64, at_month: i64) -> Result<Option<i6
     Ok(Some(months))
 }
 
-/// Short ASCII text held inline (no allocation per event).
+/// Short ASCII text held inline (no allocation while parsing and scoring).
 #[derive(Clone, Copy)]
 struct Inline<const N: usize> {
     buf: [u8; N],
