@@ -209,6 +209,13 @@ class RunLedger:
 
         self._transaction(work)
 
+    def set_state(self, state: str, message: str | None = None) -> None:
+        """Only the state (and its message): e.g. ``failed`` after an unfixable error."""
+        if state not in FINAL_STATES + LIVE_STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        params = {"run_id": self.run_id, "topic": self.topic, "state": state, "message": message}
+        self._transaction(lambda cur: cur.execute(_STATE_SQL, params))
+
     # -- consumer and sensor side -------------------------------------------------------------
 
     def read(self) -> RunProgress | None:

@@ -30,6 +30,7 @@ from typing import Any
 import psycopg2
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from loanstream import clients
 from loanstream.config import redact_dsn
 from loanstream.ledger import RunLedger
 from loanstream.scoring import load_rules
@@ -55,22 +56,13 @@ def apply_schema(conn: Any, schema_path: Path) -> None:
         cur.execute(schema_path.read_text())
 
 
-def pg_connect(dsn: str, application_name: str = "loanstream-sink") -> Any:
+def pg_connect(dsn: str) -> Any:
     """A Postgres connection for the sink, or ``SinkError`` saying what to do."""
     try:
-        return psycopg2.connect(
-            dsn,
-            connect_timeout=10,
-            application_name=application_name,
-            # a peer that vanished without a reset is noticed in ~25 s, not never
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
-        )
+        return clients.pg_connect(dsn, application_name="loanstream-sink")
     except psycopg2.OperationalError as exc:
         raise SinkError(
-            f"cannot connect to Postgres ({str(exc).strip().splitlines()[0]}); start it "
+            f"cannot connect to Postgres ({clients.first_line(exc)}); start it "
             "(`make up`) or fix LOANSTREAM_PG_DSN / the loanstream_postgres connection"
         ) from None
 
