@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -150,6 +151,19 @@ class RunLedger:
                     self._conn.close()
                 self._conn = None
                 raise _pg_error(exc) from exc
+
+    def ensure_schema(self, schema_path: Path) -> None:
+        """Apply the idempotent schema (``loanstream.sink.apply_schema``'s lock and file)."""
+        from loanstream.sink import apply_schema
+
+        with self._lock:
+            conn = self._connect()
+            try:
+                apply_schema(conn, schema_path)
+            except psycopg2.Error as exc:
+                raise _pg_error(exc) from exc
+            finally:
+                conn.close()
 
     def close(self) -> None:
         with self._lock:

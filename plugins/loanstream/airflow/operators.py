@@ -175,6 +175,7 @@ class ProduceEventsOperator(BaseOperator):
         ti = context["ti"]
         will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
         ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), str(self.topic))
+        ledger.ensure_schema(settings.sql_dir / "schema.sql")  # the producer now runs first
         self._producer = EventProducer(kafka_config(self.kafka_conn_id), str(self.topic))
         max_events = None if self.max_events in (None, "", "None") else int(self.max_events)
         try:
