@@ -30,7 +30,8 @@ file is still streaming (typically within tens of milliseconds of their `event_t
 * **`validate_csv` failed**: the file broke a critical expectation and nothing was produced.
   Its log lists each failed expectation with row numbers and the HTML report's path.
 * **`produce_events` / `score_events` failed after retries**: Kafka or Postgres was down.
-  Fix it (`make status`, `.local/logs/`), then clear the task with its downstream tasks: the
+  Fix it (`make status`, `.local/logs/`), then clear `produce_events` and `wait_for_events`
+  with their downstream tasks (the producer and the consumers run again side by side): the
   sink resumes from the offsets stored in Postgres, and re-sent loans are upserted by loan id,
   so nothing is scored twice. If the producer stops or fails, the consumers store what
   arrived and end; their log says so.

@@ -198,8 +198,9 @@ class ProduceEventsOperator(BaseOperator):
         if stats.interrupted:
             raise AirflowFailException(
                 f"stopped after {stats.sent} events (the task was killed or marked failed); "
-                "the consumers store what was delivered. Clear this task to send the file "
-                "again: re-sent loans are upserted by loan id, nothing is doubled"
+                "the consumers store what was delivered. Clear this task and wait_for_events "
+                "(with downstream) to send the file again beside new consumers: re-sent loans "
+                "are upserted by loan id, nothing is doubled"
             )
         return stats.to_dict()
 
@@ -280,8 +281,8 @@ class ScoreEventsOperator(BaseOperator):
         if stats.stopped_by in ("producer-gone", "no-producer", "run-failed", "run-stopped"):
             self.log.warning(
                 "the run's producer did not finish (%s): stored the %d events that arrived on "
-                "partitions %s. Clear produce_events (with downstream) to complete the file: "
-                "nothing is doubled", stats.stopped_by, stats.consumed, stats.partitions,
+                "partitions %s. Clear produce_events and wait_for_events (with downstream) to "
+                "complete the file: nothing is doubled", stats.stopped_by, stats.consumed, stats.partitions,
             )  # fmt: skip
         return stats.to_dict()
 
