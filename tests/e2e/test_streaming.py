@@ -158,7 +158,7 @@ def test_overlapping_runs_on_one_topic_both_finish_with_their_own_counts(
 ) -> None:
     """The pipeline triggered while the scheduled replay streams to the same topic."""
     topic = settings.topic
-    replay = dag_runner.trigger(REPLAY_DAG_ID, {"slice_size": 600, "rate": 100, "skip": 1000})
+    replay = dag_runner.trigger(REPLAY_DAG_ID, {"slice_size": 2000, "rate": 100, "skip": 1000})
     try:
         _wait_until(
             lambda: _stored(settings.pg_dsn, replay)[0] > 0, 120, "the replay is streaming"
@@ -177,11 +177,17 @@ def test_overlapping_runs_on_one_topic_both_finish_with_their_own_counts(
             "PATCH", f"/api/v2/dags/{REPLAY_DAG_ID}", {"is_paused": True},
             {"update_mask": ["is_paused"]},
         )  # fmt: skip
-    assert _stored(settings.pg_dsn, replay) == (600, 600)
+    assert _stored(settings.pg_dsn, replay) == (2000, 2000)
     assert _stored(settings.pg_dsn, pipeline) == (800, 800)
-    for dag_id, run_id, n in ((REPLAY_DAG_ID, replay, 600), (DAG_ID, pipeline, 800)):
+    for dag_id, run_id, n in ((REPLAY_DAG_ID, replay, 2000), (DAG_ID, pipeline, 800)):
         summary = dag_runner.xcom(dag_id, run_id, "summarize")
         assert (summary["produced"], summary["scored"], summary["missing"]) == (n, n, 0)
+    # they did overlap: a consumer of the pipeline waited for the replay's to hand over
+    waited = [
+        dag_runner.xcom(DAG_ID, pipeline, "score_events", i)["waited_for_lease_seconds"]
+        for i in range(3)
+    ]
+    assert max(waited) > 0, waited
 
 
 def test_a_run_that_produces_nothing_ends_promptly_with_its_reason(
