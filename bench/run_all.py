@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-ORDER = ("bench_producer.py", "bench_sink.py", "bench_validation.py", "bench_dag.py")
+ORDER = (
+    "bench_producer.py",
+    "bench_sink.py",
+    "bench_validation.py",
+    "bench_dag.py",
+    "bench_latency.py",
+)
 
 
 def main() -> int:
@@ -26,6 +32,7 @@ def main() -> int:
                 "bench_sink.py": ["--quick"],
                 "bench_validation.py": ["20000"],
                 "bench_dag.py": ["--rows", "5000"],
+                "bench_latency.py": ["--quick"],
             }[name]
         print(f"\n=== {name} {' '.join(args[2:])}".rstrip(), flush=True)
         if subprocess.run(args).returncode != 0:
