@@ -93,3 +93,51 @@ CREATE TABLE IF NOT EXISTS run_partitions (
     consumer_live_at  timestamptz,
     PRIMARY KEY (run_id, topic, partition)
 );
+
+-- Every decision, kept: one row per scored event, append-only (risk_scored keeps only the
+-- latest decision per loan). Written in the same transaction as risk_scored. The event's
+-- source position is the key: a replay (re-produced events, new offsets) adds decisions under
+-- the rules of the day; an event already decided is never rewritten.
+CREATE TABLE IF NOT EXISTS risk_decisions (
+    loan_id                text NOT NULL,
+    loan_amnt              numeric(14, 2) NOT NULL,
+    term_months            smallint NOT NULL,
+    int_rate               numeric(6, 3),
+    annual_inc             numeric(16, 2),
+    dti                    numeric(8, 3),
+    revol_util             numeric(8, 3),
+    emp_length_years       smallint,
+    credit_history_months  integer,
+    fico                   numeric(6, 1),
+    inq_last_6mths         smallint,
+    delinq_2yrs            smallint,
+    pub_rec                smallint,
+    home_ownership         text,
+    purpose                text,
+    risk_score             smallint NOT NULL CHECK (risk_score BETWEEN 0 AND 100),
+    risk_band              text NOT NULL,
+    decision               text NOT NULL CHECK (decision IN ('approve', 'review', 'decline')),
+    reasons                jsonb NOT NULL DEFAULT '[]'::jsonb,
+    rules_version          text NOT NULL,
+    event_time             timestamptz,
+    scored_at              timestamptz NOT NULL DEFAULT clock_timestamp(),
+    run_id                 text,
+    src_topic              text NOT NULL,
+    src_partition          integer NOT NULL,
+    src_offset             bigint NOT NULL,
+    PRIMARY KEY (src_topic, src_partition, src_offset)
+);
+CREATE INDEX IF NOT EXISTS risk_decisions_loan_id_idx ON risk_decisions (loan_id);
+CREATE INDEX IF NOT EXISTS risk_decisions_run_id_idx ON risk_decisions (run_id);
+
+-- Append-only for real: an UPDATE or DELETE of a decision is refused.
+CREATE OR REPLACE FUNCTION risk_decisions_append_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'risk_decisions is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+DROP TRIGGER IF EXISTS risk_decisions_append_only ON risk_decisions;
+CREATE TRIGGER risk_decisions_append_only BEFORE UPDATE OR DELETE ON risk_decisions
+    FOR EACH ROW EXECUTE FUNCTION risk_decisions_append_only();

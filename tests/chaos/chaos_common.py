@@ -134,6 +134,7 @@ class Outcome:
     dead_distinct_positions: int
     expected_dead: int
     offsets_ok: bool
+    decisions_match: bool  # risk_decisions holds each stored event once, in the same txn
 
     @property
     def exact(self) -> bool:
@@ -144,6 +145,7 @@ class Outcome:
             and self.stored == self.expected_scored
             and self.dead_letters == self.dead_distinct_positions == self.expected_dead
             and self.offsets_ok
+            and self.decisions_match
         )
 
     def to_dict(self) -> dict:
@@ -158,6 +160,7 @@ def check_database(
     ids = [r[0] for r in query(dsn, "SELECT loan_id FROM risk_scored")]
     positions = query(dsn, "SELECT src_partition, src_offset FROM risk_scored")
     dead = [tuple(r) for r in query(dsn, 'SELECT partition, "offset" FROM dead_letters')]
+    decisions = query(dsn, "SELECT src_partition, src_offset FROM risk_decisions")
     offsets = dict(
         query(
             dsn,
@@ -178,6 +181,7 @@ def check_database(
         dead_distinct_positions=len(set(dead) & expected_dead),
         expected_dead=len(expected_dead),
         offsets_ok=offsets == dict(ends),
+        decisions_match=sorted(map(tuple, decisions)) == sorted(map(tuple, positions)),
     )
 
 

@@ -222,3 +222,44 @@ def test_native_and_python_scoring_store_identical_tables(
                 )
     assert len(tables["on"][0]) == 2000 and {r[21] for r in tables["on"][0]} == {"r2"}
     assert tables["on"] == tables["off"]
+
+
+def test_every_decision_is_kept_and_never_rewritten(
+    live_settings: Settings, shared_csv: Path, tmp_path: Path
+) -> None:
+    """risk_scored holds the latest decision per loan; risk_decisions every one, append-only."""
+    import psycopg2
+
+    csv = tmp_path / "loans.csv"
+    write_loans_csv(csv, shared_csv, 120)
+    with temp_topic(live_settings, partitions=2) as topic, temp_schema(live_settings) as dsn:
+        group = unique_name("g")
+        produce(live_settings, topic, csv, run_id="first")
+        make_sink(live_settings, dsn, topic, group=group).run()
+        produce(live_settings, topic, csv, run_id="replay")  # the same loans again
+        make_sink(live_settings, dsn, topic, group=group).run()
+        # another group re-reads the same offsets: those events are decided already
+        make_sink(live_settings, dsn, topic, group=unique_name("other")).run()
+        ((latest, kept, per_loan, first_runs),) = query(
+            dsn,
+            "SELECT (SELECT count(*) FROM risk_scored), (SELECT count(*) FROM risk_decisions), "
+            "(SELECT max(n) FROM (SELECT count(*) AS n FROM risk_decisions GROUP BY loan_id) t), "
+            "(SELECT count(*) FROM risk_decisions WHERE run_id = 'first')",
+        )
+        assert (latest, kept, per_loan, first_runs) == (120, 240, 2, 120)
+        # the two tables agree on the latest decision of each loan
+        ((disagree,),) = query(
+            dsn,
+            "SELECT count(*) FROM risk_scored s JOIN risk_decisions d USING (src_topic, "
+            "src_partition, src_offset) WHERE (s.loan_id, s.risk_score, s.decision, s.run_id) "
+            "IS DISTINCT FROM (d.loan_id, d.risk_score, d.decision, d.run_id)",
+        )
+        ((joined,),) = query(
+            dsn,
+            "SELECT count(*) FROM risk_scored s JOIN risk_decisions d USING (src_topic, "
+            "src_partition, src_offset)",
+        )
+        assert (joined, disagree) == (120, 0)
+        for statement in ("UPDATE risk_decisions SET risk_score = 0", "DELETE FROM risk_decisions"):
+            with pytest.raises(psycopg2.Error, match="append-only"):
+                query(dsn, statement)

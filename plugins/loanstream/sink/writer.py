@@ -1,11 +1,13 @@
-"""The batch writer: one Postgres transaction per batch (rows, dead letters, offsets).
+"""The batch writer: one Postgres transaction per batch (rows, decisions, dead letters, offsets).
 
 New loans (the common case) are COPYed straight into ``risk_scored`` inside a savepoint; a batch
 that repeats a stored loan id (a replay) is rolled back to the savepoint and COPYed into a
-staging table, then upserted by loan id. Dead letters follow, then the offset move with its
-fence (``OffsetStore.move``). Four round trips for a batch of new loans: BEGIN + SAVEPOINT,
-COPY, the offsets, COMMIT. ``scored_at`` is the clock when each row is written (the column's
-default ``clock_timestamp()``), moments before the commit.
+staging table, then upserted by loan id. The same rows are COPYed into the append-only
+``risk_decisions`` (every decision kept; an event already decided, e.g. re-read by another
+consumer group, is left as it was). Dead letters follow, then the offset move with its fence
+(``OffsetStore.move``). Six round trips for a batch of new loans: BEGIN + SAVEPOINT, COPY,
+SAVEPOINT, COPY, the offsets, COMMIT. ``scored_at`` is the clock when each row is written (the
+column's default ``clock_timestamp()``), moments before the commit.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ STAGE_SQL = (
 COPY_SQL = f"COPY risk_scored_stage ({_COLS}) FROM STDIN WITH (FORMAT csv)"
 DIRECT_COPY_SQL = f"COPY risk_scored ({_COLS}) FROM STDIN WITH (FORMAT csv)"
 COPY_CHUNK = 1 << 20  # bytes handed to libpq per call (psycopg2's default is 8 KiB)
+DECISIONS_COPY_SQL = f"COPY risk_decisions ({_COLS}) FROM STDIN WITH (FORMAT csv)"
+DECISIONS_FROM_STAGE_SQL = f"""
+INSERT INTO risk_decisions ({_COLS}) SELECT {_COLS} FROM risk_scored_stage
+ON CONFLICT (src_topic, src_partition, src_offset) DO NOTHING
+"""  # noqa: S608 - column names are constants of this module
 DEAD_LETTER_SQL = (
     'INSERT INTO dead_letters (topic, partition, "offset", key, raw_value, error, run_id) '
     'VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (topic, partition, "offset") DO NOTHING'
@@ -72,17 +79,35 @@ class BatchWriter:
                 buffer.seek(0, io.SEEK_END)
                 if batch.rows:
                     buffer.write(csv_lines(batch.rows).encode())
+                staged = False
                 if self._direct_copy and self._copy_new_loans(cur, buffer):
                     inserted = batch.scored
                 else:
                     buffer.seek(0)
                     cur.copy_expert(COPY_SQL, buffer, COPY_CHUNK)
+                    staged = True
                     cur.execute(UPSERT_SQL)
                     inserted = sum(1 for (flag,) in cur.fetchall() if flag)
+                self._keep_decisions(cur, buffer, staged)
             if batch.dead:
                 cur.executemany(DEAD_LETTER_SQL, batch.dead)
             self.offsets.move(cur, expected, batch.end)  # raises inside `with conn`: rollback
         return inserted
+
+    @staticmethod
+    def _keep_decisions(cur: Any, buffer: io.BytesIO, staged: bool) -> None:
+        """Append the batch's rows to risk_decisions: COPY, or (an event already decided in
+        the batch) insert the new ones from the stage."""
+        buffer.seek(0)
+        cur.execute("SAVEPOINT decisions")
+        try:
+            cur.copy_expert(DECISIONS_COPY_SQL, buffer, COPY_CHUNK)
+        except psycopg2.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT decisions")
+            if not staged:
+                buffer.seek(0)
+                cur.copy_expert(COPY_SQL, buffer, COPY_CHUNK)
+            cur.execute(DECISIONS_FROM_STAGE_SQL)
 
     def _copy_new_loans(self, cur: Any, buffer: io.BytesIO) -> bool:
         """COPY the batch straight into risk_scored; False (rolled back) if a loan id repeats.
