@@ -35,6 +35,8 @@ file is still streaming (typically within tens of milliseconds of their `event_t
   sink resumes from the offsets stored in Postgres, and re-sent loans are upserted by loan id,
   so nothing is scored twice. If the producer stops or fails, the consumers store what
   arrived and end; their log says so.
+* **`dag.test()`** runs one task at a time, so the producer cannot wait for its consumers:
+  set `LOANSTREAM_WAIT_FOR_CONSUMERS_SECONDS=0` (the consumers then catch up after it).
 * **`wait_for_events` skipped**: the run delivered no event (its log says why); nothing to score.
 * **`summarize` failed**: events are neither scored nor dead-lettered; its log says how many.
 """

@@ -16,7 +16,7 @@ import psycopg2
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from loanstream.clients import first_line, pg_connect
-from loanstream.sink.offsets import STORED_SQL
+from loanstream.sink.offsets import OffsetStore
 from loanstream.topics import TopicError, topic_partitions
 
 
@@ -55,9 +55,7 @@ def stored_offsets(pg_dsn: str, group: str, topic: str, partitions: list[int]) -
     except psycopg2.OperationalError as exc:
         raise LagError(f"cannot read the stored offsets from Postgres ({first_line(exc)})") from None
     try:
-        with conn, conn.cursor() as cur:
-            cur.execute(STORED_SQL, (group, topic, partitions))
-            return dict(cur.fetchall())
+        return OffsetStore(group, topic).stored(conn, partitions)
     except psycopg2.Error as exc:
         raise LagError(f"cannot read the stored offsets from Postgres ({first_line(exc)})") from None
     finally:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 
 from loanstream.airflow.connections import (
     KAFKA_CONN_ID,
@@ -24,10 +28,13 @@ from loanstream.lag import LagError
 class EventsWaitingSensor(BaseSensorOperator):
     """Succeeds once the run's first event has landed (it runs beside ``produce_events``).
 
-    Checks once in the worker; if nothing has landed yet, defers to ``RunGateTrigger`` so the
-    wait holds no worker slot. Reads the run ledger and the lag from the offsets stored in
-    Postgres against the topic's end offsets: nothing is fetched or committed. A run whose
-    producer ended without delivering anything skips the consumers at once, with the reason.
+    Checks once in the worker; if the run's producer has started but nothing has landed yet,
+    defers to ``RunGateTrigger`` so the wait holds no worker slot. While the producer has not
+    started at all, it reschedules itself every ``poke_interval`` instead: a runner that runs
+    one task at a time (``dag.test()``) then gets to run the producer. Reads the run ledger
+    and the lag from the offsets stored in Postgres against the topic's end offsets: nothing
+    is fetched or committed. A run whose producer ended without delivering anything skips the
+    consumers at once, with the reason.
 
     :param topic: the events topic.
     :param group: consumer group (default ``LOANSTREAM_CONSUMER_GROUP``).
@@ -71,6 +78,8 @@ class EventsWaitingSensor(BaseSensorOperator):
             gate = Gate("wait", detail=str(exc))
         if gate.status != "wait":
             return self._opened(gate.to_dict())
+        if gate.run_state is None and "ti" in context:
+            self._reschedule_until_the_producer_starts(context, gate)
         self.log.info(
             "run %s: %s; deferring (check every %ss, timeout %ss)",
             run_id, gate.detail, self.poke_interval, self.timeout,
@@ -83,6 +92,16 @@ class EventsWaitingSensor(BaseSensorOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + 60),
         )
+
+    def _reschedule_until_the_producer_starts(self, context: Context, gate: Gate) -> None:
+        """No ledger row yet: try again in ``poke_interval`` (no slot held meanwhile)."""
+        now = datetime.now(UTC)
+        first = context["ti"].get_first_reschedule_date(context) or now
+        if (now - first).total_seconds() > float(self.timeout):
+            self.execute_complete(context, {"status": "timeout", "timeout": self.timeout})
+        self.log.info("run %s: %s; checking again in %ss", context.get("run_id"), gate.detail,
+                      self.poke_interval)  # fmt: skip
+        raise AirflowRescheduleException(now + timedelta(seconds=float(self.poke_interval)))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         if event.get("status") in ("open", "empty"):
