@@ -9,6 +9,9 @@ decimals, UTC ``event_time``), so Python stays the definition: every dead letter
 ``ScoringError`` message comes from Python. ``tests/unit/test_scoring_native.py`` holds the
 two to the same rows on both samples, on hypothesis input and on the hostile-event corpus.
 
+The scorer holds no bound of its own: the limits in force
+(:func:`loanstream.scoring.limits.current`) are handed to it when it is built, as the rules are.
+
 ``LOANSTREAM_NATIVE_SCORING``: ``auto`` (default: native when built and the rule set is one it
 models, else Python), ``on`` (fail if it cannot be used), ``off`` (Python only).
 """
@@ -19,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from loanstream.scoring import RuleSet
+from loanstream.scoring import RuleSet, limits
 
 MODES = ("auto", "on", "off")
 
@@ -71,7 +74,11 @@ def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, s
         bands, decisions = rules.score_table()
         try:
             scorer = _scoring_native.BatchScorer(
-                rule_specs(rules), list(bands), list(decisions), rules.version
+                rule_specs(rules),
+                list(bands),
+                list(decisions),
+                rules.version,
+                limits.current().native_spec(),
             )
         except (ValueError, TypeError) as exc:
             reason = str(exc)

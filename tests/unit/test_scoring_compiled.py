@@ -1,9 +1,10 @@
-"""The fast paths of loanstream.scoring give exactly what the straightforward code gives.
+"""The compiled rules give exactly what the rule-by-rule definition gives; any Mapping parses
+as a dict does.
 
-``preprocess_event`` on a dict takes shortcuts (plain-decimal floats, memoised categorical
-fields, direct instance construction) and ``apply_rules`` runs a rule set compiled into one
-function. Both are checked against references on every row of the real LendingClub sample and
-the shipped synthetic sample, and on arbitrary input (results and errors).
+``apply_rules`` runs a rule set compiled into one function (``loanstream.scoring.compiled``);
+it is checked against ``score_rule_by_rule``'s definition on every row of the real LendingClub
+sample and the shipped synthetic sample, and on arbitrary input. ``preprocess_event`` reads a
+dict with ``dict.get`` and other Mappings through a guarded reader: results and errors agree.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ rules:
 
 
 def reference_preprocess(event: dict[str, Any]) -> Features:
-    """The generic, helper-by-helper path (what any non-dict Mapping takes)."""
+    """The same event as a read-only Mapping (the guarded reader)."""
     return preprocess_event(MappingProxyType(event))
 
 
