@@ -166,6 +166,12 @@ def _number(name: str, raw: Any, bounds: tuple[float, float], percent: bool) -> 
     value = _value(name, raw)
     if value is None:
         return None
+    if type(value) is str and len(value) <= _limits.LIMITS.max_numeric_chars:
+        # the common case, with _to_float's checks in line: plain decimal text in range
+        if _NUMBER_RE.fullmatch(value):
+            number = float(value)
+            if bounds[0] <= number <= bounds[1]:  # also False for inf (NaN never matches)
+                return number
     what = "a percentage" if percent else "a number"
     return _bounded(name, value, _to_float(name, value, what, percent), bounds)
 
@@ -349,9 +355,9 @@ _parse_term = _memoised("term", _term)
 _parse_emp_length = _memoised("emp_length", _emp_length)
 _parse_fico_low = _memoised("fico_range_low", _fico_bound)
 _parse_fico_high = _memoised("fico_range_high", _fico_bound)
-_parse_counts = tuple(
-    (name, _memoised(name, _count)) for name in ("inq_last_6mths", "delinq_2yrs", "pub_rec")
-)
+_parse_inq = _memoised("inq_last_6mths", _count)
+_parse_delinq = _memoised("delinq_2yrs", _count)
+_parse_pub_rec = _memoised("pub_rec", _count)
 _parse_home = _memoised("home_ownership", _category)
 _parse_purpose = _memoised("purpose", _category)
 _parse_credit_line = _memoised("earliest_cr_line", _month_parts)
@@ -443,7 +449,9 @@ def preprocess_event(event: Mapping[str, Any]) -> Features:
         fico = (low + high) / 2
     else:
         fico = low if low is not None else high
-    inq, delinq, pub_rec = (parse(get(name)) for name, parse in _parse_counts)
+    inq = _parse_inq(get("inq_last_6mths"))
+    delinq = _parse_delinq(get("delinq_2yrs"))
+    pub_rec = _parse_pub_rec(get("pub_rec"))
     home = _parse_home(get("home_ownership"))
     purpose = _parse_purpose(get("purpose"))
     # Features(...) runs a frozen dataclass __init__ (object.__setattr__ per field, ~4 µs);
