@@ -1339,8 +1339,146 @@ fn run_id_header(msg: &Bound<'_, PyAny>) -> PyResult<Option<Option<String>>> {
     Ok(Some(None))
 }
 
+// --------------------------------------------------------------------------------------------
+// The producer's side: CSV records -> event bodies (`loanstream.events._to_json_body`)
+// --------------------------------------------------------------------------------------------
+
+/// `s` as orjson writes a string's content: `"` and `\\` escaped, the controls below 0x20 as
+/// `\b \t \n \f \r` or `\u00xx` (lower-case hex), everything else (DEL, non-ASCII UTF-8)
+/// as it is.
+#[inline]
+fn json_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    let mut start = 0;
+    for (i, &c) in s.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(c >> 4) as usize]);
+                out.push(HEX[(c & 15) as usize]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+/// Encodes CSV records (lists of str, as `csv.reader` yields them) into the producer's event
+/// bodies: exactly `loanstream.events._to_json_body(names, values)` (the JSON object without
+/// its closing brace, blank cells as null), or None to decline a record (a cell that is not a
+/// str, text that is not valid UTF-8 such as a lone surrogate, a wrong field count), which
+/// Python then encodes. The GIL is held only to read the cells.
+#[pyclass(frozen, module = "loanstream._scoring_native")]
+struct BodyEncoder {
+    keys: Vec<Vec<u8>>, // `"name":` for each column, JSON-escaped
+}
+
+#[pymethods]
+impl BodyEncoder {
+    #[new]
+    fn new(names: Vec<String>) -> PyResult<Self> {
+        if names.is_empty() {
+            return Err(PyValueError::new_err("no columns"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut keys = Vec::with_capacity(names.len());
+        for name in &names {
+            if !seen.insert(name.as_str()) {
+                return Err(PyValueError::new_err(format!("column {name} is repeated")));
+            }
+            let mut key = Vec::with_capacity(name.len() + 3);
+            key.push(b'"');
+            json_escaped(&mut key, name.as_bytes());
+            key.extend_from_slice(b"\":");
+            keys.push(key);
+        }
+        Ok(BodyEncoder { keys })
+    }
+
+    /// `rows`: a list of records; returns one bytes (or None: declined) per record.
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyList>,
+    ) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
+        let width = self.keys.len();
+        // a reference to every cell: their texts stay valid while the GIL is released, even if
+        // someone changed the lists meanwhile
+        let mut strings: Vec<Bound<'py, PyString>> = Vec::with_capacity(rows.len() * width);
+        let mut accepted: Vec<bool> = Vec::with_capacity(rows.len());
+        for record in rows.iter() {
+            let start = strings.len();
+            let ok = match record.downcast::<PyList>() {
+                Ok(list) if list.len() == width => list.iter().all(|cell| {
+                    match cell.downcast_into::<PyString>() {
+                        Ok(text) if text.to_str().is_ok() => {
+                            strings.push(text);
+                            true
+                        }
+                        _ => false, // not a str, or not UTF-8 (a lone surrogate)
+                    }
+                }),
+                _ => false,
+            };
+            if !ok {
+                strings.truncate(start);
+            }
+            accepted.push(ok);
+        }
+        let cells: Vec<&str> = strings.iter().map(|t| t.to_str().unwrap_or("")).collect();
+        let keys = &self.keys;
+        let (out, ends) = py.allow_threads(|| {
+            let mut out: Vec<u8> = Vec::with_capacity(cells.iter().map(|c| c.len() + 24).sum());
+            let mut ends = Vec::with_capacity(cells.len() / width);
+            for row in cells.chunks(width) {
+                out.push(b'{');
+                for (i, (key, cell)) in keys.iter().zip(row).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(key);
+                    if cell.is_empty() {
+                        out.extend_from_slice(b"null");
+                    } else {
+                        out.push(b'"');
+                        json_escaped(&mut out, cell.as_bytes());
+                        out.push(b'"');
+                    }
+                }
+                ends.push(out.len());
+            }
+            (out, ends)
+        });
+        let mut bodies = Vec::with_capacity(accepted.len());
+        let (mut next, mut start) = (0, 0);
+        for ok in accepted {
+            if ok {
+                let end = ends[next];
+                bodies.push(Some(PyBytes::new(py, &out[start..end])));
+                start = end;
+                next += 1;
+            } else {
+                bodies.push(None);
+            }
+        }
+        Ok(bodies)
+    }
+}
+
 #[pymodule]
 fn _scoring_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BatchScorer>()?;
+    m.add_class::<BodyEncoder>()?;
     Ok(())
 }

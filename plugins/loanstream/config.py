@@ -69,6 +69,7 @@ class Settings:
     retention_ms: int = 7 * 24 * 3600 * 1000
     consumer_group: str = "loanstream-scorer"
     native_scoring: str = "auto"  # loanstream.native: auto, on, off
+    native_encoding: str = "auto"  # the producer's native event encoder: auto, on, off
     pg_dsn: str = "postgresql://loanstream@127.0.0.1:5433/loanstream"
     home: Path = field(default_factory=_default_home)
     reports_dir: Path | None = None
@@ -91,6 +92,7 @@ class Settings:
             retention_ms=int(_env("LOANSTREAM_RETENTION_MS", str(cls.retention_ms))),
             consumer_group=_env("LOANSTREAM_CONSUMER_GROUP", cls.consumer_group),
             native_scoring=_env("LOANSTREAM_NATIVE_SCORING", cls.native_scoring).lower(),
+            native_encoding=_env("LOANSTREAM_NATIVE_ENCODING", cls.native_encoding).lower(),
             pg_dsn=_env("LOANSTREAM_PG_DSN", cls.pg_dsn),
             home=home,
             reports_dir=Path(reports) if reports else home / ".local" / "reports",
