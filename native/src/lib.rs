@@ -1,5 +1,6 @@
-//! The sink's hot path, compiled: Kafka message -> event fields -> features -> rules -> one
-//! CSV line for `COPY risk_scored`.
+//! loanstream's hot paths, compiled. `BatchScorer`: the sink's Kafka message -> event fields ->
+//! features -> rules -> one CSV line for `COPY risk_scored`. `BodyEncoder` (at the end): the
+//! producer's CSV record -> event JSON body.
 //!
 //! Contract (checked by tests/unit/test_scoring_native.py on every row of both samples, on
 //! hypothesis input and on the hostile-event corpus): for each message this either writes
