@@ -112,6 +112,13 @@ impl Limits {
                 ))),
             }
         };
+        let min_year: i64 = get(spec, "min_year")?;
+        if min_year < 1000 {
+            // features_as_of is written with 4-digit years, as date.isoformat() writes these
+            return Err(PyValueError::new_err(
+                "limit min_year below 1000 is not modelled natively",
+            ));
+        }
         Ok(Limits {
             max_numeric_chars: get(spec, "max_numeric_chars")?,
             max_text_chars: get(spec, "max_text_chars")?,
@@ -126,7 +133,7 @@ impl Limits {
             term_months: get(spec, "term_months")?,
             emp_length_cap: get(spec, "emp_length_cap")?,
             emp_length_blanks: get(spec, "emp_length_blanks")?,
-            min_year: get(spec, "min_year")?,
+            min_year,
             month_names: get(spec, "month_names")?,
         })
     }
@@ -800,6 +807,7 @@ struct Features<'a> {
     home_ownership: Option<Inline<INLINE_TEXT>>,
     purpose: Option<Inline<INLINE_TEXT>>,
     event_time: Inline<32>,
+    as_of: (i64, i64, bool), // features_as_of (year, month), and whether from issue_d
 }
 
 fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS], lim: &Limits) -> Result<Features<'a>, ()> {
@@ -828,7 +836,7 @@ fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS], lim: &Limits) -> Result<Features<'a
     let dti = opt_float(raw[F_DTI], lim.dti, false, lim)?;
     let revol_util = opt_float(raw[F_REVOL_UTIL], lim.revol_util, true, lim)?;
     let emp_length_years = emp_length(raw[F_EMP_LENGTH], lim)?;
-    let (as_of_year, as_of_month, _from_issue_d) = as_of(raw[F_ISSUE_D], at_year, at_month, lim)?;
+    let (as_of_year, as_of_month, from_issue_d) = as_of(raw[F_ISSUE_D], at_year, at_month, lim)?;
     let credit_history_months =
         credit_history(raw[F_EARLIEST_CR_LINE], (as_of_year, as_of_month), lim)?;
     let low = opt_float(raw[F_FICO_LOW], lim.fico, false, lim)?;
@@ -855,6 +863,7 @@ fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS], lim: &Limits) -> Result<Features<'a
         home_ownership: category(raw[F_HOME], true, lim)?,
         purpose: category(raw[F_PURPOSE], false, lim)?,
         event_time,
+        as_of: (as_of_year, as_of_month, from_issue_d),
     })
 }
 
@@ -1017,6 +1026,7 @@ struct BatchScorer {
     decisions: Vec<String>, // decision of each score 0..=100
     version: String,
     limits: Limits,
+    as_of_columns: bool, // write features_as_of, features_as_of_basis after purpose
 }
 
 #[pymethods]
@@ -1024,14 +1034,17 @@ impl BatchScorer {
     /// `rules`: (field, op, value, points, code as JSON) per rule, in file order; `bands` and
     /// `decisions`: the band and decision of each score 0..100; `limits`:
     /// `Limits.native_spec()`. Raises ValueError for any rule or limit this evaluator does not
-    /// model exactly as Python does.
+    /// model exactly as Python does. `as_of_columns`: the rows also hold `features_as_of` and
+    /// `features_as_of_basis`, right after `purpose` (when the sink's columns do).
     #[new]
+    #[pyo3(signature = (rules, bands, decisions, version, limits, as_of_columns = false))]
     fn new(
         rules: &Bound<'_, PyList>,
         bands: Vec<String>,
         decisions: Vec<String>,
         version: String,
         limits: &Bound<'_, PyDict>,
+        as_of_columns: bool,
     ) -> PyResult<Self> {
         let limits = Limits::from_spec(limits)?;
         if bands.len() != 101 || decisions.len() != 101 {
@@ -1113,6 +1126,7 @@ impl BatchScorer {
             decisions,
             version,
             limits,
+            as_of_columns,
         })
     }
 
@@ -1262,6 +1276,21 @@ impl BatchScorer {
         csv_text(out, f.home_ownership.as_ref().map_or("", Inline::as_str));
         out.push(b',');
         csv_text(out, f.purpose.as_ref().map_or("", Inline::as_str));
+        if self.as_of_columns {
+            // date.isoformat() of the month's first day (years are >= min_year, 4 digits)
+            let (year, month, from_issue_d) = f.as_of;
+            out.push(b',');
+            csv_int(out, Some(year)); // 1900..=9999 (min_year >= 1000 is checked in Python)
+            out.extend_from_slice(if month < 10 { b"-0" } else { b"-" });
+            csv_int(out, Some(month));
+            out.extend_from_slice(b"-01");
+            out.push(b',');
+            out.extend_from_slice(if from_issue_d {
+                b"issue_d"
+            } else {
+                b"event_time"
+            });
+        }
         out.push(b',');
         csv_int(out, Some(score as i64));
         out.push(b',');

@@ -86,8 +86,14 @@ def load_body_encoder(names: list[str], mode: str = "auto") -> tuple[Any | None,
     return None, f"Python ({why})"
 
 
-def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, str]:
-    """(a native ``BatchScorer`` for ``rules`` or None, a few words on which and why)."""
+def load_batch_scorer(
+    rules: RuleSet, mode: str = "auto", *, as_of_columns: bool = False
+) -> tuple[Any | None, str]:
+    """(a native ``BatchScorer`` for ``rules`` or None, a few words on which and why).
+
+    ``as_of_columns``: the sink's rows hold ``features_as_of`` and ``features_as_of_basis``
+    right after ``purpose``; the native rows then do too.
+    """
     if mode not in MODES:
         raise ValueError(f"LOANSTREAM_NATIVE_SCORING must be one of {MODES}, got {mode!r}")
     if mode == "off":
@@ -109,6 +115,7 @@ def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, s
                 list(decisions),
                 rules.version,
                 limits.current().native_spec(),
+                as_of_columns,
             )
         except (ValueError, TypeError) as exc:
             reason = str(exc)

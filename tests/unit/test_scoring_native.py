@@ -262,6 +262,44 @@ def test_native_scorer_follows_python_limits(changes: dict, shared_csv: Path) ->
     assert compare(messages, rules, load_batch_scorer(rules, "on")[0]) == (len(messages), 0)
 
 
+def python_lines_with_as_of(messages: list[Message], rules: RuleSet) -> list[str | None]:
+    """Python's rows with features_as_of and features_as_of_basis after purpose (the layout the
+    sink takes once risk_scored stores them)."""
+    from loanstream.scoring import preprocess_event
+    from loanstream.sink import FEATURE_COLUMNS
+
+    at = len(FEATURE_COLUMNS)
+    lines: list[str | None] = []
+    for msg in messages:
+        result = score_message(msg, rules, payload=False)
+        if isinstance(result, str):
+            lines.append(None)
+            continue
+        f = preprocess_event(orjson.loads(msg.value()))
+        row = result[0]
+        lines.append(csv_lines([(*row[:at], f.features_as_of, f.features_as_of_basis, *row[at:])]))
+    return lines
+
+
+@pytest.mark.parametrize("drop_issue_d", [False, True])
+def test_as_of_columns_as_python_writes_them(drop_issue_d: bool, shared_csv: Path) -> None:
+    messages = sample_messages(shared_csv, UTC_STAMPS[3])
+    if drop_issue_d:  # features as of event_time
+        messages = [
+            message(orjson.dumps({**orjson.loads(m.value()), "issue_d": None}), m.offset())
+            for m in messages
+        ]
+    rules = load_rules()
+    scorer, _ = load_batch_scorer(rules, "on", as_of_columns=True)
+    data, declined, _ = scorer.score(messages)
+    assert declined == []
+    native_lines = data.decode().splitlines(keepends=True)
+    python = python_lines_with_as_of(messages, rules)
+    assert [cells(line) for line in native_lines] == [cells(line) for line in python]
+    basis = "event_time" if drop_issue_d else "issue_d"
+    assert all(f",{basis}," in line for line in native_lines)
+
+
 def test_a_limit_the_native_scorer_does_not_know_is_refused() -> None:
     from loanstream import _scoring_native
 
@@ -271,6 +309,8 @@ def test_a_limit_the_native_scorer_does_not_know_is_refused() -> None:
     spec = limits.current().native_spec()
     with pytest.raises(ValueError, match="limit max_loans is not modelled natively"):
         _scoring_native.BatchScorer(*args, {**spec, "max_loans": 3})
+    with pytest.raises(ValueError, match="min_year below 1000"):
+        _scoring_native.BatchScorer(*args, {**spec, "min_year": 999})
     del spec["fico"]
     with pytest.raises(ValueError, match="limit fico is missing"):
         _scoring_native.BatchScorer(*args, spec)
