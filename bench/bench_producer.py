@@ -117,10 +117,22 @@ def encoding(csv: Path) -> dict:
     return result
 
 
-def ours_unthrottled(settings: Settings, topics: Topics, csv: Path, rows: int) -> dict:
-    stats = EventProducer(settings.kafka_config(), topics.new("ours")).produce_csv(csv)
+def ours_unthrottled(
+    settings: Settings, topics: Topics, csv: Path, rows: int, encoding: str = "auto"
+) -> dict:
+    """``produce_csv`` unthrottled; ``encoding``: LOANSTREAM_NATIVE_ENCODING for this run."""
+    before = os.environ.get("LOANSTREAM_NATIVE_ENCODING")
+    os.environ["LOANSTREAM_NATIVE_ENCODING"] = encoding
+    try:
+        stats = EventProducer(settings.kafka_config(), topics.new("ours")).produce_csv(csv)
+    finally:
+        if before is None:
+            del os.environ["LOANSTREAM_NATIVE_ENCODING"]
+        else:
+            os.environ["LOANSTREAM_NATIVE_ENCODING"] = before
     assert stats.delivered == rows, stats
-    result = {"bench": "ours_unthrottled", "events": stats.sent, "seconds": round(stats.seconds, 3),
+    name = "ours_unthrottled" if encoding != "off" else "ours_unthrottled_python_encoding"
+    result = {"bench": name, "events": stats.sent, "seconds": round(stats.seconds, 3),
               "eps": round(stats.eps, 1)}  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
@@ -245,6 +257,7 @@ def main() -> int:
         encoded = encoding(small)
         rates = rate_accuracy(settings, topics, csv, seconds)
         ours = ours_unthrottled(settings, topics, small, rows)
+        ours_python = ours_unthrottled(settings, topics, small, rows, encoding="off")
         tool = producer_performance(settings, topics, small, rows)
         naive = naive_baseline(settings, topics, small, rows)
         memory = peak_memory(settings, topics, dataset(big_rows))
@@ -257,6 +270,7 @@ def main() -> int:
             for rate in sorted({r["target_eps"] for r in rates})
         },
         "ours_vs_producer_performance": round(ours["eps"] / tool["eps"], 3),
+        "ours_python_encoding_vs_producer_performance": round(ours_python["eps"] / tool["eps"], 3),
         "speedup_vs_naive": round(ours["eps"] / naive["eps"], 2),
         "peak_rss_mb_1m_rows": memory["peak_rss_mb"],
         "encoding_us_per_event": {
@@ -271,6 +285,8 @@ def main() -> int:
               f"{r['achieved_eps']:,} eps, ratio {r['ratio']:.4f} (incl. final flush "
               f"{r['ratio_incl_final_flush']:.4f}) |")  # fmt: skip
     print(f"| unthrottled, {rows:,} rows: loanstream | {ours['eps']:,} eps |")
+    print(f"| the same with the Python encoder (`LOANSTREAM_NATIVE_ENCODING=off`) | "
+          f"{ours_python['eps']:,} eps |")  # fmt: skip
     print(f"| same rows/payloads: Kafka ProducerPerformance | {tool['eps']:,} eps "
           f"(avg record {tool['avg_record_bytes']} B) |")  # fmt: skip
     print(f"| ratio loanstream / ProducerPerformance | {summary['ours_vs_producer_performance']} |")
