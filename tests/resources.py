@@ -14,6 +14,7 @@ younger, so they are never touched). By hand::
 
     scripts/env.sh .venv/bin/python -m tests.resources            # list stale leftovers
     scripts/env.sh .venv/bin/python -m tests.resources --delete   # and delete them
+    ... -m tests.resources --legacy [--delete]   # names from before this scheme (one-off)
 """
 
 from __future__ import annotations
@@ -257,14 +258,36 @@ def delete_named(settings: Settings) -> dict[str, list[str]]:
     return found
 
 
+# names the helpers gave before unique_name carried a time: <prefix>_<8 or 10 hex digits>
+# (also test-<test name>-<8 hex> from the unique_topic fixture, smoke-<8 hex>)
+_LEGACY = re.compile(r"^(?:[a-z][a-z0-9_]*_[0-9a-f]{10}|bench_[a-z0-9_]+_[0-9a-f]{8}"
+                     r"|test-[A-Za-z0-9._-]+-[0-9a-f]{8}|smoke-[0-9a-f]{8})$")  # fmt: skip
+
+
+def legacy(settings: Settings) -> dict[str, list[str]]:
+    """Leftovers named the old way (no creation time): only for a one-off clean-up by hand,
+    when nobody else's tests are running (their age cannot be told)."""
+    return existing(settings, lambda name: bool(_LEGACY.match(name)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Test/bench leftovers on the shared services.")
     parser.add_argument("--delete", action="store_true", help="delete them (default: list)")
     parser.add_argument("--max-age-hours", type=float, default=STALE_AFTER_S / 3600)
+    parser.add_argument(
+        "--legacy",
+        action="store_true",
+        help="old-style names (no creation time) instead: run only when no tests are running",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    act = sweep_stale if args.delete else stale
-    found = act(settings, args.max_age_hours * 3600)
+    if args.legacy:
+        found = legacy(settings)
+        if args.delete:
+            delete_found(settings, found)
+    else:
+        act = sweep_stale if args.delete else stale
+        found = act(settings, args.max_age_hours * 3600)
     for kind, names in found.items():
         print(f"{kind}: {len(names)}{' deleted' if args.delete else ''} {' '.join(names)}")
     return 0
