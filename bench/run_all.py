@@ -18,6 +18,7 @@ ORDER = (
     "bench_scoring.py",
     "bench_validation.py",
     "bench_dag.py",
+    "bench_latency.py",
 )
 
 
@@ -33,6 +34,7 @@ def main() -> int:
                 "bench_scoring.py": ["--repeat", "1"],
                 "bench_validation.py": ["20000"],
                 "bench_dag.py": ["--rows", "5000"],
+                "bench_latency.py": ["--quick"],
             }[name]
         print(f"\n=== {name} {' '.join(args[2:])}".rstrip(), flush=True)
         if subprocess.run(args).returncode != 0:

@@ -17,16 +17,25 @@ DOC = """
 Streams a LendingClub-format CSV of loan applications through Kafka and scores every
 application into Postgres `risk_scored`, exactly once.
 
-`create_topic` → `validate_csv` → `produce_events` → `wait_for_events` →
-`score_events` (one task per partition) → `summarize`
+`validate_csv` → `create_topic` → `produce_events` ‖ (`wait_for_events` →
+`score_events`, one task per partition) → `summarize`
+
+The producer and the consumers run **at the same time**: rows land in `risk_scored` while the
+file is still streaming (typically within tens of milliseconds of their `event_time`). Each
+`score_events` task ends once the run's last event on its partition is stored; the run ledger
+(`run_ledger` in Postgres) tells it where that is.
 
 * **Trigger** with the form (Trigger ▸ params): CSV path, rate, event cap, topic,
   partitions, republish to `scored-loans`. Bad params are refused before any task runs.
 * **`validate_csv` failed**: the file broke a critical expectation and nothing was produced.
   Its log lists each failed expectation with row numbers and the HTML report's path.
 * **`produce_events` / `score_events` failed after retries**: Kafka or Postgres was down.
-  Fix it (`make status`, `.local/logs/`), then clear the task: the sink resumes from the
-  offsets stored in Postgres, so nothing is scored twice.
+  Fix it (`make status`, `.local/logs/`), then clear `produce_events` and `wait_for_events`
+  with their downstream tasks (the producer and the consumers run again side by side): the
+  sink resumes from the offsets stored in Postgres, and re-sent loans are upserted by loan id,
+  so nothing is scored twice. If the producer stops or fails, the consumers store what
+  arrived and end; their log says so.
+* **`wait_for_events` skipped**: the run delivered no event (its log says why); nothing to score.
 * **`summarize` failed**: events are neither scored nor dead-lettered; its log says how many.
 """
 

@@ -80,11 +80,33 @@ class DagRunner:
                 lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
         return "\n".join(lines)
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
         body = self.api.request(
             "GET",
             f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"
             "/xcomEntries/return_value",
-            query={"deserialize": "true"},
+            query={"deserialize": "true", "map_index": str(map_index)},
         )
         return body.get("value")
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+        """Mark a task instance (e.g. ``failed``): a running one is stopped, as in the UI."""
+        self.api.request(
+            "PATCH",
+            f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}",
+            {"new_state": state},
+        )
+
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str], downstream: bool = True) -> None:
+        """Clear tasks (and, by default, their downstream tasks) of a run, as in the UI."""
+        self.api.request(
+            "POST",
+            f"/api/v2/dags/{dag_id}/clearTaskInstances",
+            {
+                "dry_run": False,
+                "only_failed": False,
+                "dag_run_id": run_id,
+                "task_ids": task_ids,
+                "include_downstream": downstream,
+            },
+        )

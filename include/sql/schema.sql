@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS risk_scored (
     reasons                jsonb NOT NULL DEFAULT '[]'::jsonb,
     rules_version          text NOT NULL,
     event_time             timestamptz,
-    scored_at              timestamptz NOT NULL DEFAULT now(),
+    scored_at              timestamptz NOT NULL DEFAULT clock_timestamp(),
     run_id                 text,
     src_topic              text NOT NULL,
     src_partition          integer NOT NULL,
@@ -55,3 +55,41 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     UNIQUE (topic, partition, "offset")
 );
 CREATE INDEX IF NOT EXISTS dead_letters_run_id_idx ON dead_letters (run_id);
+
+-- scored_at is the clock when the row is written, just before its transaction commits (now()
+-- would be the transaction's start). Databases made by older versions get the new default.
+ALTER TABLE risk_scored ALTER COLUMN scored_at SET DEFAULT clock_timestamp();
+CREATE INDEX IF NOT EXISTS risk_scored_scored_at_idx ON risk_scored (scored_at);
+
+-- The run ledger: what a pipeline run's producer is doing, for the consumers, the sensor and
+-- the summary. One row per (run, topic); the producer writes it, everything else reads it.
+CREATE TABLE IF NOT EXISTS run_ledger (
+    run_id        text NOT NULL,
+    topic         text NOT NULL,
+    state         text NOT NULL
+                  CHECK (state IN ('producing', 'retrying', 'complete', 'stopped', 'failed')),
+    attempt       integer NOT NULL DEFAULT 1,
+    source_file   text,
+    sent          bigint NOT NULL DEFAULT 0,
+    delivered     bigint NOT NULL DEFAULT 0,
+    failed        bigint NOT NULL DEFAULT 0,
+    rejected      bigint NOT NULL DEFAULT 0,
+    message       text,
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at   timestamptz,
+    PRIMARY KEY (run_id, topic)
+);
+
+-- Per partition of a run: where its events lie (first offset, last offset + 1, over every
+-- attempt of the producer) and when a consumer went live on it.
+CREATE TABLE IF NOT EXISTS run_partitions (
+    run_id            text NOT NULL,
+    topic             text NOT NULL,
+    partition         integer NOT NULL,
+    first_offset      bigint,
+    end_offset        bigint,
+    delivered         bigint NOT NULL DEFAULT 0,
+    consumer_live_at  timestamptz,
+    PRIMARY KEY (run_id, topic, partition)
+);

@@ -13,6 +13,8 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_RETENTION_MS               | 604800000 (7 days)                   |
 | LOANSTREAM_CONSUMER_GROUP             | loanstream-scorer                    |
 | LOANSTREAM_NATIVE_SCORING             | auto (native scorer if built; on, off) |
+| LOANSTREAM_WAIT_FOR_CONSUMERS_SECONDS | 60 (a run's producer waits, after its first event, this long at most for the consumer tasks; 0 = no wait) |
+| LOANSTREAM_PRODUCER_STALE_SECONDS     | 60 (a run's consumers end when its producer's heartbeat is older; 3x while a retry is pending) |
 | LOANSTREAM_PG_DSN                     | postgresql://loanstream@127.0.0.1:5433/loanstream |
 | LOANSTREAM_HOME                       | the project root (where include/ is) |
 | LOANSTREAM_REPORTS_DIR                | $LOANSTREAM_HOME/.local/reports      |
@@ -70,6 +72,8 @@ class Settings:
     consumer_group: str = "loanstream-scorer"
     native_scoring: str = "auto"  # loanstream.native: auto, on, off
     native_encoding: str = "auto"  # the producer's native event encoder: auto, on, off
+    wait_for_consumers_seconds: float = 60.0
+    producer_stale_seconds: float = 60.0
     pg_dsn: str = "postgresql://loanstream@127.0.0.1:5433/loanstream"
     home: Path = field(default_factory=_default_home)
     reports_dir: Path | None = None
@@ -93,6 +97,12 @@ class Settings:
             consumer_group=_env("LOANSTREAM_CONSUMER_GROUP", cls.consumer_group),
             native_scoring=_env("LOANSTREAM_NATIVE_SCORING", cls.native_scoring).lower(),
             native_encoding=_env("LOANSTREAM_NATIVE_ENCODING", cls.native_encoding).lower(),
+            wait_for_consumers_seconds=float(
+                _env("LOANSTREAM_WAIT_FOR_CONSUMERS_SECONDS", str(cls.wait_for_consumers_seconds))
+            ),
+            producer_stale_seconds=float(
+                _env("LOANSTREAM_PRODUCER_STALE_SECONDS", str(cls.producer_stale_seconds))
+            ),
             pg_dsn=_env("LOANSTREAM_PG_DSN", cls.pg_dsn),
             home=home,
             reports_dir=Path(reports) if reports else home / ".local" / "reports",

@@ -1,38 +1,36 @@
-"""Consumer-group lag: how many events wait for a group, without consuming any."""
+"""Lag: events in the topic that Postgres has not stored yet, per partition.
+
+The offsets stored in Postgres (``consumer_offsets``, written in the same transaction as the
+rows) are the one record of progress; Kafka's committed offsets are only an advisory mirror
+and are not read here. The topic's end offsets come from a client that never subscribes,
+fetches or commits (so a group's members and position are untouched). (The Admin API's
+``list_consumer_group_offsets`` is avoided: it crashed the process in confluent-kafka while a
+brand-new broker's group coordinator was still loading.)
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import psycopg2
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from loanstream.clients import first_line, pg_connect
+from loanstream.sink.offsets import STORED_SQL
 from loanstream.topics import TopicError, topic_partitions
 
 
 class LagError(RuntimeError):
-    """Kafka could not be asked, or the topic does not exist."""
+    """Kafka or Postgres could not be asked, or the topic does not exist."""
 
 
-def consumer_lag(
-    kafka_config: dict[str, Any], topic: str, group: str, timeout: float = 10.0
-) -> dict[int, int]:
-    """Events waiting per partition: end offset minus the group's committed offset.
-
-    A partition the group never committed counts from its log start. The client only asks
-    for committed and watermark offsets: it never subscribes, fetches or commits, so the
-    group's members and position are untouched. (The Admin API's
-    ``list_consumer_group_offsets`` would do too, but it can crash the process in
-    confluent-kafka while a brand-new broker's group coordinator is still loading.)
-    """
+def topic_watermarks(
+    kafka_config: dict[str, Any], topic: str, timeout: float = 10.0
+) -> dict[int, tuple[int, int]]:
+    """(log start, end offset) of each partition of ``topic``."""
     brokers = kafka_config.get("bootstrap.servers")
-    client = Consumer(
-        {
-            **kafka_config,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-        }
-    )
+    client = Consumer({**kafka_config, "group.id": "loanstream-watermarks",
+                       "enable.auto.commit": False})  # fmt: skip
     try:
         try:
             partitions = topic_partitions(client, topic, timeout, str(brokers))
@@ -40,18 +38,39 @@ def consumer_lag(
             raise LagError(str(exc)) from None
         if partitions is None:
             raise LagError(f"topic '{topic}' does not exist")
-        tps = [TopicPartition(topic, p) for p in partitions]
-        committed = {tp.partition: tp.offset for tp in client.committed(tps, timeout=timeout)}
-        lag = {}
-        for tp in tps:
-            low, high = client.get_watermark_offsets(tp, timeout=timeout)
-            start = committed.get(tp.partition, -1)
-            lag[tp.partition] = max(0, high - (start if start >= 0 else low))
-        return lag
+        return {
+            p: client.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            for p in partitions
+        }
     except KafkaException as exc:
-        raise LagError(
-            f"cannot read offsets of topic '{topic}' for group '{group}' from "
-            f"{brokers}: {exc.args[0]}"
-        ) from None
+        raise LagError(f"cannot read the offsets of topic '{topic}' from {brokers}: {exc.args[0]}") from None
     finally:
         client.close()
+
+
+def stored_offsets(pg_dsn: str, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """The next offsets Postgres holds for ``group`` on ``topic`` (registered partitions only)."""
+    try:
+        conn = pg_connect(pg_dsn, application_name="loanstream-lag")
+    except psycopg2.OperationalError as exc:
+        raise LagError(f"cannot read the stored offsets from Postgres ({first_line(exc)})") from None
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(STORED_SQL, (group, topic, partitions))
+            return dict(cur.fetchall())
+    except psycopg2.Error as exc:
+        raise LagError(f"cannot read the stored offsets from Postgres ({first_line(exc)})") from None
+    finally:
+        conn.close()
+
+
+def stored_lag(
+    kafka_config: dict[str, Any], pg_dsn: str, topic: str, group: str, timeout: float = 10.0
+) -> dict[int, int]:
+    """Events waiting per partition: the topic's end offset minus the offset stored in
+    Postgres (a partition never stored counts from its log start)."""
+    watermarks = topic_watermarks(kafka_config, topic, timeout)
+    stored = stored_offsets(pg_dsn, group, topic, sorted(watermarks))
+    return {
+        p: max(0, high - max(stored.get(p, low), low)) for p, (low, high) in watermarks.items()
+    }

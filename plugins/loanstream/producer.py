@@ -21,6 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from loanstream.events import Rejection, finish_event, iter_event_batches, utc_now_iso
+from loanstream.ledger import Heartbeat, LedgerError, RunLedger
 from loanstream.rate import RateLimiter
 from loanstream.topics import TopicError, topic_partitions
 
@@ -87,6 +88,7 @@ class ProduceStats:
     first_errors: list[str] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
+    waited_for_consumers_seconds: float = 0.0
 
     @property
     def eps(self) -> float:
@@ -97,8 +99,18 @@ class ProduceStats:
         data["eps"] = round(self.eps, 2)
         data["seconds"] = round(self.seconds, 3)
         data["delivery_seconds"] = round(self.delivery_seconds, 3)
+        data["waited_for_consumers_seconds"] = round(self.waited_for_consumers_seconds, 3)
         data["per_partition"] = {str(p): n for p, n in sorted(self.per_partition.items())}
         return data
+
+    def counts(self) -> dict[str, int]:
+        """The counts the run ledger keeps."""
+        return {
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "rejected": self.rejected,
+        }
 
     def human_line(self) -> str:
         return (
@@ -156,14 +168,110 @@ class EventProducer:
         skip: int = 0,
         run_id: str | None = None,
         chunk_rows: int = 5000,
+        ledger: RunLedger | None = None,
+        wait_for_consumers: float = 0.0,
+        error_state: str = "failed",
     ) -> ProduceStats:
-        """Produce ``csv_path``; returns the stats, raises ``ProduceError`` if any event failed."""
+        """Produce ``csv_path``; returns the stats, raises ``ProduceError`` if any event failed.
+
+        :param ledger: write the run's progress there (heartbeat, per-partition offsets, final
+            state) for the consumers and the sensor of a pipeline run.
+        :param wait_for_consumers: with ``ledger``: after the first event, wait up to this many
+            seconds until a consumer is live on every partition (so no event waits for
+            Airflow to start the consumer tasks), then go on at ``rate``.
+        :param error_state: the ledger state an exception leaves (``retrying`` when a retry
+            of the task will follow, else ``failed``).
+        """
         csv_path = Path(csv_path)
-        limiter = RateLimiter(rate)
         run_id = run_id or f"manual__{uuid.uuid4().hex[:12]}"
         stats = ProduceStats(
             topic=self.topic, target_rate=float(rate), run_id=run_id, source_file=str(csv_path)
         )
+        offsets: dict[int, list[int]] = {}  # partition -> [first offset, end offset, delivered]
+        if ledger is None:
+            return self._produce(csv_path, stats, offsets, rate, max_events, skip, chunk_rows)
+        attempt = ledger.producing(str(csv_path))
+        log.info("run %s: attempt %d recorded in the run ledger", run_id, attempt)
+
+        def beat() -> None:
+            ledger.progress(stats.counts(), {p: tuple(o) for p, o in list(offsets.items())})
+
+        try:
+            with Heartbeat(beat):
+                stats = self._produce(
+                    csv_path, stats, offsets, rate, max_events, skip, chunk_rows,
+                    ledger=ledger, wait_for_consumers=wait_for_consumers,
+                )  # fmt: skip
+        except BaseException as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self._finish_ledger(ledger, stats, offsets, error_state, first_line[:500])
+            raise
+        self._finish_ledger(
+            ledger, stats, offsets, "stopped" if stats.interrupted else "complete", None
+        )
+        return stats
+
+    @staticmethod
+    def _finish_ledger(
+        ledger: RunLedger,
+        stats: ProduceStats,
+        offsets: dict[int, list[int]],
+        state: str,
+        message: str | None,
+    ) -> None:
+        try:
+            ledger.progress(
+                stats.counts(), {p: tuple(o) for p, o in offsets.items()},
+                state=state, message=message,
+            )  # fmt: skip
+        except LedgerError as exc:
+            log.error("could not record the run's end (%s) in the ledger: %s", state, exc)
+            return
+        log.info(
+            "run ledger: %s, %d delivered, offsets per partition %s",
+            state, stats.delivered,
+            {p: f"{o[0]}..{o[1] - 1}" for p, o in sorted(offsets.items())},
+        )  # fmt: skip
+
+    def _wait_for_consumers(self, ledger: RunLedger, partitions: int, timeout: float) -> float:
+        """Wait until a consumer is live on every partition (or ``timeout``); seconds waited."""
+        started = time.perf_counter()
+        wanted = set(range(partitions))
+        live: frozenset[int] = frozenset()
+        while time.perf_counter() - started < timeout and not self._stop_requested:
+            try:
+                progress = ledger.read()
+            except LedgerError as exc:
+                log.warning("%s: not waiting for the consumers", exc)
+                break
+            live = progress.consumers_live if progress else frozenset()
+            if wanted <= live:
+                waited = time.perf_counter() - started
+                log.info("consumers live on all %d partitions after %.1fs", partitions, waited)
+                return waited
+            time.sleep(0.1)
+        waited = time.perf_counter() - started
+        log.warning(
+            "consumers live on partitions %s of %d after %.0fs: producing anyway (the rest "
+            "will catch up)", sorted(live), partitions, waited,
+        )  # fmt: skip
+        return waited
+
+    def _produce(
+        self,
+        csv_path: Path,
+        stats: ProduceStats,
+        offsets: dict[int, list[int]],
+        rate: float,
+        max_events: int | None,
+        skip: int,
+        chunk_rows: int,
+        *,
+        ledger: RunLedger | None = None,
+        wait_for_consumers: float = 0.0,
+    ) -> ProduceStats:
+        limiter = RateLimiter(rate)
+        run_id = stats.run_id
         partitions = check_topic(self.kafka_config, self.topic)
         producer = self._producer_factory(self.options.client_config(self.kafka_config))
         per_partition: Counter[int] = Counter()
@@ -175,7 +283,15 @@ class EventProducer:
                     stats.first_errors.append(f"key {msg.key()!r}: {err.str()}")
             else:
                 stats.delivered += 1
-                per_partition[msg.partition()] += 1
+                partition, offset = msg.partition(), msg.offset()
+                per_partition[partition] += 1
+                seen = offsets.get(partition)
+                if seen is None:
+                    offsets[partition] = [offset, offset + 1, 1]
+                else:
+                    seen[0] = min(seen[0], offset)
+                    seen[1] = max(seen[1], offset + 1)
+                    seen[2] += 1
 
         source = csv_path.name.encode()
         run_b = run_id.encode()
@@ -228,6 +344,12 @@ class EventProducer:
                             log.error("row %d (key %r) not produced: %s", row, key, exc.args[0])
                             break
                     index += 1
+                    if index == 1 and ledger is not None and wait_for_consumers > 0:
+                        producer.flush(30)  # the first event lands: the sensor opens
+                        stats.waited_for_consumers_seconds = self._wait_for_consumers(
+                            ledger, partitions, wait_for_consumers
+                        )
+                        limiter.resume_at(index)
                     if index % poll_every == 0:
                         producer.poll(0)
                         now = time.perf_counter()

@@ -43,6 +43,11 @@ class RateLimiter:
         self._start = self._clock()
         return self._start
 
+    def resume_at(self, index: int) -> None:
+        """Shift the schedule so event ``index`` is due now (after a pause that should not be
+        made up by a burst)."""
+        self._start = self._clock() - (index / self.rate if self.rate else 0.0)
+
     def due_at(self, index: int) -> float:
         """When event ``index`` is due, on this limiter's clock."""
         if self._start is None:

@@ -71,16 +71,17 @@ def test_crash_between_database_commit_and_kafka_commit_is_exactly_once(
         produce(live_settings, topic, shared_csv)
         group = unique_name("g")
         sink = make_sink(live_settings, dsn, topic, group=group, batch_size=300)
-        real_write = sink._write
+        real_write = sink.writer.write
         calls = {"n": 0}
 
         def write_then_die(*args, **kwargs):
-            real_write(*args, **kwargs)
+            inserted = real_write(*args, **kwargs)
             calls["n"] += 1
             if calls["n"] == 3:
                 raise Died  # killed after the 3rd DB commit, before its Kafka commit
+            return inserted
 
-        monkeypatch.setattr(sink, "_write", write_then_die)
+        monkeypatch.setattr(sink.writer, "write", write_then_die)
         with pytest.raises(Died):
             sink.run()
         stored = counts(dsn)[0]
@@ -138,15 +139,16 @@ def test_a_second_consumer_of_the_same_partition_is_fenced(
         produce(live_settings, topic, shared_csv)
         group = unique_name("g")
         zombie = make_sink(live_settings, dsn, topic, group=group, batch_size=500)
-        real_write = zombie._write
+        real_write = zombie.writer.write
 
-        def other_consumer_moves_first(conn, batch, stats):
-            # while the zombie scored its batch, a newer task stored progress
-            make_sink(live_settings, dsn, topic, group=group).run(max_events=200)
-            monkeypatch.setattr(zombie, "_write", real_write)
-            return real_write(conn, batch, stats)
+        def other_consumer_moves_first(conn, batch, expected):
+            # while the zombie scored its batch, a newer task stored progress (a zombie keeps
+            # its lease, so the newer one writes without: only the fence stands between them)
+            make_sink(live_settings, dsn, topic, group=group, lease=False).run(max_events=200)
+            monkeypatch.setattr(zombie.writer, "write", real_write)
+            return real_write(conn, batch, expected)
 
-        monkeypatch.setattr(zombie, "_write", other_consumer_moves_first)
+        monkeypatch.setattr(zombie.writer, "write", other_consumer_moves_first)
         with pytest.raises(FencedError, match="another consumer"):
             zombie.run()
         assert counts(dsn)[0] == 200  # only the newer consumer's rows

@@ -43,12 +43,24 @@ def test_owner_tags_docs(dagbag, dag_id: str) -> None:
 
 
 @pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay"])
-def test_task_chain_without_cycles(dagbag, dag_id: str) -> None:
+def test_producer_and_consumers_run_side_by_side(dagbag, dag_id: str) -> None:
+    """validate -> topic -> (produce || wait -> score) -> summarize: the consumers do not
+    wait for the producer to finish, and a rejected file leaves no topic behind."""
     dag = dagbag.dags[dag_id]
-    assert [t.task_id for t in dag.topological_sort()] == PIPELINE_TASKS
-    for upstream, downstream in zip(PIPELINE_TASKS, PIPELINE_TASKS[1:]):
-        expected = {upstream} | ({"create_topic"} if downstream == "score_events" else set())
-        assert dag.get_task(downstream).upstream_task_ids == expected
+    assert set(dag.task_ids) == set(PIPELINE_TASKS)
+    upstream = {task_id: dag.get_task(task_id).upstream_task_ids for task_id in PIPELINE_TASKS}
+    assert upstream == {
+        "validate_csv": set(),
+        "create_topic": {"validate_csv"},
+        "produce_events": {"create_topic"},
+        "wait_for_events": {"create_topic"},
+        "score_events": {"wait_for_events", "create_topic"},  # create_topic: the partitions
+        "summarize": {"produce_events", "score_events"},
+    }
+    assert "produce_events" not in dag.get_task("score_events").get_flat_relative_ids(
+        upstream=True
+    )
+    assert dag.get_task("summarize").trigger_rule == "none_failed"
 
 
 def test_main_dag_params_form(dagbag) -> None:

@@ -130,7 +130,8 @@ def test_live_pipeline_and_evaluate_compute_the_same_features(sample: str, share
 
     from loanstream.events import finish_event, iter_event_batches
     from loanstream.native import load_batch_scorer
-    from loanstream.sink import FEATURE_COLUMNS, csv_lines, score_message
+    from loanstream.sink import csv_lines, score_message
+    from loanstream.sink.rows import FEATURE_COLUMNS
     from tests.unit.test_scoring_native import cells
 
     path = shared_csv if sample == "real" else SHIPPED

@@ -266,7 +266,7 @@ def python_lines_with_as_of(messages: list[Message], rules: RuleSet) -> list[str
     """Python's rows with features_as_of and features_as_of_basis after purpose (the layout the
     sink takes once risk_scored stores them)."""
     from loanstream.scoring import preprocess_event
-    from loanstream.sink import FEATURE_COLUMNS
+    from loanstream.sink.rows import FEATURE_COLUMNS
 
     at = len(FEATURE_COLUMNS)
     lines: list[str | None] = []

@@ -118,8 +118,30 @@ class ValidateCsvOperator(BaseOperator):
         return result.to_dict()
 
 
+def _run_ledger(postgres_conn_id: str, run_id: str, topic: str) -> Any:
+    """The run's ledger in the loanstream database (``loanstream.ledger``)."""
+    from loanstream.clients import pg_connect
+    from loanstream.ledger import RunLedger
+
+    dsn = postgres_dsn(postgres_conn_id)
+    return RunLedger(lambda: pg_connect(dsn, "loanstream-ledger"), run_id, topic)
+
+
 class ProduceEventsOperator(BaseOperator):
-    """Stream the CSV to Kafka at ``rate`` events/s (0 = unthrottled); stats to XCom."""
+    """Stream the CSV to Kafka at ``rate`` events/s (0 = unthrottled); stats to XCom.
+
+    Runs beside the consumer tasks: it records the run in the run ledger (heartbeat, offsets,
+    final state) so they know when the run is over, and after its first event waits (up to
+    ``LOANSTREAM_WAIT_FOR_CONSUMERS_SECONDS``) until a consumer is live on every partition.
+
+    :param csv_path: the CSV to stream.
+    :param topic: the events topic.
+    :param rate: events per second (0 = as fast as the machine allows).
+    :param max_events: stop after this many events (None: the whole file).
+    :param skip: skip this many data rows first.
+    :param kafka_conn_id: Airflow connection of the Kafka cluster.
+    :param postgres_conn_id: Airflow connection of the loanstream database (run ledger).
+    """
 
     template_fields: Sequence[str] = ("csv_path", "topic", "rate", "max_events", "skip")
 
@@ -132,6 +154,7 @@ class ProduceEventsOperator(BaseOperator):
         max_events: int | str | None = None,
         skip: int | str = 0,
         kafka_conn_id: str = KAFKA_CONN_ID,
+        postgres_conn_id: str = POSTGRES_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -141,13 +164,19 @@ class ProduceEventsOperator(BaseOperator):
         self.max_events = max_events
         self.skip = skip
         self.kafka_conn_id = kafka_conn_id
+        self.postgres_conn_id = postgres_conn_id
         self._producer: Any = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         from loanstream.events import EventSourceError
         from loanstream.producer import EventProducer
 
-        self._producer = EventProducer(kafka_config(self.kafka_conn_id), self.topic)
+        settings = Settings.from_env()
+        ti = context["ti"]
+        will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
+        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), str(self.topic))
+        ledger.ensure_schema(settings.sql_dir / "schema.sql")  # the producer now runs first
+        self._producer = EventProducer(kafka_config(self.kafka_conn_id), str(self.topic))
         max_events = None if self.max_events in (None, "", "None") else int(self.max_events)
         try:
             stats = self._producer.produce_csv(
@@ -156,10 +185,23 @@ class ProduceEventsOperator(BaseOperator):
                 max_events=max_events,
                 skip=int(self.skip or 0),
                 run_id=str(context.get("run_id")),
+                ledger=ledger,
+                wait_for_consumers=settings.wait_for_consumers_seconds,
+                error_state="retrying" if will_retry else "failed",
             )
         except EventSourceError as exc:
+            ledger.set_state("failed", str(exc)[:500])  # no retry can fix the file
             raise AirflowFailException(f"{exc}. Nothing more was produced.") from None
+        finally:
+            ledger.close()
         self.log.info("%s", stats.human_line())
+        if stats.interrupted:
+            raise AirflowFailException(
+                f"stopped after {stats.sent} events (the task was killed or marked failed); "
+                "the consumers store what was delivered. Clear this task and wait_for_events "
+                "(with downstream) to send the file again beside new consumers: re-sent loans "
+                "are upserted by loan id, nothing is doubled"
+            )
         return stats.to_dict()
 
     def on_kill(self) -> None:
@@ -168,7 +210,19 @@ class ProduceEventsOperator(BaseOperator):
 
 
 class ScoreEventsOperator(BaseOperator):
-    """Score one partition's waiting events into Postgres exactly once (mapped per partition)."""
+    """Score one partition's events of this run into Postgres exactly once, as they arrive.
+
+    Mapped per partition; runs while ``produce_events`` sends and ends within about a second
+    of the run's last event on its partition being stored (the run ledger says where that is).
+
+    :param topic: the events topic.
+    :param partition: the partition to consume (None: all).
+    :param republish: also produce each scored event to ``LOANSTREAM_SCORED_TOPIC``.
+    :param idle_timeout: once the run is over, seconds without an expected event before
+        giving up on it (deleted by retention, say).
+    :param kafka_conn_id: Airflow connection of the Kafka cluster.
+    :param postgres_conn_id: Airflow connection of the loanstream database.
+    """
 
     template_fields: Sequence[str] = ("topic", "partition", "republish")
 
@@ -207,14 +261,29 @@ class ScoreEventsOperator(BaseOperator):
         self._sink = ScoringSink(
             config,
             dsn,
-            self.topic,
+            str(self.topic),
             group=settings.consumer_group,
             republish_topic=settings.scored_topic if republish else None,
             schema_path=settings.sql_dir / "schema.sql",
             native=settings.native_scoring,
         )
         partitions = None if self.partition in (None, "") else [int(self.partition)]
-        stats = self._sink.run(partitions, idle_timeout=self.idle_timeout)
+        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), str(self.topic))
+        try:
+            stats = self._sink.run(
+                partitions,
+                idle_timeout=self.idle_timeout,
+                ledger=ledger,
+                stale_after=settings.producer_stale_seconds,
+            )
+        finally:
+            ledger.close()
+        if stats.stopped_by in ("producer-gone", "no-producer", "run-failed", "run-stopped"):
+            self.log.warning(
+                "the run's producer did not finish (%s): stored the %d events that arrived on "
+                "partitions %s. Clear produce_events and wait_for_events (with downstream) to "
+                "complete the file: nothing is doubled", stats.stopped_by, stats.consumed, stats.partitions,
+            )  # fmt: skip
         return stats.to_dict()
 
     def on_kill(self) -> None:
@@ -254,7 +323,8 @@ class SummarizeRunOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from None
         self.log.info(
             "run %s: produced %d, scored %d, dead-lettered %d, missing %d; bands %s; "
-            "decisions %s; produce %.0f eps, consume %.0f eps",
+            "decisions %s; produce %.0f eps, consume %.0f eps; latency event_time -> stored "
+            "p50 %s ms, p99 %s ms",
             run_id,
             summary["produced"],
             summary["scored"],
@@ -264,5 +334,7 @@ class SummarizeRunOperator(BaseOperator):
             summary["decisions"],
             summary["produce_eps"] or 0,
             summary["consume_eps"] or 0,
+            summary["latency_ms"]["p50"],
+            summary["latency_ms"]["p99"],
         )
         return summary

@@ -35,9 +35,21 @@ def pipeline_tasks(
     skip: str | int = 0,
     wait_timeout: float = 600,
 ) -> dict[str, Any]:
-    """create_topic >> validate_csv >> produce_events >> wait_for_events >> score_events
-    (mapped per partition) >> summarize, inside the current DAG context."""
+    """validate_csv >> create_topic >> (produce_events || wait_for_events >> score_events,
+    mapped per partition) >> summarize, inside the current DAG context.
+
+    The producer and the consumers run at the same time: the sensor opens as soon as the run's
+    first event has landed, and each ``score_events`` task scores events as they arrive until
+    the run ledger says the run's last event on its partition is stored.
+    """
     settings = Settings.from_env()
+    validate_csv = ValidateCsvOperator(
+        task_id="validate_csv",
+        csv_path=csv_path,
+        doc_md="Great Expectations suite for LendingClub files. Fails without retries; the log "
+        "lists failed expectations with example rows and the HTML report path. Runs first, so "
+        "a rejected file leaves nothing behind.",
+    )
     create_topic = CreateTopicOperator(
         task_id="create_topic",
         topic=topic,
@@ -45,12 +57,6 @@ def pipeline_tasks(
         retention_ms=settings.retention_ms,
         doc_md="Creates the topic (rpk if installed, else the Kafka Admin API; the log says "
         "which). An existing topic with another partition count fails the run.",
-    )
-    validate_csv = ValidateCsvOperator(
-        task_id="validate_csv",
-        csv_path=csv_path,
-        doc_md="Great Expectations suite for LendingClub files. Fails without retries; the log "
-        "lists failed expectations with example rows and the HTML report path.",
     )
     produce_events = ProduceEventsOperator(
         task_id="produce_events",
@@ -61,34 +67,41 @@ def pipeline_tasks(
         skip=skip,
         execution_timeout=timedelta(hours=2),
         doc_md="Rate-controlled, idempotent producer: one keyed JSON event per row, with "
-        "lineage headers. Progress in the log; stats (delivered count) to XCom.",
+        "lineage headers. Records the run in the run ledger (heartbeat, offsets, final state) "
+        "for the consumers; after the first event it waits (bounded) for them to be live. "
+        "Progress in the log; stats (delivered count) to XCom.",
     )
     wait_for_events = EventsWaitingSensor(
         task_id="wait_for_events",
         topic=topic,
-        poke_interval=5,
+        poke_interval=1,
         timeout=wait_timeout,
         retries=2,  # a broker hiccup on the first check; the timeout itself is not retried
-        doc_md="Deferrable: waits in the triggerer until the consumer group has lag > 0. "
-        "Reads offsets only; never consumes or commits.",
+        doc_md="Deferrable: runs beside produce_events and opens as soon as the run's first "
+        "event has landed (run ledger; lag from the offsets stored in Postgres). Never "
+        "consumes or commits. A run that delivered nothing skips the consumers at once.",
     )
     score_events = ScoreEventsOperator.partial(
         task_id="score_events",
         topic=topic,
         republish=republish,
         execution_timeout=timedelta(hours=2),
-        doc_md="Exactly-once sink for one partition: scored rows, dead letters and offsets "
-        "commit together in Postgres. Safe to clear and re-run.",
+        doc_md="Exactly-once sink for one partition, streaming: scores events as they arrive "
+        "and ends when the run's last event on the partition is stored. Scored rows, dead "
+        "letters and offsets commit together in Postgres. Safe to clear and re-run.",
     ).expand(partition=create_topic.output)
     summarize = SummarizeRunOperator(
         task_id="summarize",
         produced="{{ ti.xcom_pull(task_ids='produce_events') }}",
         consumed="{{ ti.xcom_pull(task_ids='score_events') }}",
         retries=0,
+        trigger_rule="none_failed",  # a run that delivered nothing skipped the consumers
         doc_md="Produced vs scored + dead-lettered for this run (from Postgres), per band, "
-        "rates, duration. Fails if any event is missing.",
+        "rates, latency, duration. Fails if any event is missing.",
     )
-    create_topic >> validate_csv >> produce_events >> wait_for_events >> score_events >> summarize
+    validate_csv >> create_topic >> [produce_events, wait_for_events]
+    wait_for_events >> score_events
+    [produce_events, score_events] >> summarize
     return {
         "create_topic": create_topic,
         "validate_csv": validate_csv,

@@ -1,4 +1,4 @@
-"""``EventsWaitingSensor``: gate the consumer until events wait; it never consumes them."""
+"""``EventsWaitingSensor``: gate the consumers until the run's events land; never consumes."""
 
 from __future__ import annotations
 
@@ -7,20 +7,34 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from loanstream.airflow.connections import KAFKA_CONN_ID, kafka_config
-from loanstream.airflow.triggers import ConsumerLagTrigger
+from loanstream.airflow.connections import (
+    KAFKA_CONN_ID,
+    POSTGRES_CONN_ID,
+    kafka_config,
+    postgres_dsn,
+)
+from loanstream.airflow.triggers import RunGateTrigger
 from loanstream.config import Settings
-from loanstream.lag import LagError, consumer_lag
+from loanstream.gate import Gate, check_gate
+from loanstream.lag import LagError
 
 
 class EventsWaitingSensor(BaseSensorOperator):
-    """Succeeds once the consumer group's lag on ``topic`` is above zero.
+    """Succeeds once the run's first event has landed (it runs beside ``produce_events``).
 
-    Checks once in the worker; if nothing waits yet, defers to ``ConsumerLagTrigger`` so the
-    wait happens in the triggerer and holds no worker slot. Lag comes from the Admin API
-    (committed offsets vs end offsets): nothing is fetched or committed.
+    Checks once in the worker; if nothing has landed yet, defers to ``RunGateTrigger`` so the
+    wait holds no worker slot. Reads the run ledger and the lag from the offsets stored in
+    Postgres against the topic's end offsets: nothing is fetched or committed. A run whose
+    producer ended without delivering anything skips the consumers at once, with the reason.
+
+    :param topic: the events topic.
+    :param group: consumer group (default ``LOANSTREAM_CONSUMER_GROUP``).
+    :param kafka_conn_id: Airflow connection of the Kafka cluster.
+    :param postgres_conn_id: Airflow connection of the loanstream database.
+    :param poke_interval: seconds between checks in the triggerer.
+    :param timeout: seconds to wait for the run's first event.
     """
 
     template_fields: Sequence[str] = ("topic",)
@@ -31,7 +45,8 @@ class EventsWaitingSensor(BaseSensorOperator):
         topic: str,
         group: str | None = None,
         kafka_conn_id: str = KAFKA_CONN_ID,
-        poke_interval: float = 5.0,
+        postgres_conn_id: str = POSTGRES_CONN_ID,
+        poke_interval: float = 1.0,
         timeout: float = 600.0,
         **kwargs: Any,
     ) -> None:
@@ -39,40 +54,54 @@ class EventsWaitingSensor(BaseSensorOperator):
         self.topic = topic
         self.group = group or Settings.from_env().consumer_group
         self.kafka_conn_id = kafka_conn_id
+        self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        config = kafka_config(self.kafka_conn_id)
+        run_id = str(context.get("run_id"))
         try:
-            lag = consumer_lag(config, self.topic, self.group)
+            gate = check_gate(
+                kafka_config(self.kafka_conn_id),
+                postgres_dsn(self.postgres_conn_id),
+                str(self.topic),
+                self.group,
+                run_id,
+            )
         except LagError as exc:
             self.log.warning("%s: deferring and retrying from the triggerer", exc)
-            lag = {}
-        if sum(lag.values()) > 0:
-            return self._ready(lag)
+            gate = Gate("wait", detail=str(exc))
+        if gate.status != "wait":
+            return self._opened(gate.to_dict())
         self.log.info(
-            "no events waiting for group '%s' on '%s': deferring (poll every %ss, timeout %ss)",
-            self.group, self.topic, self.poke_interval, self.timeout,
+            "run %s: %s; deferring (check every %ss, timeout %ss)",
+            run_id, gate.detail, self.poke_interval, self.timeout,
         )  # fmt: skip
         self.defer(
-            trigger=ConsumerLagTrigger(
-                config, self.topic, self.group, float(self.poke_interval), float(self.timeout)
-            ),
+            trigger=RunGateTrigger(
+                str(self.topic), self.group, run_id, self.kafka_conn_id, self.postgres_conn_id,
+                float(self.poke_interval), float(self.timeout),
+            ),  # fmt: skip
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + 60),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        if event.get("status") == "ready":
-            return self._ready(event["lag"])
+        if event.get("status") in ("open", "empty"):
+            return self._opened(event)
         detail = f" (last error: {event['last_error']})" if event.get("last_error") else ""
         raise AirflowSensorTimeout(
-            f"no events waited for group '{self.group}' on topic '{self.topic}' within "
-            f"{event.get('timeout')}s{detail}. Did produce_events deliver anything? Check its "
-            "log and XCom; if the events were already scored by another run, there is "
-            "nothing to do."
+            f"no event of this run landed on topic '{self.topic}' within "
+            f"{event.get('timeout')}s{detail}. Did produce_events start and deliver anything? "
+            "Check its log and XCom."
         )
 
-    def _ready(self, lag: dict[Any, int]) -> dict[str, Any]:
-        total = sum(lag.values())
-        self.log.info("%d events waiting for group '%s': %s", total, self.group, lag)
-        return {"waiting": total, "lag": {str(p): n for p, n in lag.items()}}
+    def _opened(self, gate: dict[str, Any]) -> dict[str, Any]:
+        if gate["status"] == "empty":
+            self.log.info("nothing to score: %s; skipping the consumers", gate["detail"])
+            raise AirflowSkipException(f"nothing to score: {gate['detail']}")
+        self.log.info(
+            "the run's first events landed (%d delivered so far, run %s); %d events wait in "
+            "Postgres terms %s: opening the consumers",
+            gate["delivered"], gate["run_state"] or "not yet reported", gate["waiting"],
+            gate["lag"],
+        )  # fmt: skip
+        return gate

@@ -1,4 +1,4 @@
-"""``ConsumerLagTrigger``: fires when a consumer group has events waiting on a topic."""
+"""``RunGateTrigger``: fires once a pipeline run's first event has landed (or the run ended)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,44 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+from asgiref.sync import sync_to_async
 
-from loanstream.lag import LagError, consumer_lag
+from loanstream.airflow.connections import kafka_config, postgres_dsn
+from loanstream.gate import check_gate
+from loanstream.lag import LagError
 
 
-class ConsumerLagTrigger(BaseTrigger):
-    """Poll the group's lag with the Admin API (never consuming) until it is above zero.
+class RunGateTrigger(BaseTrigger):
+    """Poll the run's gate (run ledger and Postgres-offset lag; never consuming) until it opens.
 
-    Yields ``{"status": "ready", "lag": {...}}``, ``{"status": "timeout", ...}`` or
-    ``{"status": "error", "message": ...}``.
+    Serialises connection ids, never credentials: the connections are read in ``run()``.
+    Yields ``{"status": "open" | "empty", ...gate}`` or ``{"status": "timeout", ...}``.
+
+    :param topic: the events topic.
+    :param group: the consumer group whose stored offsets count.
+    :param run_id: the pipeline run whose first event opens the gate.
+    :param kafka_conn_id: Airflow connection of the Kafka cluster.
+    :param postgres_conn_id: Airflow connection of the loanstream database.
+    :param poke_interval: seconds between checks.
+    :param timeout: seconds before a ``timeout`` event.
     """
 
     def __init__(
         self,
-        kafka_config: dict[str, Any],
         topic: str,
         group: str,
-        poke_interval: float = 5.0,
+        run_id: str,
+        kafka_conn_id: str,
+        postgres_conn_id: str,
+        poke_interval: float = 1.0,
         timeout: float = 600.0,
     ) -> None:
         super().__init__()
-        self.kafka_config = kafka_config
         self.topic = topic
         self.group = group
+        self.run_id = run_id
+        self.kafka_conn_id = kafka_conn_id
+        self.postgres_conn_id = postgres_conn_id
         self.poke_interval = poke_interval
         self.timeout = timeout
 
@@ -38,9 +53,11 @@ class ConsumerLagTrigger(BaseTrigger):
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "kafka_config": self.kafka_config,
                 "topic": self.topic,
                 "group": self.group,
+                "run_id": self.run_id,
+                "kafka_conn_id": self.kafka_conn_id,
+                "postgres_conn_id": self.postgres_conn_id,
                 "poke_interval": self.poke_interval,
                 "timeout": self.timeout,
             },
@@ -48,19 +65,19 @@ class ConsumerLagTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = time.monotonic() + self.timeout
+        config = await sync_to_async(kafka_config)(self.kafka_conn_id)
+        dsn = await sync_to_async(postgres_dsn)(self.postgres_conn_id)
         last_error = ""
         while True:
             try:
-                lag = await asyncio.to_thread(
-                    consumer_lag, self.kafka_config, self.topic, self.group
+                gate = await asyncio.to_thread(
+                    check_gate, config, dsn, self.topic, self.group, self.run_id
                 )
                 last_error = ""
-                if sum(lag.values()) > 0:
-                    yield TriggerEvent({"status": "ready", "lag": lag})
+                if gate.status != "wait":
+                    yield TriggerEvent(gate.to_dict())
                     return
-                self.log.info(
-                    "no events waiting for group '%s' on '%s' yet", self.group, self.topic
-                )
+                self.log.info("run %s: %s", self.run_id, gate.detail)
             except LagError as exc:
                 last_error = str(exc)
                 self.log.warning("%s (will retry)", exc)

@@ -1,4 +1,5 @@
-"""``loanstream consume``: score waiting events into Postgres exactly once, then exit."""
+"""``loanstream consume``: score events into Postgres exactly once: those waiting now (then
+exit), or, with ``--follow``, as they arrive until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ log = logging.getLogger("loanstream.consume")
 def register(subparsers: argparse._SubParsersAction) -> None:
     settings = Settings.from_env()
     p = subparsers.add_parser(
-        "consume", help="score events into Postgres until caught up (batch mode)"
+        "consume", help="score events into Postgres until caught up, or --follow the stream"
     )
+    p.add_argument("--follow", action="store_true",
+                   help="keep scoring as events arrive until interrupted (SIGINT/SIGTERM finish "
+                        "the batch in flight and report)")  # fmt: skip
     p.add_argument("--partition", type=int, action="append", default=None,
                    help="partition to consume (repeatable; default all)")  # fmt: skip
     p.add_argument("--max", type=int, default=None, dest="max_events", help="stop after N events")
@@ -48,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
         on_stop_signals(sink.stop)
         if args.republish:
             ensure_topic(sink.kafka_config, settings.scored_topic, partitions=settings.partitions)
-        stats = sink.run(args.partition, max_events=args.max_events, idle_timeout=args.idle_timeout)
+        stats = sink.run(
+            args.partition,
+            max_events=args.max_events,
+            idle_timeout=args.idle_timeout,
+            follow=args.follow,
+        )
     except (SinkError, TopicError) as exc:
         log.error("%s", exc)
         print_json({"error": str(exc), "consumed": 0, "scored": 0, "dead_lettered": 0})

@@ -19,8 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(_args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     path = settings.sql_dir / "schema.sql"
-    with psycopg2.connect(settings.pg_dsn, connect_timeout=10) as conn:
-        apply_schema(conn, path)
-    conn.close()
+    conn = psycopg2.connect(settings.pg_dsn, connect_timeout=10)
+    try:
+        apply_schema(conn, path)  # its own transaction
+    finally:
+        conn.close()
     print_json({"applied": str(path), "dsn": redact_dsn(settings.pg_dsn)})
     return 0

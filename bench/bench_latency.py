@@ -1,0 +1,208 @@
+"""End-to-end latency of the stream: ``scored_at - event_time``, from Postgres.
+
+    scripts/env.sh .venv/bin/python bench/bench_latency.py [--quick] [--only dag|cli]
+
+For each rate (6,000 events at 200 events/s and 100,000 at 5,000 events/s; ``--quick``: 1,000
+at 200 and 10,000 at 5,000):
+
+* **DAG**: ``loan_stream_pipeline`` triggered over the REST API (the producer and the
+  consumer tasks run side by side);
+* **CLI pair**: ``loanstream consume --follow`` started first, then ``loanstream produce``,
+  as the prototype's users ran them (into a private Postgres schema).
+
+Each run reports p50/p95/p99/max of the latency over the whole run, and in steady state
+(events whose ``event_time`` is after the run's first stored row, i.e. once the consumers
+are live), plus the start-up lag (how long the run's first event waited). The target is a
+steady-state p99 of at most 500 ms at both rates, in the DAG. The last line is a JSON object
+with the figures per mode and rate. Topics made here are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+import psycopg2  # noqa: E402
+from airflow_api import Airflow, DagRunner  # noqa: E402
+from bench_producer import dataset  # noqa: E402
+from envfile import load as load_env  # noqa: E402
+
+from loanstream.config import Settings  # noqa: E402
+from tests.helpers import temp_schema  # noqa: E402
+from tests.resources import delete_groups, delete_topics, unique_name  # noqa: E402
+
+DAG_ID = "loan_stream_pipeline"
+TARGET_P99_MS = 500.0
+RATES = ((6_000, 200), (100_000, 5_000))
+QUICK_RATES = ((1_000, 200), (10_000, 5_000))
+
+LATENCY_SQL = """
+WITH t AS (
+    SELECT event_time, EXTRACT(EPOCH FROM scored_at - event_time) * 1000 AS ms
+    FROM risk_scored WHERE run_id = %(run_id)s
+), live AS (SELECT min(scored_at) AS at FROM risk_scored WHERE run_id = %(run_id)s)
+SELECT count(*),
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms), max(ms),
+       count(*) FILTER (WHERE event_time > live.at),
+       percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY ms)
+           FILTER (WHERE event_time > live.at),
+       max(ms) FILTER (WHERE event_time > live.at),
+       (SELECT ms FROM t ORDER BY event_time LIMIT 1)
+FROM t, live
+"""
+
+
+def latency(dsn: str, run_id: str) -> dict:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(LATENCY_SQL, {"run_id": run_id})
+        rows, whole, worst, steady_n, steady, steady_worst, first = cur.fetchone()
+    conn.close()
+
+    def pct(values: list | None, top: float | None) -> dict:
+        values = values or [None, None, None]
+        return {
+            "p50": _ms(values[0]), "p95": _ms(values[1]), "p99": _ms(values[2]), "max": _ms(top),
+        }  # fmt: skip
+
+    return {
+        "rows": rows,
+        "whole_run_ms": pct(whole, worst),
+        "steady_state_events": steady_n,
+        "steady_state_ms": pct(steady, steady_worst),
+        "startup_lag_ms": _ms(first),
+    }
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def dag_run(runner: DagRunner, settings: Settings, csv: Path, events: int, rate: int) -> dict:
+    topic = unique_name("bench_latency")
+    conf = {"csv_path": str(csv), "rate": rate, "max_events": events, "topic": topic}
+    started = time.monotonic()
+    run_id = runner.trigger(DAG_ID, conf)
+    try:
+        state = runner.wait(DAG_ID, run_id, timeout=3600)
+    finally:  # waits for the broker (a dropped AdminClient never sends the deletion)
+        delete_topics(settings.kafka_config(), [topic])
+    producer = runner.xcom(DAG_ID, run_id, "produce_events") or {}
+    result = {
+        "mode": "dag",
+        "events": events,
+        "rate": rate,
+        "state": state,
+        "run_seconds": round(time.monotonic() - started, 1),
+        "producer_eps": producer.get("eps"),
+        "producer_waited_for_consumers_s": producer.get("waited_for_consumers_seconds"),
+        **latency(settings.pg_dsn, run_id),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def cli_pair(settings: Settings, csv: Path, events: int, rate: int) -> dict:
+    """``consume --follow`` first, then ``produce``; latency from a private schema."""
+    topic = unique_name("bench_latency_cli")
+    run_id = f"bench_cli_{uuid.uuid4().hex[:8]}"
+    group = unique_name("g_bench_cli")
+    cli = [sys.executable, "-m", "loanstream.cli"]
+    with temp_schema(settings) as dsn:
+        env = {**os.environ, "LOANSTREAM_PG_DSN": dsn}
+        try:
+            subprocess.run([*cli, "topic", "create", "--topic", topic], env=env, check=True,
+                           capture_output=True)  # fmt: skip
+            consumer = subprocess.Popen(
+                [*cli, "consume", "--follow", "--topic", topic, "--group", group],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            time.sleep(3)  # the consumer is assigned and polling
+            started = time.monotonic()
+            subprocess.run(
+                [*cli, "produce", "--csv", str(csv), "--rate", str(rate), "--max", str(events),
+                 "--topic", topic, "--run-id", run_id],
+                env=env, check=True, capture_output=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+                    cur.execute("SELECT count(*) FROM risk_scored WHERE run_id = %s", (run_id,))
+                    (stored,) = cur.fetchone()
+                conn.close()
+                if stored >= events:
+                    break
+                time.sleep(0.2)
+            seconds = time.monotonic() - started
+            consumer.send_signal(signal.SIGINT)  # finishes the batch in flight and reports
+            out, _err = consumer.communicate(timeout=60)
+            stats = json.loads(out.strip().splitlines()[-1])
+            result = {
+                "mode": "cli",
+                "events": events,
+                "rate": rate,
+                "state": "success" if stored == events else f"stored {stored}",
+                "run_seconds": round(seconds, 1),
+                "consumer_stopped_by": stats.get("stopped_by"),
+                "consumer_batches": stats.get("batches"),
+                **latency(dsn, run_id),
+            }
+        finally:
+            delete_groups(settings.kafka_config(), [group])
+            delete_topics(settings.kafka_config(), [topic])
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke check)")
+    parser.add_argument("--only", choices=("dag", "cli"), default=None)
+    args = parser.parse_args()
+    load_env()
+    settings = Settings.from_env()
+    rates = QUICK_RATES if args.quick else RATES
+    csv = dataset(max(events for events, _ in rates))
+    results = []
+    if args.only in (None, "dag"):
+        api = Airflow(os.environ["LOANSTREAM_AIRFLOW_URL"])
+        api.login("admin", os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"])
+        runner = DagRunner(api)
+        results += [dag_run(runner, settings, csv, events, rate) for events, rate in rates]
+    if args.only in (None, "cli"):
+        results += [cli_pair(settings, csv, events, rate) for events, rate in rates]
+    print("\n| mode | events @ rate | whole run p50 / p95 / p99 / max (ms) | steady state "
+          "p50 / p95 / p99 / max (ms) | start-up lag (ms) |\n|---|---|---|---|---:|")  # fmt: skip
+    for r in results:
+        w, s = r["whole_run_ms"], r["steady_state_ms"]
+        print(f"| {r['mode']} | {r['events']:,} @ {r['rate']:,}/s "
+              f"| {w['p50']} / {w['p95']} / {w['p99']} / {w['max']} "
+              f"| {s['p50']} / {s['p95']} / {s['p99']} / {s['max']} | {r['startup_lag_ms']} |")  # fmt: skip
+    met = all(
+        r["steady_state_ms"]["p99"] is not None and r["steady_state_ms"]["p99"] <= TARGET_P99_MS
+        for r in results
+        if r["mode"] == "dag"
+    )
+    summary = {
+        "bench": "latency",
+        "target_steady_p99_ms": TARGET_P99_MS,
+        "dag_target_met": met,
+        "runs": {f"{r['mode']}@{r['rate']}": r for r in results},
+    }
+    print(json.dumps(summary), flush=True)
+    return 0 if all(r["state"] == "success" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Exactly-once sink: Kafka events scored into Postgres ``risk_scored``, in parts.
+
+``app`` (the run loop, ``ScoringSink``), ``until`` (when a run is over), ``scorer`` (batches
+scored natively or in Python, dead letters), ``writer`` (the one transaction per batch),
+``offsets`` (stored offsets, the fence, partition leases), ``republisher``, ``stats`` and
+``rows`` (what a ``risk_scored`` row is). See ``app`` for how exactly-once holds.
+"""
+
+from loanstream.sink.app import ScoringSink, apply_schema, pg_connect
+from loanstream.sink.errors import FencedError, SinkError
+from loanstream.sink.rows import ROW_COLUMNS, csv_lines, score_message
+from loanstream.sink.stats import SinkStats
+from loanstream.sink.writer import COPY_SQL, DIRECT_COPY_SQL, STAGE_SQL, UPSERT_SQL
+
+__all__ = [
+    "COPY_SQL",
+    "DIRECT_COPY_SQL",
+    "ROW_COLUMNS",
+    "STAGE_SQL",
+    "UPSERT_SQL",
+    "FencedError",
+    "ScoringSink",
+    "SinkError",
+    "SinkStats",
+    "apply_schema",
+    "csv_lines",
+    "pg_connect",
+    "score_message",
+]

@@ -1,0 +1,462 @@
+"""``ScoringSink``: the run loop that ties the sink's parts together.
+
+How exactly-once holds, even when the process is killed at any instant:
+
+1. auto-commit is off; each partition starts from the offset stored in Postgres
+   (``OffsetStore``), or the partition's beginning the first time;
+2. a batch is whatever the consumer has ready, up to ``batch_size`` (natural batching: at low
+   rates a batch is the one event that just arrived, at high rates it fills up);
+3. the batch is scored (``BatchScorer``), republished if asked (``Republisher``, acknowledged
+   before the commit), and written in ONE transaction with its offsets and their fence
+   (``BatchWriter``), by a writer thread while the next batch is consumed and scored;
+4. only then is it counted (``SinkStats``) and committed to Kafka; that commit is advisory
+   (lag figures): a crash between the two re-reads events whose offsets Postgres already
+   holds, and they are skipped by position.
+
+A partition is worked by one consumer at a time (a lease in Postgres): a second one waits its
+turn, or finds its work done by the first. When to stop is the ``until`` condition's call:
+caught up with the end offsets seen at start (batch mode), never (``follow``), or the end of a
+pipeline run as its ledger tells (``RunEnd``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from loanstream import clients
+from loanstream.config import redact_dsn
+from loanstream.ledger import RunLedger
+from loanstream.scoring import load_rules
+from loanstream.sink.errors import SinkError
+from loanstream.sink.offsets import OffsetStore
+from loanstream.sink.republisher import Republisher
+from loanstream.sink.scorer import Batch, BatchScorer
+from loanstream.sink.stats import SinkStats
+from loanstream.sink.until import CaughtUp, Follow, RunEnd
+from loanstream.sink.writer import BatchWriter
+from loanstream.topics import TopicError, topic_partitions
+
+log = logging.getLogger("loanstream.sink")
+
+SCHEMA_LOCK_ID = 74_210_001  # pg advisory lock serialising schema creation
+LEASE_RETRY_SECONDS = 0.5
+
+
+def apply_schema(conn: Any, schema_path: Path) -> None:
+    """Apply the idempotent schema, serialised by an advisory lock (mapped tasks start together)."""
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
+        cur.execute(schema_path.read_text())
+
+
+def pg_connect(dsn: str) -> Any:
+    """A Postgres connection for the sink, or ``SinkError`` saying what to do."""
+    try:
+        return clients.pg_connect(dsn, application_name="loanstream-sink")
+    except psycopg2.OperationalError as exc:
+        raise SinkError(
+            f"cannot connect to Postgres ({clients.first_line(exc)}); start it "
+            "(`make up`) or fix LOANSTREAM_PG_DSN / the loanstream_postgres connection"
+        ) from None
+
+
+class ScoringSink:
+    """Consume ``topic`` (all or some partitions) into Postgres, exactly once.
+
+    :param kafka_config: librdkafka settings (brokers, SASL/TLS).
+    :param pg_dsn: libpq DSN of the loanstream database.
+    :param topic: the events topic.
+    :param group: consumer group: offsets are stored per group in Postgres.
+    :param batch_size: most events in one batch (one transaction).
+    :param poll_seconds: longest wait for the next event when none is ready.
+    :param republish_topic: also produce each scored event there (at-least-once).
+    :param schema_path: apply this idempotent schema at start (None: assume it is applied).
+    :param rules_path: the rules file (default: the shipped one).
+    :param progress_seconds: seconds between progress log lines.
+    :param native: ``auto``, ``on`` or ``off``: the native scorer (``LOANSTREAM_NATIVE_SCORING``).
+    :param lease: take each partition's lease before consuming it (off only to test the fence).
+    """
+
+    def __init__(
+        self,
+        kafka_config: dict[str, Any],
+        pg_dsn: str,
+        topic: str,
+        *,
+        group: str = "loanstream-scorer",
+        batch_size: int = 2000,
+        poll_seconds: float = 0.1,
+        republish_topic: str | None = None,
+        schema_path: Path | None = None,
+        rules_path: Path | None = None,
+        progress_seconds: float = 5.0,
+        native: str = "auto",
+        lease: bool = True,
+    ) -> None:
+        self.kafka_config = dict(kafka_config)
+        self.pg_dsn = pg_dsn
+        self.topic = topic
+        self.group = group
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.republish_topic = republish_topic
+        self.schema_path = schema_path
+        self.rules = load_rules(rules_path) if rules_path else load_rules()
+        self.progress_seconds = progress_seconds
+        self.lease = lease
+        self._stop_requested = False
+        self.scorer = BatchScorer(self.rules, native, republish=bool(republish_topic))
+        self.offsets = OffsetStore(group, topic)
+        self.writer = BatchWriter(self.offsets)
+
+    @property
+    def scoring_path(self) -> str:
+        return self.scorer.path
+
+    def stop(self) -> None:
+        """Ask a running ``run`` to finish its current batch and return (signal-safe)."""
+        self._stop_requested = True
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        conn = pg_connect(self.pg_dsn)
+        if self.schema_path:
+            apply_schema(conn, self.schema_path)
+        BatchWriter.prepare(conn)
+        return conn
+
+    def _consumer(self) -> Consumer:
+        config = dict(self.kafka_config)
+        config.update(
+            {
+                "group.id": self.group,
+                "enable.auto.commit": False,  # Postgres holds the offsets; Kafka's are advisory
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+                "fetch.max.bytes": 52_428_800,
+                "max.partition.fetch.bytes": 4_194_304,
+                # Once its local queue is full, librdkafka waits fetch.queue.backoff.ms before
+                # fetching again: at the default 1000 ms the sink sat idle for most of a run
+                # (bare consume: 43k events/s; at 10 ms: ~390k, bench/bench_sink.py).
+                "fetch.queue.backoff.ms": 10,
+            }
+        )
+        return Consumer(config)
+
+    def _partitions(self, consumer: Consumer, wanted: list[int] | None) -> list[int]:
+        brokers = str(self.kafka_config.get("bootstrap.servers"))
+        try:
+            existing = topic_partitions(consumer, self.topic, 10, brokers)
+        except TopicError as exc:
+            raise SinkError(str(exc)) from None
+        if existing is None:
+            raise SinkError(f"topic '{self.topic}' does not exist; run the create_topic task first")
+        if wanted is None:
+            return existing
+        missing = sorted(set(wanted) - set(existing))
+        if missing:
+            raise SinkError(
+                f"topic '{self.topic}' has partitions {existing}; partition(s) {missing} do not exist"
+            )
+        return sorted(set(wanted))
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        partitions: list[int] | None = None,
+        *,
+        max_events: int | None = None,
+        idle_timeout: float = 30.0,
+        follow: bool = False,
+        ledger: RunLedger | None = None,
+        stale_after: float = 60.0,
+    ) -> SinkStats:
+        """Consume into Postgres until the condition is met, ``max_events``, or ``stop()``.
+
+        :param partitions: partitions to consume (default: all).
+        :param max_events: stop after this many events.
+        :param idle_timeout: batch mode: stop after this long without an expected event.
+        :param follow: keep scoring as events arrive until ``stop()`` (CLI ``--follow``).
+        :param ledger: score a pipeline run: until its ledger says its last event is stored.
+        :param stale_after: with ``ledger``: heartbeat age after which the producer is gone.
+        """
+        started = time.perf_counter()
+        stats = SinkStats(
+            topic=self.topic, group=self.group, run_id=ledger.run_id if ledger else None
+        )
+        consumer = self._consumer()
+        conn = None
+        try:
+            stats.partitions = self._partitions(consumer, partitions)
+            conn = self._connect()
+            watermarks = self._watermarks(consumer, stats.partitions)
+            if follow:
+                until: Any = Follow()
+            elif ledger is not None:
+                until = RunEnd(
+                    ledger, stats.partitions,
+                    lambda: {p: h for p, (_, h) in self._watermarks(consumer, stats.partitions).items()},
+                    stale_after=stale_after, idle_timeout=idle_timeout,
+                )  # fmt: skip
+            else:
+                until = CaughtUp({p: high for p, (_, high) in watermarks.items()}, idle_timeout)
+            stored = self.offsets.register(
+                conn, stats.partitions, {p: low for p, (low, _) in watermarks.items()}
+            )
+            reason = None
+            if self.lease:
+                stored, reason = self._take_leases(conn, stats, stored, until)
+            for p in stats.partitions:
+                low, high = watermarks[p]
+                start = stored[p]
+                if start < low:
+                    log.warning(
+                        "partition %d: stored offset %d is below the log start %d (retention "
+                        "deleted %d events before they were scored); resuming at %d",
+                        p, start, low, low - start, low,
+                    )  # fmt: skip
+                    start = low
+                stats.next_offsets[p] = start
+                stats.end_offsets[p] = high
+            waiting = {p: stats.end_offsets[p] - stats.next_offsets[p] for p in stats.partitions}
+            log.info(
+                "consuming topic '%s' partitions %s as group '%s' %s: %d events waiting %s, "
+                "resuming from Postgres offsets %s; scoring: %s",
+                self.topic, stats.partitions, self.group, until.describe(), sum(waiting.values()),
+                waiting, dict(stats.next_offsets), self.scoring_path,
+            )  # fmt: skip
+            reason = reason or until.done(stats.next_offsets, 0.0)
+            if reason:
+                stats.stopped_by = reason
+            else:
+                consumer.assign(
+                    [TopicPartition(self.topic, p, stats.next_offsets[p]) for p in stats.partitions]
+                )
+                if ledger is not None:
+                    for p in stats.partitions:
+                        ledger.consumer_live(p)
+                republisher = (
+                    Republisher(self.kafka_config, self.republish_topic)
+                    if self.republish_topic
+                    else None
+                )
+                self._loop(consumer, conn, republisher, stats, until, max_events)
+            stats.end_offsets.update(until.limits())
+            self._final_kafka_commit(consumer, stats)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            # Postgres went away mid-run (crash, restart, network): say so, not a traceback.
+            # (`with conn` turns a dropped connection into "connection already closed" on its
+            # rollback; the error underneath says what happened)
+            cause = exc.__context__ if isinstance(exc.__context__, psycopg2.Error) else exc
+            why = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
+            raise SinkError(
+                f"lost the connection to Postgres at {redact_dsn(self.pg_dsn)} ({why}); "
+                "the batch in flight was stored whole or not at all. Check Postgres "
+                "(`make status`, its log) and re-run: the consumer resumes from the offsets "
+                "stored in Postgres, so nothing is lost or doubled"
+            ) from exc
+        finally:
+            stats.seconds = time.perf_counter() - started
+            consumer.close()
+            if conn is not None:
+                conn.close()  # releases the leases too
+        log.info(
+            "scored %d events (%d new loans, %d updated), dead-lettered %d, skipped %d already "
+            "stored, in %.2fs (%.0f eps), %d batches; bands %s; stored up to offsets %s; "
+            "stopped by %s",
+            stats.scored, stats.inserted, stats.updated, stats.dead_lettered,
+            stats.skipped_already_stored, stats.seconds, stats.eps, stats.batches,
+            stats.bands, dict(stats.next_offsets), stats.stopped_by,
+        )  # fmt: skip
+        return stats
+
+    def _watermarks(self, consumer: Consumer, partitions: list[int]) -> dict[int, tuple[int, int]]:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+            for p in partitions
+        }
+
+    def _take_leases(
+        self, conn: Any, stats: SinkStats, stored: dict[int, int], until: Any
+    ) -> tuple[dict[int, int], str | None]:
+        """Lease every partition, waiting while another consumer holds one; returns the stored
+        offsets once leased, and a reason if the work was done meanwhile by the other one."""
+        waiting_since = time.monotonic()
+        pending = list(stats.partitions)
+        announced = False
+        while True:
+            pending = [p for p in pending if not self.offsets.try_lease(conn, p)]
+            if not pending:
+                break
+            if not announced:
+                log.info(
+                    "partition(s) %s of '%s' are being consumed by another consumer of group "
+                    "'%s' (an overlapping run's task, or a CLI consumer): waiting for it",
+                    pending, self.topic, self.group,
+                )  # fmt: skip
+                announced = True
+            reason = until.done(self.offsets.stored(conn, stats.partitions), 0.0)
+            if reason or self._stop_requested:
+                stats.waited_for_lease_seconds = time.monotonic() - waiting_since
+                log.info("the other consumer stored this run's events: nothing left to do")
+                return self.offsets.stored(conn, stats.partitions), reason or "stop-request"
+            time.sleep(LEASE_RETRY_SECONDS)
+        stats.waited_for_lease_seconds = time.monotonic() - waiting_since
+        if announced:
+            log.info("leased after waiting %.1fs", stats.waited_for_lease_seconds)
+            stored = self.offsets.stored(conn, stats.partitions)
+        return stored, None
+
+    def _poll(self, consumer: Consumer, limit: int) -> list[Message]:
+        """What is ready now, up to ``limit``; if nothing is, wait up to ``poll_seconds`` for
+        one event and take what came with it (natural batching)."""
+        messages = consumer.consume(num_messages=limit, timeout=0)
+        if messages:
+            return messages
+        first = consumer.poll(self.poll_seconds)
+        if first is None:
+            return []
+        if limit > 1:
+            return [first, *consumer.consume(num_messages=limit - 1, timeout=0)]
+        return [first]
+
+    def _loop(
+        self,
+        consumer: Consumer,
+        conn: Any,
+        republisher: Republisher | None,
+        stats: SinkStats,
+        until: Any,
+        max_events: int | None,
+    ) -> None:
+        """Consume and score batch N+1 while a writer thread stores batch N.
+
+        Batches are stored one at a time, in order, each in its own transaction; a batch is
+        counted in ``stats`` and committed to Kafka only after its transaction committed.
+        """
+        read_pos = dict(stats.next_offsets)  # where the next batch starts, per partition
+        loop_started = last_event = time.monotonic()
+        next_progress = time.monotonic() + self.progress_seconds
+        in_flight: tuple[Future, Batch] | None = None
+        writer = ThreadPoolExecutor(1, thread_name_prefix="loanstream-sink-writer")
+        try:
+            while True:
+                if in_flight is not None and in_flight[0].done():
+                    self._stored(consumer, *in_flight, stats)
+                    in_flight = None
+                if self._stop_requested:
+                    stats.stopped_by = "stop-request"
+                    return
+                stopped_by = until.done(stats.next_offsets, time.monotonic() - last_event)
+                if stopped_by:
+                    if in_flight is None:
+                        stats.stopped_by = stopped_by
+                        return
+                    self._stored(consumer, *in_flight, stats)  # then ask again
+                    in_flight = None
+                    continue
+                limit = self.batch_size
+                if max_events is not None:
+                    limit = min(limit, max_events - stats.consumed)
+                    if limit <= 0:
+                        stats.stopped_by = "max-events"
+                        return
+                limits = until.limits()
+                batch = Batch()
+                for msg in self._poll(consumer, limit):
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            continue
+                        if err.retriable() or not err.fatal():
+                            log.warning("consumer error (will retry): %s", err.str())
+                            continue
+                        raise SinkError(f"fatal Kafka consumer error: {err.str()}")
+                    partition, offset = msg.partition(), msg.offset()
+                    if offset < batch.end.get(partition, read_pos[partition]):
+                        stats.skipped_already_stored += 1  # re-delivered: already in Postgres
+                        continue
+                    if offset >= limits.get(partition, offset + 1):
+                        continue  # beyond this run's end: left for the next consumer
+                    batch.add(msg)
+                    stats.consumed += 1
+                if batch.end:
+                    last_event = time.monotonic()
+                    self.scorer.score(batch)
+                    expected = {p: read_pos[p] for p in batch.end}  # the fence: stored before
+                    read_pos.update(batch.end)
+                    if in_flight is not None:
+                        self._stored(consumer, *in_flight, stats)
+                    future = writer.submit(self._store, conn, republisher, batch, expected)
+                    in_flight = (future, batch)
+                now = time.monotonic()
+                if now >= next_progress:
+                    next_progress = now + self.progress_seconds
+                    log.info(
+                        "progress: consumed %d (scored %d, dead-lettered %d) in %.0fs, stored up "
+                        "to offsets %s",
+                        stats.consumed, stats.scored, stats.dead_lettered,
+                        now - loop_started, dict(stats.next_offsets),
+                    )  # fmt: skip
+        finally:
+            # on an error too: wait for the batch in flight (never close conn under its COPY)
+            try:
+                if in_flight is not None:
+                    self._stored(consumer, *in_flight, stats)
+            finally:
+                writer.shutdown(wait=True)
+
+    def _store(
+        self,
+        conn: Any,
+        republisher: Republisher | None,
+        batch: Batch,
+        expected: dict[int, int],
+    ) -> int:
+        """Writer thread: republish (if asked), then one database transaction for the batch."""
+        if republisher is not None and batch.republish:
+            republisher.publish(batch)
+        return self.writer.write(conn, batch, expected)
+
+    def _stored(self, consumer: Consumer, future: Future, batch: Batch, stats: SinkStats) -> None:
+        """Wait for a batch's transaction (re-raising its error), then count it and tell Kafka."""
+        inserted = future.result()
+        bands, decisions = self.scorer.mix(batch)
+        stats.count_batch(
+            end=batch.end,
+            scored=batch.scored,
+            inserted=inserted,
+            scored_natively=batch.native_rows,
+            dead_lettered=len(batch.dead),
+            republished=len(batch.republish),
+            bands=bands,
+            decisions=decisions,
+        )
+        try:  # Postgres holds the truth now; this commit only feeds lag metrics
+            consumer.commit(
+                offsets=[TopicPartition(self.topic, p, o) for p, o in batch.end.items()],
+                asynchronous=True,
+            )
+        except KafkaException as exc:
+            log.warning("advisory Kafka commit failed (Postgres offsets are what count): %s", exc)
+
+    def _final_kafka_commit(self, consumer: Consumer, stats: SinkStats) -> None:
+        """Mirror the Postgres offsets to Kafka once more, synchronously (advisory, for lag)."""
+        if not stats.next_offsets:
+            return
+        offsets = [TopicPartition(self.topic, p, o) for p, o in stats.next_offsets.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("advisory Kafka commit failed (Postgres offsets are what count): %s", exc)

@@ -1,0 +1,60 @@
+"""The republisher: scored events to a second topic, acknowledged before the batch commits.
+
+At-least-once into that topic (idempotent producer, keyed by loan id), with source
+topic/partition/offset headers for de-duplication downstream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from loanstream.sink.errors import SinkError
+from loanstream.sink.scorer import Batch
+
+
+class Republisher:
+    """Produces a batch's payloads to ``topic`` and waits for every acknowledgement.
+
+    :param kafka_config: librdkafka settings of the source cluster (SASL/TLS included).
+    :param topic: where scored events go (``LOANSTREAM_SCORED_TOPIC``).
+    """
+
+    def __init__(self, kafka_config: dict[str, Any], topic: str) -> None:
+        self.topic = topic
+        self._producer = Producer(
+            {
+                **kafka_config,
+                "enable.idempotence": True,  # retries never duplicate within a session
+                "acks": "all",
+                "linger.ms": 5,
+                "partitioner": "murmur2_random",  # same key -> same partition as Java clients
+            }
+        )
+
+    def publish(self, batch: Batch) -> int:
+        """Send ``batch.republish``; raise ``SinkError`` unless every event was acknowledged."""
+        failures: list[str] = []
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(err.str())
+
+        for key, value, headers in batch.republish:
+            while True:
+                try:
+                    self._producer.produce(
+                        self.topic, key=key, value=value, headers=headers,
+                        on_delivery=on_delivery,
+                    )  # fmt: skip
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+        remaining = self._producer.flush(60)
+        if remaining or failures:
+            raise SinkError(
+                f"republishing to '{self.topic}' failed for {remaining + len(failures)} "
+                f"events ({failures[:3]}); nothing was committed, re-run to retry"
+            )
+        return len(batch.republish)
