@@ -101,9 +101,10 @@ def iter_events(path: str | Path, event_time: str | None = None) -> Iterator[dic
     body, ``event_time`` appended, decoded again); None for a row that is no event."""
     stamp = event_time or utc_now_iso()
     for batch in iter_event_batches(path):
-        yield from (None for _ in batch.rejections)
-        for body in batch.bodies:
-            yield orjson.loads(finish_event(body, stamp))
+        rows = [(r.row, None) for r in batch.rejections]
+        rows += zip(batch.rows, batch.bodies, strict=True)
+        for _, body in sorted(rows, key=lambda item: item[0]):  # in file order
+            yield None if body is None else orjson.loads(finish_event(body, stamp))
 
 
 def score_events(
