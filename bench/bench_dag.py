@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import sys
-import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -26,6 +25,9 @@ from airflow_api import Airflow, DagRunner  # noqa: E402
 from bench_producer import dataset  # noqa: E402
 from envfile import load as load_env  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from tests.resources import delete_named, unique_name  # noqa: E402
+
 DAG_ID = "loan_stream_pipeline"
 
 
@@ -36,7 +38,7 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 
 def timed_run(runner: DagRunner, csv: Path, max_events: int | None, label: str) -> dict:
-    conf = {"csv_path": str(csv), "rate": 0, "topic": f"bench_dag_{uuid.uuid4().hex[:8]}"}
+    conf = {"csv_path": str(csv), "rate": 0, "topic": unique_name("bench_dag")}
     if max_events:
         conf["max_events"] = max_events
     run_id = runner.trigger(DAG_ID, conf)
@@ -75,8 +77,13 @@ def main() -> int:
     one_row = csv.with_name("loans_1.csv")
     with csv.open() as src:  # header + first row (no embedded newlines in generated data)
         one_row.write_text(src.readline() + src.readline())
-    empty = timed_run(runner, one_row, None, "empty (1-row file)")
-    full = timed_run(runner, csv, None, f"{args.rows:,} events")
+    try:
+        empty = timed_run(runner, one_row, None, "empty (1-row file)")
+        full = timed_run(runner, csv, None, f"{args.rows:,} events")
+    finally:  # the topics the two runs created
+        from loanstream.config import Settings
+
+        delete_named(Settings.from_env())
     per_event_ms = None
     if empty["run_seconds"] and full["run_seconds"] and full["events"]:
         per_event_ms = 1000 * (full["run_seconds"] - empty["run_seconds"]) / full["events"]

@@ -38,11 +38,11 @@ import numpy as np  # noqa: E402
 import psycopg2  # noqa: E402
 from airflow_api import Airflow, DagRunner  # noqa: E402
 from bench_producer import dataset  # noqa: E402
-from confluent_kafka.admin import AdminClient  # noqa: E402
 from envfile import load as load_env  # noqa: E402
 
 from loanstream.config import Settings  # noqa: E402
 from tests.helpers import temp_schema  # noqa: E402
+from tests.resources import delete_groups, delete_topics, unique_name  # noqa: E402
 
 DAG_ID = "loan_stream_pipeline"
 TARGET_P99_MS = 500.0
@@ -86,14 +86,14 @@ def _ms(value: float | None) -> float | None:
 
 
 def dag_run(runner: DagRunner, settings: Settings, csv: Path, events: int, rate: int) -> dict:
-    topic = f"bench_latency_{uuid.uuid4().hex[:8]}"
+    topic = unique_name("bench_latency")
     conf = {"csv_path": str(csv), "rate": rate, "max_events": events, "topic": topic}
     started = time.monotonic()
     run_id = runner.trigger(DAG_ID, conf)
     try:
         state = runner.wait(DAG_ID, run_id, timeout=3600)
-    finally:
-        AdminClient(settings.kafka_config()).delete_topics([topic], operation_timeout=30)
+    finally:  # waits for the broker (a dropped AdminClient never sends the deletion)
+        delete_topics(settings.kafka_config(), [topic])
     producer = runner.xcom(DAG_ID, run_id, "produce_events") or {}
     result = {
         "mode": "dag",
@@ -111,8 +111,9 @@ def dag_run(runner: DagRunner, settings: Settings, csv: Path, events: int, rate:
 
 def cli_pair(settings: Settings, csv: Path, events: int, rate: int) -> dict:
     """``consume --follow`` first, then ``produce``; latency from a private schema."""
-    topic = f"bench_latency_cli_{uuid.uuid4().hex[:8]}"
+    topic = unique_name("bench_latency_cli")
     run_id = f"bench_cli_{uuid.uuid4().hex[:8]}"
+    group = unique_name("g_bench_cli")
     cli = [sys.executable, "-m", "loanstream.cli"]
     with temp_schema(settings) as dsn:
         env = {**os.environ, "LOANSTREAM_PG_DSN": dsn}
@@ -120,7 +121,7 @@ def cli_pair(settings: Settings, csv: Path, events: int, rate: int) -> dict:
             subprocess.run([*cli, "topic", "create", "--topic", topic], env=env, check=True,
                            capture_output=True)  # fmt: skip
             consumer = subprocess.Popen(
-                [*cli, "consume", "--follow", "--topic", topic, "--group", f"g_{run_id}"],
+                [*cli, "consume", "--follow", "--topic", topic, "--group", group],
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
             time.sleep(3)  # the consumer is assigned and polling
@@ -154,7 +155,8 @@ def cli_pair(settings: Settings, csv: Path, events: int, rate: int) -> dict:
                 **latency(dsn, run_id),
             }
         finally:
-            AdminClient(settings.kafka_config()).delete_topics([topic], operation_timeout=30)
+            delete_groups(settings.kafka_config(), [group])
+            delete_topics(settings.kafka_config(), [topic])
     print(json.dumps(result), flush=True)
     return result
 

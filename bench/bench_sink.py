@@ -33,13 +33,11 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import orjson
 import psycopg2
 from confluent_kafka import Message
-from confluent_kafka.admin import AdminClient
 
 from loanstream.config import Settings
 from loanstream.events import finish_event, iter_event_batches, utc_now_iso
@@ -61,6 +59,7 @@ from loanstream.topics import ensure_topic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_producer import dataset  # noqa: E402
 from tests.helpers import temp_schema  # noqa: E402
+from tests.resources import delete_named, unique_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 3
@@ -177,7 +176,7 @@ class TimedSink(ScoringSink):
 
 
 def new_topic(settings: Settings, made: list[str]) -> str:
-    topic = f"bench_sink_{uuid.uuid4().hex[:8]}"
+    topic = unique_name("bench_sink")
     ensure_topic(settings.kafka_config(), topic, partitions=PARTITIONS, use_rpk=False)
     made.append(topic)
     return topic
@@ -186,9 +185,7 @@ def new_topic(settings: Settings, made: list[str]) -> str:
 def sink_one_process(
     settings: Settings, topic: str, dsn: str, rows: int, native: str = "on"
 ) -> dict:
-    sink = TimedSink(
-        settings.kafka_config(), dsn, topic, group=f"bench_{uuid.uuid4().hex[:8]}", native=native
-    )
+    sink = TimedSink(settings.kafka_config(), dsn, topic, group=unique_name("bench"), native=native)
     stats = sink.run(idle_timeout=30)
     assert stats.scored + stats.dead_lettered == rows, stats.to_dict()
     name = "a_sink_one_process" if native == "on" else "a_sink_one_process_python"
@@ -202,7 +199,7 @@ def sink_one_process(
 
 def sink_three_processes(settings: Settings, topic: str, dsn: str, rows: int) -> dict:
     env = {**os.environ, "LOANSTREAM_PG_DSN": dsn, "LOANSTREAM_NATIVE_SCORING": "on"}
-    group = f"bench_{uuid.uuid4().hex[:8]}"
+    group = unique_name("bench")
     start = time.perf_counter()
     procs = [
         subprocess.Popen(
@@ -313,9 +310,8 @@ def main() -> int:
             b = sink_three_processes(settings, topic, dsn_b, rows)
             c = plain_copy(dsn_a)
             parts = breakdown(values, dsn_b)
-    finally:
-        if made:
-            AdminClient(settings.kafka_config()).delete_topics(made, operation_timeout=30)
+    finally:  # topics and consumer groups this run named (schemas: temp_schema drops them)
+        delete_named(settings)
     after = emit({"bench": "machine", "loadavg_after": load_average()})
     summary = emit({
         "bench": "summary",

@@ -15,6 +15,7 @@ BENCH = Path(__file__).resolve().parent
 ORDER = (
     "bench_producer.py",
     "bench_sink.py",
+    "bench_scoring.py",
     "bench_validation.py",
     "bench_dag.py",
     "bench_latency.py",
@@ -30,6 +31,7 @@ def main() -> int:
             args += {
                 "bench_producer.py": ["--quick"],
                 "bench_sink.py": ["--quick"],
+                "bench_scoring.py": ["--repeat", "1"],
                 "bench_validation.py": ["20000"],
                 "bench_dag.py": ["--rows", "5000"],
                 "bench_latency.py": ["--quick"],

@@ -5,7 +5,7 @@
 #   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven (if missing)
 #   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
 #   scripts/setup.sh compose  # .local/bin/compose-check (compose-go, from the Go module proxy)
-#   scripts/setup.sh native   # the sink's native scorer (native/, Rust) into plugins/loanstream/
+#   scripts/setup.sh native   # the native scorer and event encoder (native/, Rust) into plugins/loanstream/
 #
 # `make setup` runs them all. Only package registries are used (PyPI, Debian, Maven Central,
 # the Go module proxy, crates.io).
@@ -131,8 +131,8 @@ setup_compose() {
     (cd "$src" && go build -trimpath -o "$bin" .)
 }
 
-# The sink's hot path in Rust (loanstream/native.py says what it does and does not do). Without
-# cargo the sink scores in Python: same results, about 40 % of the speed.
+# The sink's and the producer's hot paths in Rust (loanstream/native.py says what they do and do
+# not do). Without cargo the sink scores and the producer encodes in Python: same results, slower.
 setup_native() {
     local src="$ROOT/native" lib="$ROOT/plugins/loanstream/_scoring_native.abi3.so"
     if up_to_date "$src" "$lib"; then

@@ -10,6 +10,7 @@ Services policy: tests marked ``integration``/``chaos`` need Kafka and Postgres,
 "... run `make up` first".
 
 Fixtures: ``settings``, ``kafka_bootstrap``, ``kafka_config``, ``kafka_admin``,
+``resources`` (topics, consumer groups and schemas deleted after the test),
 ``unique_topic`` (factory), ``pg_dsn``, ``pg_conn``, ``airflow_url``, ``airflow_token``,
 ``airflow_api``, ``dag_runner``, ``shared_csv``.
 """
@@ -22,9 +23,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,29 +128,68 @@ def kafka_admin(kafka_config: dict):
     return AdminClient(kafka_config)
 
 
+_swept: list[bool] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Whatever a test named with ``unique_name`` and left behind (a sink's consumer group, a
+    topic a DAG run created, anything of a failed test): deleted, if the services answered."""
+    from tests import resources
+
+    if not resources._MADE or _service_errors.get("kafka", "not probed") is not None:
+        return
+    if _service_errors.get("postgres", "not probed") is not None:
+        return
+    try:
+        found = resources.delete_named(Settings.from_env())
+    except Exception as exc:  # noqa: BLE001 - cleanup must not change the session's result
+        print(f"\ncleanup: deleting this session's test resources failed: {exc}", file=sys.stderr)
+        return
+    if any(found.values()):
+        counts = ", ".join(f"{len(v)} {k}" for k, v in found.items())
+        print(f"\ncleanup: deleted what tests left behind: {counts}", file=sys.stderr)
+
+
 @pytest.fixture
-def unique_topic(kafka_admin, request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
+def resources(settings: Settings, kafka_bootstrap: str, pg_dsn: str) -> Iterator[Any]:
+    """A :class:`tests.resources.Resources`: ``resources.topic()``, ``.group()``,
+    ``.schema()``, ``.adopt_topic(name)``; everything deleted when the test ends, pass or fail.
+    The first use in a session also deletes leftovers of killed runs (older than 6 h)."""
+    from tests.resources import Resources, sweep_stale
+
+    if not _swept:
+        _swept.append(True)
+        try:
+            found = sweep_stale(settings)
+        except Exception as exc:  # noqa: BLE001 - a failed sweep must not fail the test
+            print(f"cleanup: sweeping stale test resources failed: {exc}", file=sys.stderr)
+        else:
+            if any(found.values()):
+                print(f"cleanup: deleted stale test resources {found}", file=sys.stderr)
+    with Resources(settings) as res:
+        yield res
+
+
+@pytest.fixture
+def unique_topic(kafka_admin, resources) -> Iterator[Callable[..., str]]:
     """Factory: ``unique_topic(partitions=3, config=None, prefix=None) -> name``.
 
     Creates a fresh topic on the real broker (waiting until it exists) and deletes every
-    topic it made when the test ends.
+    topic it made when the test ends (``resources``).
     """
     from confluent_kafka.admin import NewTopic
 
-    made: list[str] = []
+    from tests.resources import unique_name
 
     def make(
         partitions: int = 3, config: dict[str, str] | None = None, prefix: str | None = None
     ) -> str:
-        base = prefix or "test-" + request.node.name[:40]
-        safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in base)
-        name = f"{safe}-{uuid.uuid4().hex[:8]}"
+        name = resources.adopt_topic(unique_name(prefix or "test"))
         futures = kafka_admin.create_topics(
             [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
             operation_timeout=15,
         )
         futures[name].result(timeout=20)
-        made.append(name)
         # the controller has it; wait until the broker's metadata shows every partition led
         deadline = time.monotonic() + 20
         while True:
@@ -166,12 +206,6 @@ def unique_topic(kafka_admin, request: pytest.FixtureRequest) -> Iterator[Callab
             time.sleep(0.1)
 
     yield make
-    if made:
-        for future in kafka_admin.delete_topics(made, operation_timeout=15).values():
-            try:
-                future.result(timeout=20)
-            except Exception:  # noqa: BLE001 - best effort cleanup
-                pass
 
 
 @pytest.fixture(scope="session")

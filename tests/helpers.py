@@ -1,20 +1,17 @@
-"""Helpers for integration tests: isolated topics and Postgres schemas on the real services."""
+"""Helpers for integration tests: isolated topics, consumer groups and Postgres schemas on the
+real services (made and deleted by :mod:`tests.resources`), reading topics, test CSVs."""
 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg2
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from loanstream.config import Settings, shared_sample_csv
-from loanstream.sink import apply_schema
-from loanstream.topics import ensure_topic
+from tests.resources import Resources, unique_name  # noqa: F401 - tests import them from here
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,39 +21,26 @@ def shared_data_csv() -> Path:
     return shared_sample_csv()
 
 
-def unique_name(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
 @contextlib.contextmanager
 def temp_topic(settings: Settings, partitions: int = 3, prefix: str = "test") -> Iterator[str]:
-    """A fresh topic, deleted afterwards."""
-    topic = unique_name(prefix)
-    ensure_topic(settings.kafka_config(), topic, partitions=partitions, use_rpk=False)
-    try:
-        yield topic
-    finally:
-        AdminClient(settings.kafka_config()).delete_topics([topic], operation_timeout=10)
+    """A fresh topic, deleted afterwards (also when the test fails)."""
+    with Resources(settings) as res:
+        yield res.topic(prefix, partitions=partitions)
 
 
 @contextlib.contextmanager
 def temp_schema(settings: Settings) -> Iterator[str]:
-    """A fresh Postgres schema holding the loanstream tables; yields a DSN that uses it."""
-    schema = unique_name("t")
-    with psycopg2.connect(settings.pg_dsn) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA {schema}")
-    conn.close()
-    sep = "&" if "?" in settings.pg_dsn else "?"
-    dsn = f"{settings.pg_dsn}{sep}options={quote(f'-csearch_path={schema}')}"
-    conn = psycopg2.connect(dsn)
-    apply_schema(conn, REPO / "include" / "sql" / "schema.sql")
-    conn.close()
-    try:
-        yield dsn
-    finally:
-        with psycopg2.connect(settings.pg_dsn) as conn, conn.cursor() as cur:
-            cur.execute(f"DROP SCHEMA {schema} CASCADE")
-        conn.close()
+    """A fresh Postgres schema holding the loanstream tables; yields a DSN that uses it.
+    Dropped afterwards (also when the test fails)."""
+    with Resources(settings) as res:
+        yield res.schema()
+
+
+@contextlib.contextmanager
+def temp_group(settings: Settings, prefix: str = "g") -> Iterator[str]:
+    """A consumer group name, the group deleted afterwards (also when the test fails)."""
+    with Resources(settings) as res:
+        yield res.group(prefix)
 
 
 def query(dsn: str, sql: str, params: tuple = ()) -> list[tuple]:

@@ -1,5 +1,6 @@
-//! The sink's hot path, compiled: Kafka message -> event fields -> features -> rules -> one
-//! CSV line for `COPY risk_scored`.
+//! loanstream's hot paths, compiled. `BatchScorer`: the sink's Kafka message -> event fields ->
+//! features -> rules -> one CSV line for `COPY risk_scored`. `BodyEncoder` (at the end): the
+//! producer's CSV record -> event JSON body.
 //!
 //! Contract (checked by tests/unit/test_scoring_native.py on every row of both samples, on
 //! hypothesis input and on the hostile-event corpus): for each message this either writes
@@ -13,12 +14,14 @@
 //!
 //! The rule set comes from Python (`loanstream.native`), already parsed and validated from
 //! include/rules/risk_rules.yaml; a rule set with anything this evaluator does not model
-//! exactly as Python does is refused at construction, and Python scores everything.
+//! exactly as Python does is refused at construction, and Python scores everything. So do
+//! every bound, cap and table parsing uses (`loanstream.scoring.limits.Limits`): none is a
+//! literal here, and a limit this code does not know is refused at construction.
 
 use memchr::memchr2;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 // --------------------------------------------------------------------------------------------
 // The fields scoring reads
@@ -41,10 +44,100 @@ const F_DELINQ: usize = 13;
 const F_PUB_REC: usize = 14;
 const F_HOME: usize = 15;
 const F_PURPOSE: usize = 16;
-const N_FIELDS: usize = 17;
+const F_ISSUE_D: usize = 17;
+const N_FIELDS: usize = 18;
 
-const MAX_NUMERIC_CHARS: usize = 64; // loanstream.scoring.MAX_NUMERIC_CHARS
-const MAX_TEXT_CHARS: usize = 64; // loanstream.scoring.MAX_TEXT_CHARS
+/// Room for a category held inline (longer ones are declined when the limits allow them).
+const INLINE_TEXT: usize = 64;
+
+/// `loanstream.scoring.limits.Limits`, as `Limits.native_spec()` hands it over.
+struct Limits {
+    max_numeric_chars: usize,
+    max_text_chars: usize,
+    max_short_chars: usize,
+    loan_amnt: (f64, f64), // low exclusive
+    int_rate: (f64, f64),
+    annual_inc: (f64, f64),
+    dti: (f64, f64),
+    revol_util: (f64, f64),
+    fico: (f64, f64),
+    count: (f64, f64),
+    term_months: Vec<i64>,
+    emp_length_cap: i64,
+    emp_length_blanks: Vec<String>,
+    min_year: i64,
+    month_names: Vec<String>,
+}
+
+impl Limits {
+    fn from_spec(spec: &Bound<'_, PyDict>) -> PyResult<Self> {
+        // limits that only bound JSON numbers, which are declined in the fields scoring reads
+        const ONLY_FOR_NUMBERS: [&str; 2] = ["max_abs_int", "emp_length_max"];
+        let known = [
+            "max_numeric_chars",
+            "max_text_chars",
+            "max_short_chars",
+            "loan_amnt",
+            "int_rate",
+            "annual_inc",
+            "dti",
+            "revol_util",
+            "fico",
+            "count",
+            "term_months",
+            "emp_length_cap",
+            "emp_length_blanks",
+            "min_year",
+            "month_names",
+        ];
+        for key in spec.keys() {
+            let key: String = key.extract()?;
+            if !known.contains(&key.as_str()) && !ONLY_FOR_NUMBERS.contains(&key.as_str()) {
+                return Err(PyValueError::new_err(format!(
+                    "limit {key} is not modelled natively"
+                )));
+            }
+        }
+        fn get<'py, T: FromPyObject<'py>>(spec: &Bound<'py, PyDict>, key: &str) -> PyResult<T> {
+            spec.get_item(key)?
+                .ok_or_else(|| PyValueError::new_err(format!("limit {key} is missing")))?
+                .extract()
+        }
+        let range = |key: &str| -> PyResult<(f64, f64)> {
+            let pair: Vec<f64> = get(spec, key)?;
+            match pair.as_slice() {
+                [low, high] => Ok((*low, *high)),
+                _ => Err(PyValueError::new_err(format!(
+                    "limit {key} is not a (low, high) pair"
+                ))),
+            }
+        };
+        let min_year: i64 = get(spec, "min_year")?;
+        if min_year < 1000 {
+            // features_as_of is written with 4-digit years, as date.isoformat() writes these
+            return Err(PyValueError::new_err(
+                "limit min_year below 1000 is not modelled natively",
+            ));
+        }
+        Ok(Limits {
+            max_numeric_chars: get(spec, "max_numeric_chars")?,
+            max_text_chars: get(spec, "max_text_chars")?,
+            max_short_chars: get(spec, "max_short_chars")?,
+            loan_amnt: range("loan_amnt")?,
+            int_rate: range("int_rate")?,
+            annual_inc: range("annual_inc")?,
+            dti: range("dti")?,
+            revol_util: range("revol_util")?,
+            fico: range("fico")?,
+            count: range("count")?,
+            term_months: get(spec, "term_months")?,
+            emp_length_cap: get(spec, "emp_length_cap")?,
+            emp_length_blanks: get(spec, "emp_length_blanks")?,
+            min_year,
+            month_names: get(spec, "month_names")?,
+        })
+    }
+}
 
 #[inline]
 fn field_slot(key: &[u8]) -> Option<usize> {
@@ -66,6 +159,7 @@ fn field_slot(key: &[u8]) -> Option<usize> {
         b"pub_rec" => F_PUB_REC,
         b"home_ownership" => F_HOME,
         b"purpose" => F_PURPOSE,
+        b"issue_d" => F_ISSUE_D,
         _ => return None,
     })
 }
@@ -375,11 +469,16 @@ fn number(t: &str) -> Option<f64> {
 }
 
 /// `_opt_float`: blank -> None; else a number (a trailing % allowed) within [low, high].
-fn opt_float(raw: Raw<'_>, low: f64, high: f64, percent: bool) -> Result<Option<f64>, ()> {
+fn opt_float(
+    raw: Raw<'_>,
+    (low, high): (f64, f64),
+    percent: bool,
+    lim: &Limits,
+) -> Result<Option<f64>, ()> {
     let Some(mut t) = text(raw)? else {
         return Ok(None);
     };
-    if t.len() > MAX_NUMERIC_CHARS {
+    if t.len() > lim.max_numeric_chars {
         return Err(());
     }
     if percent {
@@ -395,19 +494,19 @@ fn opt_float(raw: Raw<'_>, low: f64, high: f64, percent: bool) -> Result<Option<
     }
 }
 
-/// `_opt_count`: a whole number in [0, 1000] ("1.0" included).
-fn opt_count(raw: Raw<'_>) -> Result<Option<i64>, ()> {
-    match opt_float(raw, 0.0, 1000.0, false)? {
+/// `_count`: a whole number within `count` ("1.0" included).
+fn opt_count(raw: Raw<'_>, lim: &Limits) -> Result<Option<i64>, ()> {
+    match opt_float(raw, lim.count, false, lim)? {
         None => Ok(None),
         Some(v) if v.fract() == 0.0 => Ok(Some(v as i64)),
         Some(_) => Err(()),
     }
 }
 
-/// `_TERM_RE` = `(\d{1,3})\s*(?:months?)?` (ignoring case), then 36 or 60.
-fn term(raw: Raw<'_>) -> Result<i64, ()> {
+/// `_TERM_RE` = `(\d{1,3})\s*(?:months?)?` (ignoring case), then one of `term_months`.
+fn term(raw: Raw<'_>, lim: &Limits) -> Result<i64, ()> {
     let t = text(raw)?.ok_or(())?;
-    if t.len() > 32 {
+    if t.len() > lim.max_short_chars {
         return Err(());
     }
     let b = t.as_bytes();
@@ -423,21 +522,24 @@ fn term(raw: Raw<'_>) -> Result<i64, ()> {
         return Err(());
     }
     match t[..digits].parse::<i64>() {
-        Ok(m @ (36 | 60)) => Ok(m),
+        Ok(m) if lim.term_months.contains(&m) => Ok(m),
         _ => Err(()),
     }
 }
 
-/// `_emp_length`: n/a -> None; `(<\s*)?(\d{1,2})\s*(\+)?\s*(?:years?|yrs?)?` -> 0..10.
-fn emp_length(raw: Raw<'_>) -> Result<Option<i64>, ()> {
+/// `_emp_length`: a blank word (n/a) -> None; `(<\s*)?(\d{1,2})\s*(\+)?\s*(?:years?|yrs?)?`
+/// -> years, capped.
+fn emp_length(raw: Raw<'_>, lim: &Limits) -> Result<Option<i64>, ()> {
     let Some(t) = text(raw)? else { return Ok(None) };
-    if ["n/a", "na", "none"]
+    // Python: value.lower() in emp_length_blanks (text() let only ASCII through)
+    if lim
+        .emp_length_blanks
         .iter()
-        .any(|word| t.eq_ignore_ascii_case(word))
+        .any(|word| equals_lowered(word, t))
     {
         return Ok(None);
     }
-    if t.len() > 32 {
+    if t.len() > lim.max_short_chars {
         return Err(());
     }
     let mut rest = t;
@@ -461,7 +563,28 @@ fn emp_length(raw: Raw<'_>) -> Result<Option<i64>, ()> {
     {
         return Err(());
     }
-    Ok(Some(if under { 0 } else { years.min(10) }))
+    Ok(Some(
+        (if under { 0 } else { years }).min(lim.emp_length_cap),
+    ))
+}
+
+/// The length of `event_time` as Python checks it (event_time() accepts no padding).
+#[inline]
+fn event_time_text_len(raw: Raw<'_>) -> usize {
+    match raw {
+        Raw::Str(s) => s.len(),
+        _ => 0,
+    }
+}
+
+/// `word == t.lower()` for ASCII `t`, without allocating.
+#[inline]
+fn equals_lowered(word: &str, t: &str) -> bool {
+    word.len() == t.len()
+        && word
+            .bytes()
+            .zip(t.bytes())
+            .all(|(w, c)| w == c.to_ascii_lowercase())
 }
 
 /// `event_time` as Python's fromisoformat reads it, when already UTC:
@@ -542,65 +665,93 @@ fn event_time(raw: Raw<'_>) -> Option<(Inline<32>, i64, i64)> {
     Some((iso, year, month))
 }
 
-/// `_credit_history`: months from "Apr-1997" / "Apr-97" / "1997-04[-01]" to event_time.
-fn credit_history(raw: Raw<'_>, at_year: i64, at_month: i64) -> Result<Option<i64>, ()> {
+/// `_month_parts`: (year, month, two-digit year?) of "Apr-1997" / "Apr-97" / "1997-04[-01]";
+/// Ok(None) blank.
+fn month_parts(raw: Raw<'_>, lim: &Limits) -> Result<Option<(i64, i64, bool)>, ()> {
     let Some(t) = text(raw)? else { return Ok(None) };
-    if t.len() > 32 {
+    if t.len() > lim.max_short_chars {
         return Err(());
     }
     let b = t.as_bytes();
     let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
-    let (year, month) =
-        if b.len() >= 6 && b[3] == b'-' && b[..3].iter().all(u8::is_ascii_alphabetic) {
-            let year_text = &b[4..];
-            if !(year_text.len() == 2 || year_text.len() == 4) || !all_digits(year_text) {
+    if b.len() >= 6 && b[3] == b'-' && b[..3].iter().all(u8::is_ascii_alphabetic) {
+        // ([A-Za-z]{3})-(\d{2}|\d{4})
+        let year_text = &b[4..];
+        if !(year_text.len() == 2 || year_text.len() == 4) || !all_digits(year_text) {
+            return Err(());
+        }
+        let name = &t[..3];
+        let month = lim
+            .month_names
+            .iter()
+            .position(|m| equals_lowered(m, name))
+            .ok_or(())? as i64
+            + 1;
+        let year: i64 = t[4..].parse().map_err(|_| ())?;
+        return Ok(Some((year, month, year_text.len() == 2)));
+    }
+    // (\d{4})-(\d{1,2})(?:-(\d{1,2}))?
+    let mut parts = t.split('-');
+    let y = parts.next().ok_or(())?;
+    let m = parts.next().ok_or(())?;
+    let d = parts.next();
+    if parts.next().is_some()
+        || y.len() != 4
+        || !all_digits(y.as_bytes())
+        || !(1..=2).contains(&m.len())
+        || !all_digits(m.as_bytes())
+    {
+        return Err(());
+    }
+    if let Some(d) = d {
+        if !(1..=2).contains(&d.len()) || !all_digits(d.as_bytes()) {
+            return Err(());
+        }
+        let day: i64 = d.parse().map_err(|_| ())?;
+        if !(1..=31).contains(&day) {
+            return Err(());
+        }
+    }
+    let month: i64 = m.parse().map_err(|_| ())?;
+    if !(1..=12).contains(&month) {
+        return Err(());
+    }
+    Ok(Some((y.parse().map_err(|_| ())?, month, false)))
+}
+
+/// `_full_year`: a two-digit year in the century that puts it at or before `reference_year`.
+#[inline]
+fn full_year(year: i64, two_digit: bool, reference_year: i64) -> i64 {
+    match (two_digit, 2000 + year <= reference_year) {
+        (false, _) => year,
+        (true, true) => year + 2000,
+        (true, false) => year + 1900,
+    }
+}
+
+/// `features_as_of`: (year, month) of `issue_d` when present, else of `event_time`; and
+/// whether it came from `issue_d`.
+fn as_of(raw: Raw<'_>, at_year: i64, at_month: i64, lim: &Limits) -> Result<(i64, i64, bool), ()> {
+    match month_parts(raw, lim)? {
+        None => Ok((at_year, at_month, false)),
+        Some((year, month, two_digit)) => {
+            let year = full_year(year, two_digit, at_year);
+            if year < lim.min_year {
                 return Err(());
             }
-            const MONTHS: [&str; 12] = [
-                "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-            ];
-            let name = &t[..3];
-            let month = MONTHS
-                .iter()
-                .position(|m| m.eq_ignore_ascii_case(name))
-                .ok_or(())? as i64
-                + 1;
-            let mut year: i64 = t[4..].parse().map_err(|_| ())?;
-            if year_text.len() == 2 {
-                year += if 2000 + year <= at_year { 2000 } else { 1900 };
-            }
-            (year, month)
-        } else {
-            // (\d{4})-(\d{1,2})(?:-(\d{1,2}))?
-            let mut parts = t.split('-');
-            let y = parts.next().ok_or(())?;
-            let m = parts.next().ok_or(())?;
-            let d = parts.next();
-            if parts.next().is_some()
-                || y.len() != 4
-                || !all_digits(y.as_bytes())
-                || !(1..=2).contains(&m.len())
-                || !all_digits(m.as_bytes())
-            {
-                return Err(());
-            }
-            if let Some(d) = d {
-                if !(1..=2).contains(&d.len()) || !all_digits(d.as_bytes()) {
-                    return Err(());
-                }
-                let day: i64 = d.parse().map_err(|_| ())?;
-                if !(1..=31).contains(&day) {
-                    return Err(());
-                }
-            }
-            let month: i64 = m.parse().map_err(|_| ())?;
-            if !(1..=12).contains(&month) {
-                return Err(());
-            }
-            (y.parse().map_err(|_| ())?, month)
-        };
-    let months = (at_year - year) * 12 + (at_month - month);
-    if year < 1900 || months < 0 {
+            Ok((year, month, true))
+        }
+    }
+}
+
+/// `_credit_history`: whole months from `earliest_cr_line` to the as-of month.
+fn credit_history(raw: Raw<'_>, as_of: (i64, i64), lim: &Limits) -> Result<Option<i64>, ()> {
+    let Some((year, month, two_digit)) = month_parts(raw, lim)? else {
+        return Ok(None);
+    };
+    let year = full_year(year, two_digit, as_of.0);
+    let months = (as_of.0 - year) * 12 + (as_of.1 - month);
+    if year < lim.min_year || months < 0 {
         return Err(());
     }
     Ok(Some(months))
@@ -620,13 +771,13 @@ impl<const N: usize> Inline<N> {
     }
 }
 
-fn category(raw: Raw<'_>, upper: bool) -> Result<Option<Inline<MAX_TEXT_CHARS>>, ()> {
+fn category(raw: Raw<'_>, upper: bool, lim: &Limits) -> Result<Option<Inline<INLINE_TEXT>>, ()> {
     let Some(t) = text(raw)? else { return Ok(None) };
-    if t.len() > MAX_TEXT_CHARS {
+    if t.len() > lim.max_text_chars || t.len() > INLINE_TEXT {
         return Err(());
     }
     let mut cat = Inline {
-        buf: [0; MAX_TEXT_CHARS],
+        buf: [0; INLINE_TEXT],
         len: t.len(),
     };
     for (dst, src) in cat.buf.iter_mut().zip(t.bytes()) {
@@ -653,16 +804,17 @@ struct Features<'a> {
     inq_last_6mths: Option<i64>,
     delinq_2yrs: Option<i64>,
     pub_rec: Option<i64>,
-    home_ownership: Option<Inline<MAX_TEXT_CHARS>>,
-    purpose: Option<Inline<MAX_TEXT_CHARS>>,
+    home_ownership: Option<Inline<INLINE_TEXT>>,
+    purpose: Option<Inline<INLINE_TEXT>>,
     event_time: Inline<32>,
+    as_of: (i64, i64, bool), // features_as_of (year, month), and whether from issue_d
 }
 
-fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS]) -> Result<Features<'a>, ()> {
+fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS], lim: &Limits) -> Result<Features<'a>, ()> {
     let loan_id = match raw[F_ID] {
         Raw::Str(s) => {
             let t = text(Raw::Str(s))?.ok_or(())?;
-            if t.len() > MAX_TEXT_CHARS {
+            if t.len() > lim.max_text_chars {
                 return Err(());
             }
             t
@@ -670,19 +822,25 @@ fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS]) -> Result<Features<'a>, ()> {
         _ => return Err(()),
     };
     let (event_time, at_year, at_month) = event_time(raw[F_EVENT_TIME]).ok_or(())?;
-    let loan_amnt = opt_float(raw[F_LOAN_AMNT], f64::MIN, f64::MAX, false)?.ok_or(())?;
-    if !(0.0 < loan_amnt && loan_amnt <= 1e9) {
+    if event_time_text_len(raw[F_EVENT_TIME]) > lim.max_text_chars {
+        return Err(()); // Python: too long for a timestamp
+    }
+    let everything = (f64::MIN, f64::MAX);
+    let loan_amnt = opt_float(raw[F_LOAN_AMNT], everything, false, lim)?.ok_or(())?;
+    if !(lim.loan_amnt.0 < loan_amnt && loan_amnt <= lim.loan_amnt.1) {
         return Err(());
     }
-    let term_months = term(raw[F_TERM])?;
-    let int_rate = opt_float(raw[F_INT_RATE], 0.0, 100.0, true)?;
-    let annual_inc = opt_float(raw[F_ANNUAL_INC], 0.0, 1e12, false)?;
-    let dti = opt_float(raw[F_DTI], 0.0, 10_000.0, false)?;
-    let revol_util = opt_float(raw[F_REVOL_UTIL], 0.0, 10_000.0, true)?;
-    let emp_length_years = emp_length(raw[F_EMP_LENGTH])?;
-    let credit_history_months = credit_history(raw[F_EARLIEST_CR_LINE], at_year, at_month)?;
-    let low = opt_float(raw[F_FICO_LOW], 300.0, 850.0, false)?;
-    let high = opt_float(raw[F_FICO_HIGH], 300.0, 850.0, false)?;
+    let term_months = term(raw[F_TERM], lim)?;
+    let int_rate = opt_float(raw[F_INT_RATE], lim.int_rate, true, lim)?;
+    let annual_inc = opt_float(raw[F_ANNUAL_INC], lim.annual_inc, false, lim)?;
+    let dti = opt_float(raw[F_DTI], lim.dti, false, lim)?;
+    let revol_util = opt_float(raw[F_REVOL_UTIL], lim.revol_util, true, lim)?;
+    let emp_length_years = emp_length(raw[F_EMP_LENGTH], lim)?;
+    let (as_of_year, as_of_month, from_issue_d) = as_of(raw[F_ISSUE_D], at_year, at_month, lim)?;
+    let credit_history_months =
+        credit_history(raw[F_EARLIEST_CR_LINE], (as_of_year, as_of_month), lim)?;
+    let low = opt_float(raw[F_FICO_LOW], lim.fico, false, lim)?;
+    let high = opt_float(raw[F_FICO_HIGH], lim.fico, false, lim)?;
     let fico = match (low, high) {
         (Some(l), Some(h)) if l <= h => Some((l + h) / 2.0),
         (Some(_), Some(_)) => return Err(()), // Python raises: fico_range_low > fico_range_high
@@ -699,12 +857,13 @@ fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS]) -> Result<Features<'a>, ()> {
         emp_length_years,
         credit_history_months,
         fico,
-        inq_last_6mths: opt_count(raw[F_INQ])?,
-        delinq_2yrs: opt_count(raw[F_DELINQ])?,
-        pub_rec: opt_count(raw[F_PUB_REC])?,
-        home_ownership: category(raw[F_HOME], true)?,
-        purpose: category(raw[F_PURPOSE], false)?,
+        inq_last_6mths: opt_count(raw[F_INQ], lim)?,
+        delinq_2yrs: opt_count(raw[F_DELINQ], lim)?,
+        pub_rec: opt_count(raw[F_PUB_REC], lim)?,
+        home_ownership: category(raw[F_HOME], true, lim)?,
+        purpose: category(raw[F_PURPOSE], false, lim)?,
         event_time,
+        as_of: (as_of_year, as_of_month, from_issue_d),
     })
 }
 
@@ -866,20 +1025,28 @@ struct BatchScorer {
     bands: Vec<String>, // band of each score 0..=100
     decisions: Vec<String>, // decision of each score 0..=100
     version: String,
+    limits: Limits,
+    as_of_columns: bool, // write features_as_of, features_as_of_basis after purpose
 }
 
 #[pymethods]
 impl BatchScorer {
     /// `rules`: (field, op, value, points, code as JSON) per rule, in file order; `bands` and
-    /// `decisions`: the band and decision of each score 0..100. Raises ValueError for any rule
-    /// this evaluator does not model exactly as Python does.
+    /// `decisions`: the band and decision of each score 0..100; `limits`:
+    /// `Limits.native_spec()`. Raises ValueError for any rule or limit this evaluator does not
+    /// model exactly as Python does. `as_of_columns`: the rows also hold `features_as_of` and
+    /// `features_as_of_basis`, right after `purpose` (when the sink's columns do).
     #[new]
+    #[pyo3(signature = (rules, bands, decisions, version, limits, as_of_columns = false))]
     fn new(
         rules: &Bound<'_, PyList>,
         bands: Vec<String>,
         decisions: Vec<String>,
         version: String,
+        limits: &Bound<'_, PyDict>,
+        as_of_columns: bool,
     ) -> PyResult<Self> {
+        let limits = Limits::from_spec(limits)?;
         if bands.len() != 101 || decisions.len() != 101 {
             return Err(PyValueError::new_err(
                 "bands and decisions need one entry per score 0..100",
@@ -958,6 +1125,8 @@ impl BatchScorer {
             bands,
             decisions,
             version,
+            limits,
+            as_of_columns,
         })
     }
 
@@ -1071,7 +1240,7 @@ impl BatchScorer {
         let Some(raw) = scan_event(value, quotes) else {
             return false;
         };
-        let Ok(f) = preprocess(&raw) else {
+        let Ok(f) = preprocess(&raw, &self.limits) else {
             return false;
         };
         let mut total: i64 = 0;
@@ -1107,6 +1276,21 @@ impl BatchScorer {
         csv_text(out, f.home_ownership.as_ref().map_or("", Inline::as_str));
         out.push(b',');
         csv_text(out, f.purpose.as_ref().map_or("", Inline::as_str));
+        if self.as_of_columns {
+            // date.isoformat() of the month's first day (years are >= min_year, 4 digits)
+            let (year, month, from_issue_d) = f.as_of;
+            out.push(b',');
+            csv_int(out, Some(year)); // 1900..=9999 (min_year >= 1000 is checked in Python)
+            out.extend_from_slice(if month < 10 { b"-0" } else { b"-" });
+            csv_int(out, Some(month));
+            out.extend_from_slice(b"-01");
+            out.push(b',');
+            out.extend_from_slice(if from_issue_d {
+                b"issue_d"
+            } else {
+                b"event_time"
+            });
+        }
         out.push(b',');
         csv_int(out, Some(score as i64));
         out.push(b',');
@@ -1185,8 +1369,165 @@ fn run_id_header(msg: &Bound<'_, PyAny>) -> PyResult<Option<Option<String>>> {
     Ok(Some(None))
 }
 
+// --------------------------------------------------------------------------------------------
+// The producer's side: CSV records -> event bodies (`loanstream.events._to_json_body`)
+// --------------------------------------------------------------------------------------------
+
+/// `s` as orjson writes a string's content: `"` and `\\` escaped, the controls below 0x20 as
+/// `\b \t \n \f \r` or `\u00xx` (lower-case hex), everything else (DEL, non-ASCII UTF-8)
+/// as it is.
+#[inline]
+fn json_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    // most cells need no escape: checked 64 bytes at a time (vectorises, unlike a search)
+    let clean = s.chunks(64).all(|chunk| {
+        chunk.iter().fold(0u8, |acc, &c| {
+            acc | u8::from(c < 0x20) | u8::from(c == b'"') | u8::from(c == b'\\')
+        }) == 0
+    });
+    if clean {
+        out.extend_from_slice(s);
+        return;
+    }
+    let mut start = 0;
+    for (i, &c) in s.iter().enumerate() {
+        if c >= 0x20 && c != b'"' && c != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(c >> 4) as usize]);
+                out.push(HEX[(c & 15) as usize]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
+/// Encodes CSV records (lists of str, as `csv.reader` yields them) into the producer's event
+/// bodies: exactly `loanstream.events._to_json_body(names, values)` (the JSON object without
+/// its closing brace, blank cells as null), or None to decline a record (a cell that is not a
+/// str, text that is not valid UTF-8 such as a lone surrogate, a wrong field count), which
+/// Python then encodes. The GIL is held only to read the cells.
+#[pyclass(frozen, module = "loanstream._scoring_native")]
+struct BodyEncoder {
+    keys: Vec<Vec<u8>>, // `"name":` for each column, JSON-escaped
+}
+
+#[pymethods]
+impl BodyEncoder {
+    #[new]
+    fn new(names: Vec<String>) -> PyResult<Self> {
+        if names.is_empty() {
+            return Err(PyValueError::new_err("no columns"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut keys = Vec::with_capacity(names.len());
+        for name in &names {
+            if !seen.insert(name.as_str()) {
+                return Err(PyValueError::new_err(format!("column {name} is repeated")));
+            }
+            let mut key = Vec::with_capacity(name.len() + 3);
+            key.push(b'"');
+            json_escaped(&mut key, name.as_bytes());
+            key.extend_from_slice(b"\":");
+            keys.push(key);
+        }
+        Ok(BodyEncoder { keys })
+    }
+
+    /// `rows`: a list of records; returns one bytes (or None: declined) per record.
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyList>,
+    ) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
+        let width = self.keys.len();
+        // every cell's text copied out while the GIL is held (one flat buffer, one span per
+        // cell), so nothing borrowed from Python is read once it is released
+        let mut text: Vec<u8> = Vec::with_capacity(rows.len() * width * 24);
+        let mut spans: Vec<(u32, u32)> = Vec::with_capacity(rows.len() * width);
+        let mut accepted: Vec<bool> = Vec::with_capacity(rows.len());
+        for record in rows.iter() {
+            let (text_start, span_start) = (text.len(), spans.len());
+            let ok = match record.downcast::<PyList>() {
+                Ok(list) if list.len() == width => list.iter().all(|cell| {
+                    // not a str, or not UTF-8 (a lone surrogate): declined
+                    match cell
+                        .downcast::<PyString>()
+                        .ok()
+                        .and_then(|t| t.to_str().ok())
+                    {
+                        Some(cell) => {
+                            let begin = text.len() as u32;
+                            text.extend_from_slice(cell.as_bytes());
+                            spans.push((begin, text.len() as u32));
+                            true
+                        }
+                        None => false,
+                    }
+                }),
+                _ => false,
+            };
+            let ok = ok && text.len() <= u32::MAX as usize; // spans are u32 offsets
+            if !ok {
+                text.truncate(text_start);
+                spans.truncate(span_start);
+            }
+            accepted.push(ok);
+        }
+        let keys = &self.keys;
+        let (out, ends) = py.allow_threads(|| {
+            let mut out: Vec<u8> = Vec::with_capacity(text.len() + spans.len() * 24);
+            let mut ends = Vec::with_capacity(spans.len() / width);
+            for row in spans.chunks(width) {
+                out.push(b'{');
+                for (i, (key, &(begin, end))) in keys.iter().zip(row).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(key);
+                    if begin == end {
+                        out.extend_from_slice(b"null");
+                    } else {
+                        out.push(b'"');
+                        json_escaped(&mut out, &text[begin as usize..end as usize]);
+                        out.push(b'"');
+                    }
+                }
+                ends.push(out.len());
+            }
+            (out, ends)
+        });
+        let mut bodies = Vec::with_capacity(accepted.len());
+        let (mut next, mut start) = (0, 0);
+        for ok in accepted {
+            if ok {
+                let end = ends[next];
+                bodies.push(Some(PyBytes::new(py, &out[start..end])));
+                start = end;
+                next += 1;
+            } else {
+                bodies.push(None);
+            }
+        }
+        Ok(bodies)
+    }
+}
+
 #[pymodule]
 fn _scoring_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BatchScorer>()?;
+    m.add_class::<BodyEncoder>()?;
     Ok(())
 }

@@ -71,6 +71,7 @@ class Settings:
     retention_ms: int = 7 * 24 * 3600 * 1000
     consumer_group: str = "loanstream-scorer"
     native_scoring: str = "auto"  # loanstream.native: auto, on, off
+    native_encoding: str = "auto"  # the producer's native event encoder: auto, on, off
     wait_for_consumers_seconds: float = 60.0
     producer_stale_seconds: float = 60.0
     pg_dsn: str = "postgresql://loanstream@127.0.0.1:5433/loanstream"
@@ -95,6 +96,7 @@ class Settings:
             retention_ms=int(_env("LOANSTREAM_RETENTION_MS", str(cls.retention_ms))),
             consumer_group=_env("LOANSTREAM_CONSUMER_GROUP", cls.consumer_group),
             native_scoring=_env("LOANSTREAM_NATIVE_SCORING", cls.native_scoring).lower(),
+            native_encoding=_env("LOANSTREAM_NATIVE_ENCODING", cls.native_encoding).lower(),
             wait_for_consumers_seconds=float(
                 _env("LOANSTREAM_WAIT_FOR_CONSUMERS_SECONDS", str(cls.wait_for_consumers_seconds))
             ),

@@ -1,4 +1,7 @@
-"""The sink's compiled hot path (Rust, ``native/``): scores whole batches of plain events.
+"""The compiled hot paths (Rust, ``native/``): the sink's batch scorer and the producer's
+event encoder.
+
+**The scorer** scores whole batches of plain events.
 
 ``make setup`` builds it with cargo into ``plugins/loanstream/_scoring_native.abi3.so``. For
 each message it either writes exactly the ``risk_scored`` row the Python path
@@ -9,8 +12,18 @@ decimals, UTC ``event_time``), so Python stays the definition: every dead letter
 ``ScoringError`` message comes from Python. ``tests/unit/test_scoring_native.py`` holds the
 two to the same rows on both samples, on hypothesis input and on the hostile-event corpus.
 
+The scorer holds no bound of its own: the limits in force
+(:func:`loanstream.scoring.limits.current`) are handed to it when it is built, as the rules are.
+
 ``LOANSTREAM_NATIVE_SCORING``: ``auto`` (default: native when built and the rule set is one it
 models, else Python), ``on`` (fail if it cannot be used), ``off`` (Python only).
+
+**The encoder** (:func:`load_body_encoder`) turns batches of CSV records into the producer's
+event bodies: exactly the bytes of :func:`loanstream.events._to_json_body`, or it declines a
+record (a cell that is not text or not valid UTF-8, a wrong field count) and Python encodes
+it. ``tests/unit/test_events_native.py`` holds the two to the same bytes on both samples, on
+hypothesis input, on the bad-input corpus and on LendingClub's export shapes.
+``LOANSTREAM_NATIVE_ENCODING``: ``auto`` (default), ``on``, ``off``, as for the scorer.
 """
 
 from __future__ import annotations
@@ -19,13 +32,14 @@ from typing import Any
 
 import orjson
 
-from loanstream.scoring import RuleSet
+from loanstream.scoring import RuleSet, limits
 
 MODES = ("auto", "on", "off")
 
 
 class NativeScoringUnavailable(RuntimeError):
-    """``LOANSTREAM_NATIVE_SCORING=on`` but the compiled scorer cannot be used; says why."""
+    """``LOANSTREAM_NATIVE_SCORING=on`` (or ``LOANSTREAM_NATIVE_ENCODING=on``) but the compiled
+    code cannot be used; says why."""
 
 
 def rule_specs(rules: RuleSet) -> list[tuple[str, str, Any, int, str]]:
@@ -53,8 +67,33 @@ def _import_scorer() -> Any:
     return _scoring_native
 
 
-def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, str]:
-    """(a native ``BatchScorer`` for ``rules`` or None, a few words on which and why)."""
+def load_body_encoder(names: list[str], mode: str = "auto") -> tuple[Any | None, str]:
+    """(a native ``BodyEncoder`` for the columns ``names`` or None, a few words on which)."""
+    if mode not in MODES:
+        raise ValueError(f"LOANSTREAM_NATIVE_ENCODING must be one of {MODES}, got {mode!r}")
+    if mode == "off":
+        return None, "Python (LOANSTREAM_NATIVE_ENCODING=off)"
+    try:
+        encoder = _import_scorer().BodyEncoder(list(names))
+    except ImportError as exc:
+        why = f"the native encoder is not built ({exc}); `make setup` builds it with cargo"
+    except (AttributeError, ValueError, TypeError) as exc:
+        why = f"the native encoder cannot encode these columns ({exc})"
+    else:
+        return encoder, "native (Rust), Python for any record it declines"
+    if mode == "on":
+        raise NativeScoringUnavailable(why)
+    return None, f"Python ({why})"
+
+
+def load_batch_scorer(
+    rules: RuleSet, mode: str = "auto", *, as_of_columns: bool = False
+) -> tuple[Any | None, str]:
+    """(a native ``BatchScorer`` for ``rules`` or None, a few words on which and why).
+
+    ``as_of_columns``: the sink's rows hold ``features_as_of`` and ``features_as_of_basis``
+    right after ``purpose``; the native rows then do too.
+    """
     if mode not in MODES:
         raise ValueError(f"LOANSTREAM_NATIVE_SCORING must be one of {MODES}, got {mode!r}")
     if mode == "off":
@@ -71,7 +110,12 @@ def load_batch_scorer(rules: RuleSet, mode: str = "auto") -> tuple[Any | None, s
         bands, decisions = rules.score_table()
         try:
             scorer = _scoring_native.BatchScorer(
-                rule_specs(rules), list(bands), list(decisions), rules.version
+                rule_specs(rules),
+                list(bands),
+                list(decisions),
+                rules.version,
+                limits.current().native_spec(),
+                as_of_columns,
             )
         except (ValueError, TypeError) as exc:
             reason = str(exc)

@@ -12,13 +12,13 @@ from pathlib import Path
 import orjson
 import psycopg2
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
 from loanstream.config import Settings
 from loanstream.producer import EventProducer
 from loanstream.sink import apply_schema
 from loanstream.topics import ensure_topic
 from tests.helpers import REPO, query, read_topic, unique_name, write_loans_csv
+from tests.resources import delete_topics
 
 
 def reports_dir() -> Path:
@@ -115,11 +115,7 @@ def topic_ends(settings: Settings, topic: str) -> dict[int, int]:
 
 
 def delete_topic(settings: Settings, topic: str) -> None:
-    try:
-        for fut in AdminClient(settings.kafka_config()).delete_topics([topic]).values():
-            fut.result(timeout=20)
-    except Exception:  # noqa: BLE001 - best-effort cleanup
-        pass
+    delete_topics(settings.kafka_config(), [topic])  # problems are printed, not raised
 
 
 @dataclass

@@ -9,7 +9,6 @@ naming the address and what to do.
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 from collections.abc import Iterator
 
@@ -41,6 +40,13 @@ def closed_port() -> Iterator[str]:
 
 
 TARGETS = {"refused": closed_port, "silent": silent_listener}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def record_figures() -> Iterator[None]:
+    """After the module's tests, whatever their order or outcome: their figures, on disk."""
+    yield
+    record("unreachable", {"bound_s": BOUND, "results": RESULTS})
 
 
 def check(result, name: str, address: str, what_to_do: str) -> dict:
@@ -105,9 +111,3 @@ def test_topic_create_error_names_the_address_and_what_to_do() -> None:
         result = run_cli(Settings(bootstrap_servers=address), "topic", "create",
                          "--topic", "t", "--bootstrap", address)  # fmt: skip
     check(result, "topic-create/kafka-refused(address)", address, "make up")
-
-
-def test_zz_record_figures() -> None:
-    """Runs last in this module: the figures of the tests above."""
-    record("unreachable", {"bound_s": BOUND, "results": RESULTS})
-    print(json.dumps(RESULTS, indent=1)[:3000])

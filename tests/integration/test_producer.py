@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def test_every_row_arrives_once_keyed_partitioned_with_headers(
         headers = dict(msg.headers())
         assert headers["source_file"] == shared_csv.name.encode()
         assert headers["run_id"] == b"run-42"
-    assert all(sum(stats.per_partition.values()) == 2000 for _ in [0])
+    assert stats.per_partition == Counter(m.partition() for m in messages)
+    assert sum(stats.per_partition.values()) == 2000 and len(stats.per_partition) == 3
     # blanks became null, text kept verbatim
     first = events[keys[0]][1]
     assert first["member_id"] is None

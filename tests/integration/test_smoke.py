@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from tests.helpers import unique_name
+
 pytestmark = pytest.mark.integration
 
 
@@ -27,7 +29,7 @@ def test_kafka_produce_and_consume_round_trip(kafka_config: dict, unique_topic) 
     consumer = Consumer(
         {
             **kafka_config,
-            "group.id": f"smoke-{uuid.uuid4().hex[:8]}",
+            "group.id": unique_name("smoke"),  # deleted when the session ends
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",

@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from loanstream.config import Settings
 from loanstream.topics import TopicError, ensure_topic, rpk_create_command
 from tests.helpers import unique_name
+from tests.resources import delete_topics
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def retention_of(settings: Settings, topic: str) -> str:
 
 
 def delete(settings: Settings, topic: str) -> None:
-    AdminClient(settings.kafka_config()).delete_topics([topic], operation_timeout=10)
+    assert delete_topics(settings.kafka_config(), [topic]) == []
 
 
 def test_admin_api_creates_then_passes_then_refuses_a_wrong_layout(live_settings: Settings) -> None:

@@ -30,10 +30,10 @@ from hypothesis import strategies as st
 
 from loanstream.events import finish_event, iter_event_batches
 from loanstream.native import NativeScoringUnavailable, load_batch_scorer
-from loanstream.scoring import RuleSet, load_rules, parse_rules
+from loanstream.scoring import RuleSet, limits, load_rules, parse_rules
 from loanstream.sink import ScoringSink, csv_lines, score_message
 from tests.integration.test_hostile_events import _cases as hostile_cases
-from tests.unit.test_scoring_fastpath import ALL_OPS
+from tests.unit.test_scoring_compiled import ALL_OPS
 from tests.unit.test_scoring_properties import FIELDS, VALID, json_values, lc_like
 
 pytestmark = pytest.mark.unit
@@ -92,9 +92,9 @@ def python_lines(messages: list[Message], rules: RuleSet) -> list[str | None]:
     return lines
 
 
-def compare(messages: list[Message], rules: RuleSet) -> tuple[int, int]:
+def compare(messages: list[Message], rules: RuleSet, scorer: Any = None) -> tuple[int, int]:
     """Assert the contract on ``messages``; (rows written natively, declined)."""
-    data, declined, score_counts = native(rules).score(messages)
+    data, declined, score_counts = (scorer or native(rules)).score(messages)
     lines = iter(data.decode().splitlines(keepends=True))
     expected = python_lines(messages, rules)
     declined_set = set(declined)
@@ -217,6 +217,103 @@ def test_raw_byte_mutations_declined_or_identical(edits: list) -> None:
 )
 def test_json_forms_declined_or_identical(text: bytes) -> None:
     compare([message(text)], load_rules())
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"int_rate": (0.0, 12.0)},  # rows above 12 % become dead letters: declined natively
+        {"loan_amnt": (1000.0, 20_000.0)},
+        {"annual_inc": (1000.0, 1e6)},
+        {"dti": (0.0, 20.0)},
+        {"revol_util": (0.0, 50.0)},
+        {"fico": (300.0, 700.0)},
+        {"count": (0.0, 1.0)},
+        {"term_months": (36,)},
+        {"term_months": (36, 60, 84)},  # a wider table: must change nothing
+        {"emp_length_cap": 5},  # "10+ years" -> 5, written natively
+        {"emp_length_blanks": ("n/a", "10+ years")},  # "10+ years" becomes blank
+        {"min_year": 1990},
+        {"month_names": ("jan",)},
+        {"max_text_chars": 10},  # "credit_card" is 11 characters
+        {"max_numeric_chars": 4},
+        {"max_short_chars": 8},  # " 36 months", "10+ years"
+    ],
+    ids=lambda changes: ",".join(f"{k}={v}" for k, v in changes.items()),
+)
+def test_native_scorer_follows_python_limits(changes: dict, shared_csv: Path) -> None:
+    """Each bound lives once, in loanstream.scoring.limits: change it there and the native
+    scorer, built afterwards, follows (declines what Python now refuses, writes what it now
+    writes)."""
+    messages = sample_messages(shared_csv, UTC_STAMPS[0])
+    rules = load_rules()
+    before = python_lines(messages, rules)
+    with limits.override(**changes):
+        after = python_lines(messages, rules)
+        scorer, _ = load_batch_scorer(rules, "on")
+        written, declined = compare(messages, rules, scorer)
+    if changes == {"term_months": (36, 60, 84)}:
+        assert after == before and declined == 0
+    else:
+        assert after != before, "this bound changes nothing on the sample: pick another"
+        assert declined == sum(line is None for line in after)
+        assert written + declined == len(messages)
+    # and back to the defaults
+    assert compare(messages, rules, load_batch_scorer(rules, "on")[0]) == (len(messages), 0)
+
+
+def python_lines_with_as_of(messages: list[Message], rules: RuleSet) -> list[str | None]:
+    """Python's rows with features_as_of and features_as_of_basis after purpose (the layout the
+    sink takes once risk_scored stores them)."""
+    from loanstream.scoring import preprocess_event
+    from loanstream.sink.rows import FEATURE_COLUMNS
+
+    at = len(FEATURE_COLUMNS)
+    lines: list[str | None] = []
+    for msg in messages:
+        result = score_message(msg, rules, payload=False)
+        if isinstance(result, str):
+            lines.append(None)
+            continue
+        f = preprocess_event(orjson.loads(msg.value()))
+        row = result[0]
+        lines.append(csv_lines([(*row[:at], f.features_as_of, f.features_as_of_basis, *row[at:])]))
+    return lines
+
+
+@pytest.mark.parametrize("drop_issue_d", [False, True])
+def test_as_of_columns_as_python_writes_them(drop_issue_d: bool, shared_csv: Path) -> None:
+    messages = sample_messages(shared_csv, UTC_STAMPS[3])
+    if drop_issue_d:  # features as of event_time
+        messages = [
+            message(orjson.dumps({**orjson.loads(m.value()), "issue_d": None}), m.offset())
+            for m in messages
+        ]
+    rules = load_rules()
+    scorer, _ = load_batch_scorer(rules, "on", as_of_columns=True)
+    data, declined, _ = scorer.score(messages)
+    assert declined == []
+    native_lines = data.decode().splitlines(keepends=True)
+    python = python_lines_with_as_of(messages, rules)
+    assert [cells(line) for line in native_lines] == [cells(line) for line in python]
+    basis = "event_time" if drop_issue_d else "issue_d"
+    assert all(f",{basis}," in line for line in native_lines)
+
+
+def test_a_limit_the_native_scorer_does_not_know_is_refused() -> None:
+    from loanstream import _scoring_native
+
+    rules = load_rules()
+    bands, decisions = rules.score_table()
+    args = ([], list(bands), list(decisions), rules.version)
+    spec = limits.current().native_spec()
+    with pytest.raises(ValueError, match="limit max_loans is not modelled natively"):
+        _scoring_native.BatchScorer(*args, {**spec, "max_loans": 3})
+    with pytest.raises(ValueError, match="min_year below 1000"):
+        _scoring_native.BatchScorer(*args, {**spec, "min_year": 999})
+    del spec["fico"]
+    with pytest.raises(ValueError, match="limit fico is missing"):
+        _scoring_native.BatchScorer(*args, spec)
 
 
 def test_rule_sets_it_does_not_model_stay_in_python() -> None:

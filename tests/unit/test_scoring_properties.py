@@ -32,6 +32,7 @@ FIELDS = (
     "home_ownership",
     "purpose",
     "event_time",
+    "issue_d",
 )
 VALID: dict[str, Any] = {
     "id": "1",
@@ -69,6 +70,7 @@ lc_like = st.from_regex(
     [
         "Apr-1997",
         "Apr-97",
+        "Sep-2016",
         "1997-04",
         "Feb-31",
         "n/a",

@@ -13,7 +13,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,9 +218,8 @@ _CHILD = textwrap.dedent(
 
 
 def test_one_million_rows_pass_with_bounded_memory(shared_csv: Path, tmp_path: Path) -> None:
-    started = time.monotonic()
+    # how fast: bench/bench_validation.py (target: 1,000,000 rows in under 90 s), not here
     big = _replicate(shared_csv, tmp_path / "million.csv", 1_000_000, REQUIRED_COLUMNS)
-    generated = time.monotonic() - started
     child = subprocess.run(
         [sys.executable, "-c", _CHILD, str(big), str(tmp_path / "reports")],
         capture_output=True,
@@ -238,4 +236,3 @@ def test_one_million_rows_pass_with_bounded_memory(shared_csv: Path, tmp_path: P
     # real outliers repeat 500 times over; they stay warnings
     assert {w["check"] for w in result["warnings"]} >= {"dti_plausible", "revol_util_plausible"}
     assert result["max_rss_mb"] < 1500, result["max_rss_mb"]
-    assert generated + result["seconds"] < 90, (generated, result["seconds"])
