@@ -139,3 +139,21 @@ def describe_skipped(skipped: dict[str, dict[str, Any]]) -> str:
         noun = "line" if len(lines) == 1 and item["count"] == 1 else "lines"
         parts.append(f"{item['count']} {LABELS.get(kind, kind)}(s) ({noun} {where})")
     return f"skipped {total} non-loan line(s) of LendingClub's export format: " + "; ".join(parts)
+
+
+# --- writing the export shapes (the generator and the test corpus) ---------------------------
+
+# Columns LendingClub's own downloads write with a "%" ("10.65%"; the Kaggle export drops it).
+PERCENT_COLUMNS: tuple[str, ...] = ("int_rate", "revol_util")
+
+
+def quote_all(fields: Sequence[str]) -> str:
+    """One CSV line with every field quoted, as LendingClub's downloads write them."""
+    return '"' + '","'.join(value.replace('"', '""') for value in fields) + '"'
+
+
+def summary_row(text: str, width: int, key_index: int) -> list[str]:
+    """The Kaggle export's full-width shape of a non-loan line: ``text`` as the id, rest blank."""
+    row = [""] * width
+    row[key_index] = text
+    return row
