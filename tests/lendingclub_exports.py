@@ -84,8 +84,8 @@ class _Writer:
 
 def _plain(fields: list[str]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(fields)
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\r\n").writerow(fields)  # quotes fields with CR/LF
+    return buffer.getvalue()[:-2]
 
 
 def _sample(source: Path, rows: int | None) -> tuple[list[str], list[list[str]]]:

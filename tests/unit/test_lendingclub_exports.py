@@ -8,6 +8,8 @@ each with LF and CRLF line endings.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
@@ -194,3 +196,56 @@ def test_report_embeds_the_result_as_parseable_json(shared_csv: Path, tmp_path: 
     expected = {k: v for k, v in result.to_dict().items() if k not in ("report", "seconds")}
     assert {k: v for k, v in json.loads(embedded).items() if k in expected} == expected
     assert "policy-code total" in page
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_tricky_layouts_number_rows_alike_in_validation_and_producer(
+    newline: str, shared_csv: Path, tmp_path: Path
+) -> None:
+    export = write_kaggle(shared_csv, tmp_path / "base.csv", rows=6)
+    with export.path.open(newline="", encoding="utf-8") as stream:
+        names, *records = csv.reader(stream)
+    loans = [r for r in records if r and r[0].isdigit()]
+    width = len(names)
+
+    def line(fields: list[str]) -> str:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerow(fields)  # quotes fields with CR/LF
+        return out.getvalue()[:-2]
+
+    header = line(names)
+    multi = list(loans[0])
+    multi[names.index("emp_title")] = "line one\nline two"  # a field that spans two lines
+    bad_id = "9" * 9
+    bad = list(loans[1])
+    bad[names.index("id")], bad[names.index("loan_amnt")] = bad_id, "-5.0"
+    lines = [
+        BANNER_TEXT,
+        "",
+        header,
+        line(multi),
+        total_text(1, 10) + "," * (width - 1),
+        '""',  # a quoted empty line
+        "   ",  # whitespace only
+        f'"{SECTION_TEXT}"',
+        line(loans[2]),
+        line(bad),
+        "",
+    ]
+    path = tmp_path / "tricky.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + newline.join(lines).encode() + newline.encode())
+
+    result = validate_csv(path, report_dir=tmp_path, chunk_rows=2)
+    assert [f["check"] for f in result.failed] == ["loan_amnt_range"]
+    assert result.failed[0]["examples"] == [{"row": 7, "value": "-5.0"}]
+    assert result.rows == 3
+    expected = {
+        BANNER: {"count": 1, "lines": [1]},
+        SECTION: {"count": 1, "lines": [9]},
+        TOTAL: {"count": 1, "lines": [6]},
+        BLANK: {"count": 4, "lines": [2, 7, 8, 12]},
+    }
+    assert result.skipped_lines == expected
+    keys, rows, skipped, rejections = _drain(path)
+    assert rejections == [] and skipped.to_dict() == expected
+    assert rows == [1, 6, 7] and keys[-1] == bad_id
