@@ -213,7 +213,7 @@ def test_result_dataclass_fields_match_the_public_contract() -> None:
     assert fields[:6] == ["success", "rows", "failed", "warnings", "report", "seconds"]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     rows=st.lists(
         st.lists(st.text(alphabet='ab ,"\n\r', max_size=6), min_size=1, max_size=5),
@@ -221,17 +221,22 @@ def test_result_dataclass_fields_match_the_public_contract() -> None:
         max_size=8,
     ),
     ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    quoting=st.sampled_from([0, 1]),  # csv.QUOTE_MINIMAL, csv.QUOTE_ALL (LendingClub's)
 )
-def test_fast_field_count_agrees_with_csv_module(rows: list[list[str]], ending: str) -> None:
+def test_fast_field_count_agrees_with_csv_module(
+    rows: list[list[str]], ending: str, quoting: int
+) -> None:
     import csv
     import io
 
     from loanstream.validation.scan import _records
 
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator=ending).writerows(rows)
+    csv.writer(buffer, lineterminator=ending, quoting=quoting).writerows(rows)
     text = buffer.getvalue()
 
-    expected = [len(r) for r in csv.reader(io.StringIO(text, newline=""))]  # blank: 0
+    expected = list(csv.reader(io.StringIO(text, newline="")))  # blank line: []
     lines = iter(io.StringIO(text, newline="").readlines())
-    assert [width for width, _ in _records(lines)] == expected
+    assert [(width, record()) for width, record in _records(lines)] == [
+        (len(r), r) for r in expected
+    ]

@@ -179,14 +179,23 @@ class _LineFeed:
 def _records(feed: _LineFeed | Iterator[str]) -> Iterator[tuple[int, Callable[[], list[str]]]]:
     """(field count, fields) of each CSV record, with :mod:`csv` semantics (blank line: 0, []).
 
-    A line without a quote is a whole record: its fields are counted with ``str.count``.
-    A line with a quote goes to :mod:`csv`, which reads on as far as the record spans.
+    A line without a quote is a whole record: its fields are counted with ``str.count``. So is
+    a line with every field quoted and no quote inside a field (LendingClub's downloads): its
+    only quotes are the two ends and two per ``","`` between them. Any other line with a quote goes to
+    :mod:`csv`, which reads on as far as the record spans.
     """
     if not isinstance(feed, _LineFeed):
         feed = _LineFeed(feed, 0)
     reader = csv.reader(feed)
     for line in feed:
         if '"' in line:
+            text = line.rstrip("\r\n")
+            if len(text) > 1 and text[0] == '"' and text[-1] == '"':
+                inner = text[1:-1]
+                separators = inner.count('","')
+                if inner.count('"') == 2 * separators:  # every inner quote is in a '","'
+                    yield separators + 1, lambda inner=inner: inner.split('","')
+                    continue
             feed.pushed = line
             fields = next(reader)
             yield len(fields), lambda fields=fields: fields
