@@ -216,7 +216,7 @@ def test_tricky_layouts_number_rows_alike_in_validation_and_producer(
     header = line(names)
     multi = list(loans[0])
     multi[names.index("emp_title")] = "line one\nline two"  # a field that spans two lines
-    bad_id = "9" * 9
+    bad_id = loans[0][names.index("id")]  # repeats the first loan's id, in another chunk
     bad = list(loans[1])
     bad[names.index("id")], bad[names.index("loan_amnt")] = bad_id, "-5.0"
     lines = [
@@ -236,8 +236,11 @@ def test_tricky_layouts_number_rows_alike_in_validation_and_producer(
     path.write_bytes(b"\xef\xbb\xbf" + newline.join(lines).encode() + newline.encode())
 
     result = validate_csv(path, report_dir=tmp_path, chunk_rows=2)
-    assert [f["check"] for f in result.failed] == ["loan_amnt_range"]
-    assert result.failed[0]["examples"] == [{"row": 7, "value": "-5.0"}]
+    failed = {f["check"]: f["examples"] for f in result.failed}
+    assert failed == {
+        "loan_amnt_range": [{"row": 7, "value": "-5.0"}],
+        "id_unique_across_chunks": [{"row": 7, "value": bad_id, "first_row": 1}],
+    }
     assert result.rows == 3
     expected = {
         BANNER: {"count": 1, "lines": [1]},
