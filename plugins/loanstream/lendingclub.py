@@ -145,6 +145,17 @@ def describe_skipped(skipped: dict[str, dict[str, Any]]) -> str:
 
 # Columns LendingClub's own downloads write with a "%" ("10.65%"; the Kaggle export drops it).
 PERCENT_COLUMNS: tuple[str, ...] = ("int_rate", "revol_util")
+# Month names of LendingClub's dates ("Aug-1998").
+MONTHS: tuple[str, ...] = (
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+)  # fmt: skip
+
+
+def csv_cell(text: str) -> str:
+    """``text`` quoted as the csv module would (QUOTE_MINIMAL), so rows can be joined fast."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def quote_all(fields: Sequence[str]) -> str:

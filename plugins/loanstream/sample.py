@@ -14,10 +14,10 @@ plus quantiles or value frequencies, summarised once from the 2,000-row real sam
 deterministic for a given ``seed`` and ``rows``; it is written in vectorised chunks, so memory
 stays flat for millions of rows.
 
-Besides the plain file, ``shape`` writes the two shapes real LendingClub files come in
-(:func:`plan_export`, with the sections of ``include/profiles/export_sections.json``): the
-Kaggle export at its real size and layout, and LendingClub's own download with its banner,
-quoted fields, ``%`` rates, section title and footers (:mod:`loanstream.lendingclub`).
+Besides the plain file, ``shape`` writes the two layouts real LendingClub files come in
+(:mod:`loanstream.export_layout`): the Kaggle export at its real size and layout, and
+LendingClub's own download with its banner, quoted fields, ``%`` rates, section title and
+footers.
 """
 
 from __future__ import annotations
@@ -25,41 +25,23 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from loanstream.lendingclub import (
-    BANNER_TEXT,
-    BLANK,
-    PERCENT_COLUMNS,
-    SECTION,
-    SECTION_TEXT,
-    TOTAL,
-    quote_all,
-    summary_row,
-    total_text,
-)
+from loanstream.export_layout import SHAPES, LineFormat, plan_export
+from loanstream.lendingclub import MONTHS, TOTAL, csv_cell
 
-__all__ = ["SHAPES", "ExportPlan", "generate_sample", "load_profile", "plan_export"]  # + COLUMNS
+__all__ = ["SHAPES", "generate_sample", "load_profile", "plan_export"]  # + COLUMNS
 
 CHUNK_ROWS = 20_000
 PROFILE_FILE = "accepted_loans.json"
-SECTIONS_FILE = "export_sections.json"
 
 _GRADES = "ABCDEFG"
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _POLICY = "Does not meet the credit policy. Status:"
-
-
-def profiles_dir() -> Path:
-    """``$LOANSTREAM_HOME/include/profiles``: the generator's tables, as data."""
-    from loanstream.config import Settings
-
-    return Settings.from_env().home / "include" / "profiles"
 
 
 @dataclass(frozen=True)
@@ -86,7 +68,10 @@ class Profile:
 @functools.cache
 def load_profile(path: Path | None = None) -> Profile:
     """The generator's profile tables, read once."""
-    data = json.loads((path or profiles_dir() / PROFILE_FILE).read_text(encoding="utf-8"))
+    from loanstream.config import Settings
+
+    path = path or Settings.from_env().profiles_dir / PROFILE_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
     other = {}
     for column, spec in data["other_columns"].items():
         if spec["kind"] == "num":
@@ -122,15 +107,8 @@ _TABLE_SIZE = 200_000
 _FIRST_YEAR = 1900
 
 
-def _csv_cell(text: str) -> str:
-    """``text`` quoted as the csv module would (QUOTE_MINIMAL), so rows can be joined fast."""
-    if any(c in text for c in ',"\r\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
 def _weights(table: dict) -> tuple[np.ndarray, np.ndarray]:
-    keys = np.array([_csv_cell(str(k)) for k in table], dtype=object)
+    keys = np.array([csv_cell(str(k)) for k in table], dtype=object)
     probs = np.array(list(table.values()), dtype=float)
     return keys, probs / probs.sum()
 
@@ -158,7 +136,7 @@ def _fraction_table(decimals: int) -> np.ndarray:
 def _month_table() -> np.ndarray:
     """ "Jan-1900" .. "Dec-2199", indexed by months since January 1900."""
     return np.array(
-        [f"{m}-{y}" for y in range(_FIRST_YEAR, _FIRST_YEAR + 300) for m in _MONTHS], dtype=object
+        [f"{m}-{y}" for y in range(_FIRST_YEAR, _FIRST_YEAR + 300) for m in MONTHS], dtype=object
     )
 
 
@@ -224,7 +202,7 @@ def _emp_titles(rng: np.random.Generator, n: int) -> np.ndarray:
     titles = np.array(profile.emp_titles, dtype=object)
     titles = titles[rng.integers(0, len(titles), n)]
     u = rng.random(n)
-    commas = np.array([_csv_cell(t) for t in profile.emp_titles_with_commas], dtype=object)
+    commas = np.array([csv_cell(t) for t in profile.emp_titles_with_commas], dtype=object)
     titles = np.where(u < 0.03, commas[rng.integers(0, len(commas), n)], titles)
     titles = np.where((u >= 0.03) & (u < 0.13), titles + " ", titles)  # trailing spaces
     titles = np.where((u >= 0.13) & (u < 0.15), titles + "  ", titles)
@@ -315,7 +293,7 @@ def _chunk(
     out["home_ownership"] = home
     purpose = _pick(rng, {p: w for p, (_, w) in profile.purposes.items()}, n)
     out["purpose"] = purpose
-    title_of = {p: _csv_cell(t) for p, (t, _) in profile.purposes.items()}
+    title_of = {p: csv_cell(t) for p, (t, _) in profile.purposes.items()}
     title = np.array([title_of[p] for p in purpose], dtype=object)
     out["title"] = _blank(title, rng.random(n) < 0.007)
     out["emp_title"] = _emp_titles(rng, n)
@@ -366,7 +344,7 @@ def _chunk(
 
     out["pymnt_plan"] = np.where(rng.random(n) < 0.0005, "y", "n").astype(object)
     out["url"] = [f"https://lendingclub.com/browse/loanDetail.action?loan_id={i}" for i in id_text]
-    descriptions = np.array([_csv_cell(d) for d in profile.descriptions], dtype=object)
+    descriptions = np.array([csv_cell(d) for d in profile.descriptions], dtype=object)
     desc = descriptions[rng.integers(0, len(descriptions), n)]
     out["desc"] = _blank(desc, rng.random(n) < 0.937)
     out["initial_list_status"] = np.where(rng.random(n) < 0.689, "w", "f").astype(object)
@@ -382,145 +360,6 @@ def _chunk(
         if column not in out:
             out[column] = _profile_column(rng, spec, n, family_u)
     return {c: v.tolist() if isinstance(v, np.ndarray) else v for c, v in out.items()}
-
-
-# --- export shapes ----------------------------------------------------------------------------
-
-SHAPES: tuple[str, ...] = ("plain", "kaggle", "download")
-# columns whose cells the model may pre-quote (_csv_cell): unquoted again before quoting all
-_PREQUOTED = ("emp_title", "title", "desc")
-
-
-@dataclass(frozen=True)
-class Part:
-    """A run of loans issued from month ``last`` back to ``first``, or one non-loan line."""
-
-    loans: int = 0
-    first: int = 0  # months since year 0
-    last: int = 0
-    fails_policy: bool = False
-    line: str | None = None  # a lendingclub kind: section, total or blank
-    policy_code: int = 0  # of a total
-
-
-@dataclass(frozen=True)
-class ExportPlan:
-    """What a file of one shape holds, in file order (``banner`` above the header)."""
-
-    shape: str
-    parts: tuple[Part, ...]
-    banner: bool = False
-
-    @property
-    def loans(self) -> int:
-        return sum(part.loans for part in self.parts)
-
-    @property
-    def summary_rows(self) -> int:
-        """Non-loan records below the header that are not blank (section titles, totals)."""
-        return sum(1 for part in self.parts if part.line not in (None, BLANK))
-
-    @property
-    def rows(self) -> int:
-        return self.loans + self.summary_rows
-
-
-def _month(text: str) -> int:
-    name, year = text.split("-")
-    return int(year) * 12 + _MONTHS.index(name)
-
-
-def _share(total: int, weights: list[int]) -> list[int]:
-    """``total`` split in proportion to ``weights`` (largest remainder; ties to the first)."""
-    whole = sum(weights)
-    quotas = [total * w // whole for w in weights]
-    rest = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
-    for i in rest[: total - sum(quotas)]:
-        quotas[i] += 1
-    return quotas
-
-
-@functools.cache
-def _sections(shape: str) -> list[dict[str, Any]]:
-    data = json.loads((profiles_dir() / SECTIONS_FILE).read_text(encoding="utf-8"))
-    return data[shape]
-
-
-def plan_export(shape: str, rows: int) -> ExportPlan:
-    """The parts of a ``shape`` file with ``rows`` data rows (loans plus summary rows).
-
-    ``plain``: ``rows`` loans. ``kaggle``: LendingClub's 16 downloads in a row, newest first,
-    each sorted by issue month descending and closed by two full-width policy-code totals; the
-    2007-2011 one holds a full-width section title before the loans that do not meet the
-    credit policy (33 summary rows: ``rows=2_260_701`` is the real file's 2,260,668 loans).
-    ``download``: LendingClub's ``LoanStats3a.csv``: banner, loans, section title line, the
-    loans that do not meet the policy, a blank line, two totals and a blank line at the end.
-    Loans are shared out in the real files' proportions (``include/profiles``).
-    """
-    if shape not in SHAPES:
-        raise ValueError(f"shape must be one of {', '.join(SHAPES)}, got {shape!r}")
-    if rows < 0:
-        raise ValueError(f"rows must be >= 0, got {rows}")
-    if shape == "plain":
-        return ExportPlan(shape, (Part(loans=rows),))
-    sections = _sections(shape)
-    kaggle = shape == "kaggle"
-    summary = sum((2 if kaggle else 0) + len(s["loans"]) - 1 for s in sections) + (
-        0 if kaggle else 2
-    )
-    if rows < summary:
-        raise ValueError(f"a {shape} file has {summary} summary rows: rows must be >= {summary}")
-    shares = iter(_share(rows - summary, [n for s in sections for n in s["loans"]]))
-    parts: list[Part] = []
-    for section in sections:
-        first, last = (_month(m) for m in section["months"])
-        for index, _ in enumerate(section["loans"]):
-            if index:
-                parts.append(Part(line=SECTION))
-            parts.append(Part(next(shares), first, last, fails_policy=index > 0))
-        if kaggle:
-            parts += [Part(line=TOTAL, policy_code=1), Part(line=TOTAL, policy_code=2)]
-    if not kaggle:
-        parts += [
-            Part(line=BLANK),
-            Part(line=TOTAL, policy_code=1),
-            Part(line=TOTAL, policy_code=2),
-            Part(line=BLANK),
-        ]
-    return ExportPlan(shape, tuple(parts), banner=not kaggle)
-
-
-class _Format:
-    """How one shape writes its header, loans and non-loan lines."""
-
-    def __init__(self, shape: str, columns: tuple[str, ...]) -> None:
-        self.quoted = shape == "download"
-        self.columns = columns
-        self.key_index = columns.index("id")
-
-    def header(self) -> str:
-        return quote_all(self.columns) if self.quoted else ",".join(self.columns)
-
-    def loans(self, columns: dict[str, Sequence[str]]) -> Iterator[str]:
-        ordered = [columns[c] for c in self.columns]
-        if not self.quoted:
-            return map(",".join, zip(*ordered))
-        for name in _PREQUOTED:
-            at = self.columns.index(name)
-            ordered[at] = [v[1:-1] if v[:1] == '"' else v for v in ordered[at]]
-        for name in PERCENT_COLUMNS:
-            at = self.columns.index(name)
-            ordered[at] = [f"{v}%" if v else v for v in ordered[at]]
-        return (f'"{row}"' for row in map('","'.join, zip(*ordered)))
-
-    def line(self, part: Part, funded: int) -> str:
-        if part.line == BLANK:
-            return ""
-        amount = funded if part.policy_code == 1 else 0  # no policy-code-2 loans here
-        text = SECTION_TEXT if part.line == SECTION else total_text(part.policy_code, amount)
-        if self.quoted:
-            return text if part.line == SECTION else quote_all([text])
-        return ",".join(map(_csv_cell, summary_row(text, len(self.columns), self.key_index)))
 
 
 def generate_sample(
@@ -543,12 +382,10 @@ def generate_sample(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     rng = np.random.default_rng(seed)
-    fmt = _Format(shape, load_profile().columns)
+    fmt = LineFormat(shape, load_profile().columns)
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as handle:
-            if plan.banner:
-                handle.write(BANNER_TEXT + newline)
-            handle.write(fmt.header() + newline)
+            handle.write("".join(line + newline for line in fmt.head(plan)))
             written = funded = 0
             for part in plan.parts:
                 if part.line:
@@ -567,7 +404,7 @@ def generate_sample(
                     columns = _chunk(rng, written, n, issue, fails)
                     if plan.shape != "plain":
                         funded += int(sum(map(float, columns["funded_amnt"])))
-                    # values are pre-quoted (_csv_cell), so a plain join is valid CSV
+                    # values are pre-quoted (csv_cell), so a plain join is valid CSV
                     handle.write(newline.join(fmt.loans(columns)))
                     handle.write(newline)
                     written += n
