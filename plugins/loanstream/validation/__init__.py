@@ -76,12 +76,13 @@ def validate_csv(
     path = Path(path)
     scan = scan_file(path)
     log.info(
-        "validation: scanned %s: %d bytes, %d columns, %d rows, %s line endings, "
-        "%d row(s) with a wrong field count (%.1fs); validating %d rows per chunk",
+        "validation: scanned %s: %d bytes, %d columns, %d data rows (%d loan rows), %s line "
+        "endings, %d row(s) with a wrong field count (%.1fs); validating %d rows per chunk",
         path,
         scan.size,
         len(scan.header),
         scan.rows,
+        scan.loan_rows,
         scan.line_ending,
         scan.ragged_rows,
         time.monotonic() - started,

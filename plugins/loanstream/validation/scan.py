@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 from array import array
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,26 +66,26 @@ class FileScan:
     def loan_rows(self) -> int:
         return self.rows - len(self.skipped_rows)
 
-    def _shifts(self) -> list[int]:
-        # the k-th skipped row (0-based) comes right after loan row skipped_rows[k] - 1 - k
-        return [row - k for k, row in enumerate(self.skipped_rows)]
+    @functools.cached_property
+    def _shifts(self) -> np.ndarray:
+        """The k-th skipped row (0-based) comes right after loan row ``shifts[k]``."""
+        import numpy as np
+
+        count = len(self.skipped_rows)
+        rows = np.frombuffer(self.skipped_rows, dtype=np.int64, count=count)
+        return rows - 1 - np.arange(count, dtype=np.int64)
 
     def data_row(self, loan_row: int) -> int:
         """The file's data-row number of the ``loan_row``-th loan row (both 1-based)."""
         if not self.skipped_rows:
             return loan_row
-        return loan_row + bisect_right(self._shifts(), loan_row)
+        return loan_row + int(self._shifts.searchsorted(loan_row, side="left"))
 
     def data_rows(self, loan_rows: np.ndarray) -> np.ndarray:
         """:meth:`data_row` of every element of an int64 array."""
         if not self.skipped_rows:
             return loan_rows
-        import numpy as np
-
-        shifts = np.frombuffer(self.skipped_rows, dtype=np.int64) - np.arange(
-            len(self.skipped_rows), dtype=np.int64
-        )
-        return loan_rows + np.searchsorted(shifts, loan_rows, side="right")
+        return loan_rows + self._shifts.searchsorted(loan_rows, side="left")
 
 
 def scan_file(path: Path) -> FileScan:
