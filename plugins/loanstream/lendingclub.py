@@ -128,7 +128,7 @@ class SkippedLines:
 
 
 def describe_skipped(skipped: dict[str, dict[str, Any]]) -> str:
-    """One log line, e.g. ``skipped 4 non-loan line(s): 1 banner line (line 1), ...``."""
+    """One log line, e.g. ``skipped 4 non-loan lines ...: 1 banner line (line 1); ...``."""
     total = sum(item["count"] for item in skipped.values())
     parts = []
     for kind, item in skipped.items():
@@ -136,9 +136,12 @@ def describe_skipped(skipped: dict[str, dict[str, Any]]) -> str:
         where = ", ".join(str(n) for n in lines)
         if item["count"] > len(lines):
             where += ", ..."
-        noun = "line" if len(lines) == 1 and item["count"] == 1 else "lines"
-        parts.append(f"{item['count']} {LABELS.get(kind, kind)}(s) ({noun} {where})")
-    return f"skipped {total} non-loan line(s) of LendingClub's export format: " + "; ".join(parts)
+        plural = "" if item["count"] == 1 else "s"
+        parts.append(f"{item['count']} {LABELS.get(kind, kind)}{plural} (line{plural} {where})")
+    plural = "" if total == 1 else "s"
+    return f"skipped {total} non-loan line{plural} of LendingClub's export format: " + "; ".join(
+        parts
+    )
 
 
 # --- writing the export shapes (the generator and the test corpus) ---------------------------

@@ -180,7 +180,7 @@ def test_skipped_lines_keep_exact_counts_and_the_first_lines() -> None:
     assert list(data) == [BANNER, BLANK]  # a fixed order
     assert data[BLANK]["count"] == MAX_LINES_LISTED + 5
     assert data[BLANK]["lines"] == list(range(1, MAX_LINES_LISTED + 1))
-    assert describe_skipped(data).startswith(f"skipped {MAX_LINES_LISTED + 6} non-loan line(s)")
+    assert describe_skipped(data).startswith(f"skipped {MAX_LINES_LISTED + 6} non-loan lines")
     assert describe_skipped(data).endswith(f"{MAX_LINES_LISTED}, ...)")
 
 

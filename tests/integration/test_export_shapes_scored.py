@@ -9,6 +9,10 @@ dead-lettered (``%`` rates included).
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +71,21 @@ def test_export_is_validated_streamed_and_every_loan_scored(
     assert (scored, loans, dead) == (2000, 2000, 0)
     assert stored == set(export.ids)
     assert with_rate == 2000 and with_util >= 1990  # '%' stripped: every rate parsed
+
+
+def test_produce_cli_reports_the_skipped_lines(
+    live_settings: Settings, shared_csv: Path, tmp_path: Path
+) -> None:
+    export = write_download(shared_csv, tmp_path / "LoanStats3a.csv", "\r\n", rows=50)
+    with temp_topic(live_settings, partitions=1) as topic:
+        done = subprocess.run(
+            [sys.executable, "-m", "loanstream.cli", "produce", "--csv", str(export.path),
+             "--topic", topic, "--bootstrap", live_settings.bootstrap_servers],
+            capture_output=True, text=True, env=os.environ, timeout=120, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    payload = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (payload["sent"], payload["rejected"]) == (50, 0)
+    assert payload["skipped_lines"] == export.skipped_lines()
+    assert payload["skipped_lines"]["banner"] == {"count": 1, "lines": [1]}
+    assert "skipped 7 non-loan lines" in done.stderr and "3 blank lines (lines" in done.stderr
