@@ -95,9 +95,10 @@ def body_kind(fields: Sequence[str], width: int, key_index: int | None) -> str |
     text = fields[key_index].strip()
     if not text or len(text) > MAX_SHAPE_CHARS or text.isdigit():
         return None
-    if any(value.strip() for i, value in enumerate(fields) if i != key_index):
+    kind = _text_kind(text)  # fails at the first character for an ordinary id
+    if kind is None or any(value.strip() for i, value in enumerate(fields) if i != key_index):
         return None
-    return _text_kind(text)
+    return kind
 
 
 class SkippedLines:
