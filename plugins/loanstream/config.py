@@ -125,6 +125,11 @@ class Settings:
     def sql_dir(self) -> Path:
         return self.home / "include" / "sql"
 
+    @property
+    def profiles_dir(self) -> Path:
+        """The generator's tables, as data (``include/profiles``)."""
+        return self.home / "include" / "profiles"
+
 
 def shared_sample_csv() -> Path:
     """The real LendingClub sample for tests and benchmarks (never copied into the project).

@@ -7,10 +7,14 @@ key is the loan ``id`` as a string. Typing happens downstream, in ``scoring.prep
 so no information is lost in transit.
 
 The file is read as a stream (``csv`` module, ``chunk_rows`` rows at a time), so memory stays
-flat for files of any length. Rows that cannot become an event (no id, wrong field count) are
-rejected with their row number and reason; they are counted, never dropped silently.
+flat for files of any length. LendingClub's non-loan lines (banner, section titles, policy-code
+totals, blank lines: :mod:`loanstream.lendingclub`, the same definition validation uses) are
+skipped and counted by kind with their file lines. Rows that cannot become an event (no id,
+wrong field count) are rejected with their row number and reason; they are counted, never
+dropped silently.
 
-Row numbers are 1-based data rows: the first row after the header is row 1.
+Row numbers are 1-based data rows: the first record after the header is row 1; a skipped
+non-loan line after the header is a row too, so row numbers follow the file's lines.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
+
+from loanstream.lendingclub import body_kind, preamble_kind
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +72,7 @@ class EventBatch:
     bodies: list[bytes] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    skipped: list[tuple[str, int]] = field(default_factory=list)  # (kind, file line)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -152,11 +160,12 @@ def _open_text(path: Path):
 
 
 def read_header(path: str | Path) -> list[str]:
-    """The CSV header, checked to contain the key column."""
+    """The CSV header (after any banner or blank lines), checked to contain the key column."""
     path = Path(path)
     try:
         with _open_text(path) as handle:
-            header = next(csv.reader(handle), None)
+            reader = csv.reader(handle)
+            header = _first_record(reader, [])
     except FileNotFoundError:
         raise EventSourceError(path, "file not found") from None
     except UnicodeDecodeError as exc:
@@ -164,6 +173,16 @@ def read_header(path: str | Path) -> list[str]:
     if not header:
         raise EventSourceError(path, "file is empty (no header row)")
     return _check_header(path, header)
+
+
+def _first_record(reader: Any, skipped: list[tuple[str, int]]) -> list[str] | None:
+    """The header: the first record that is not a banner or blank line (those go to ``skipped``)."""
+    for record in reader:
+        kind = preamble_kind(record)
+        if kind is None:
+            return record
+        skipped.append((kind, reader.line_num))
+    return None
 
 
 def _check_header(path: Path, header: list[str]) -> list[str]:
@@ -201,7 +220,8 @@ def iter_event_batches(
     try:
         with _open_text(path) as handle:
             reader = csv.reader(handle)
-            raw_header = next(reader, None)
+            batch = EventBatch()
+            raw_header = _first_record(reader, batch.skipped)
             if not raw_header:
                 raise EventSourceError(path, "file is empty (no header row)")
             header = _check_header(path, raw_header)
@@ -222,37 +242,40 @@ def iter_event_batches(
                 native = Settings.from_env().native_encoding
             bodies = _Bodies(names, native)
             log.info("%s: encoding events in %s", path.name, bodies.path)
-            batch = EventBatch()
             for values in reader:
                 row += 1
                 if row <= skip:
                     continue
                 if len(values) != width:
-                    if not values or values == [""]:
-                        batch.rejections.append(Rejection(row, "empty line"))
+                    kind = body_kind(values, width, key_index)
+                    if kind:
+                        batch.skipped.append((kind, reader.line_num))
                     else:
                         batch.rejections.append(
                             Rejection(row, f"has {len(values)} fields, header has {width}")
                         )
-                    continue
-                key = values[key_index].strip()
-                if not key:
-                    batch.rejections.append(Rejection(row, f"no loan '{KEY_COLUMN}'"))
-                    continue
-                if has_event_time:
-                    values = [values[i] for i in keep]
-                batch.keys.append(key)
-                bodies.add(values, batch.bodies)
-                batch.rows.append(row)
-                emitted += 1
-                if max_events is not None and emitted >= max_events:
-                    break
-                if len(batch.keys) + len(batch.rejections) >= chunk_rows:
+                else:
+                    key = values[key_index].strip()
+                    kind = None if key.isdigit() else body_kind(values, width, key_index)
+                    if kind:
+                        batch.skipped.append((kind, reader.line_num))
+                    elif not key:
+                        batch.rejections.append(Rejection(row, f"no loan '{KEY_COLUMN}'"))
+                    else:
+                        if has_event_time:
+                            values = [values[i] for i in keep]
+                        batch.keys.append(key)
+                        bodies.add(values, batch.bodies)
+                        batch.rows.append(row)
+                        emitted += 1
+                        if max_events is not None and emitted >= max_events:
+                            break
+                if len(batch.keys) + len(batch.rejections) + len(batch.skipped) >= chunk_rows:
                     bodies.flush(batch.bodies)
                     yield batch
                     batch = EventBatch()
             bodies.flush(batch.bodies)
-            if batch.keys or batch.rejections:
+            if batch.keys or batch.rejections or batch.skipped:
                 yield batch
     except FileNotFoundError:
         raise EventSourceError(path, "file not found") from None

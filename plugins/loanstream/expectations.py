@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loanstream.lendingclub import MONTHS
+
 Kind = Literal["critical", "warning"]
 
 CRITICAL: Kind = "critical"
@@ -92,7 +94,7 @@ NUMBER_RE = r"^\s*-?\d+(?:\.\d+)?\s*$"
 # A percentage as LendingClub exports write it: "11.53", "11.53%" or " 11.53 %".
 PERCENT_RE = r"^\s*-?\d+(?:\.\d+)?\s*%?\s*$"
 TERM_RE = r"^\s*(?:36|60) months\s*$"
-_MONTHS = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_MONTHS = "(?:" + "|".join(MONTHS) + ")"
 # LendingClub month dates: "Aug-1998" (current exports), "Aug-98" (old LoanStats),
 # "1998-08-01" (database dumps, optionally with a time) and "8/1/1998" (spreadsheet saves).
 LC_DATE_RE = (

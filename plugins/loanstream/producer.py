@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient
 
 from loanstream.events import Rejection, finish_event, iter_event_batches, utc_now_iso
 from loanstream.ledger import Heartbeat, LedgerError, RunLedger
+from loanstream.lendingclub import SkippedLines, describe_skipped
 from loanstream.rate import RateLimiter
 from loanstream.topics import TopicError, topic_partitions
 
@@ -89,6 +90,8 @@ class ProduceStats:
     rejections: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
     waited_for_consumers_seconds: float = 0.0
+    # LendingClub's non-loan lines skipped (banner, section titles, totals, blank lines)
+    skipped_lines: SkippedLines = field(default_factory=SkippedLines)
 
     @property
     def eps(self) -> float:
@@ -101,6 +104,7 @@ class ProduceStats:
         data["delivery_seconds"] = round(self.delivery_seconds, 3)
         data["waited_for_consumers_seconds"] = round(self.waited_for_consumers_seconds, 3)
         data["per_partition"] = {str(p): n for p, n in sorted(self.per_partition.items())}
+        data["skipped_lines"] = self.skipped_lines.to_dict()
         return data
 
     def counts(self) -> dict[str, int]:
@@ -315,6 +319,8 @@ class EventProducer:
         try:
             for batch in batches:
                 self._record_rejections(stats, batch.rejections)
+                for kind, line in batch.skipped:
+                    stats.skipped_lines.add(kind, line)
                 for key, body, row in zip(batch.keys, batch.bodies, batch.rows):
                     if self._stop_requested:
                         break
@@ -381,6 +387,8 @@ class EventProducer:
             stats.rejected,
             stats.to_dict()["per_partition"],
         )
+        if stats.skipped_lines.total:
+            log.info("%s", describe_skipped(stats.skipped_lines.to_dict()))
         if stats.failed:
             raise ProduceError(
                 f"{stats.failed} of {stats.sent} events were not delivered to '{self.topic}'; "

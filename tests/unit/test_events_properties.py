@@ -1,8 +1,9 @@
 """Property tests of CSV -> events (``iter_event_batches``).
 
 * any text or bytes as a file: only ``EventSourceError``, never another exception;
-* any table written by the csv module: every row either becomes an event or is rejected with
-  its row number, and every event round-trips: its JSON parses, holds every header key, and
+* any table written by the csv module: every row either becomes an event, is rejected with
+  its row number, or is one of LendingClub's non-loan lines (:mod:`loanstream.lendingclub`,
+  e.g. a blank line) skipped and counted, and every event round-trips: its JSON parses, holds every header key, and
   each value equals the csv module's own parse of the file with "" -> None.
 """
 
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loanstream.events import EVENT_TIME_FIELD, EventSourceError, finish_event, iter_event_batches
+from loanstream.lendingclub import body_kind, preamble_kind
 
 pytestmark = pytest.mark.unit
 
@@ -42,13 +44,15 @@ def _tmp_file(data: bytes) -> Path:
     return Path(handle.name)
 
 
-def _drain(path: Path, chunk_rows: int):
+def _drain(path: Path, chunk_rows: int, skipped: list | None = None):
     events, rejected = [], []
     for batch in iter_event_batches(path, chunk_rows=chunk_rows):
         assert len(batch.keys) == len(batch.bodies) == len(batch.rows)
         for key, body, row in zip(batch.keys, batch.bodies, batch.rows):
             events.append((row, key, orjson.loads(finish_event(body, T))))
         rejected += [r.row for r in batch.rejections]
+        if skipped is not None:
+            skipped += batch.skipped
     return events, rejected
 
 
@@ -82,8 +86,11 @@ def test_every_row_round_trips_or_is_rejected(table, chunk_rows: int, terminator
     path = _tmp_file(text.encode("utf-8"))
     # the csv module's own reading of the same text is the reference
     parsed = list(csv.reader(io.StringIO(text, newline="")))
+    while parsed and preamble_kind(parsed[0]):  # blank (or banner) lines above the header
+        parsed.pop(0)
+    skipped: list = []
     try:
-        events, rejected = _drain(path, chunk_rows)
+        events, rejected = _drain(path, chunk_rows, skipped)
     except EventSourceError:
         # allowed only when the text does not read back as a header with one 'id' column
         # (e.g. a bare "\r" in a header cell, which csv.writer leaves unquoted under "\n")
@@ -95,8 +102,11 @@ def test_every_row_round_trips_or_is_rejected(table, chunk_rows: int, terminator
     names = [n.strip() for n in parsed[0]]
     data = parsed[1:]
     key_at = names.index("id")
-    assert len(events) + len(rejected) == len(data), "every row accounted for"
-    assert sorted([r for r, *_ in events] + rejected) == list(range(1, len(data) + 1))
+    non_loan = [r for r, v in enumerate(data, 1) if body_kind(v, len(names), key_at)]
+    assert len(skipped) == len(non_loan), (skipped, non_loan)
+    assert len(events) + len(rejected) + len(skipped) == len(data), "every row accounted for"
+    loan_rows = sorted(set(range(1, len(data) + 1)) - set(non_loan))
+    assert sorted([r for r, *_ in events] + rejected) == loan_rows
     for row, key, event in events:
         values = data[row - 1]
         assert len(values) == len(names)

@@ -131,9 +131,9 @@ def test_read_errors_are_typed_value_errors(tmp_path: Path) -> None:
         validate_csv(GOOD, chunk_rows=0, report_dir=tmp_path)
 
 
-def test_utf8_bom_and_blank_lines_keep_data_row_numbers(tmp_path: Path) -> None:
+def test_utf8_bom_and_blank_lines_keep_row_numbers_on_the_files_lines(tmp_path: Path) -> None:
     header, *rows = GOOD.read_text(encoding="utf-8").splitlines()
-    rows[3] = rows[3].replace("Jul-2015", "July 2015")  # data row 4
+    rows[3] = rows[3].replace("Jul-2015", "July 2015")
     path = tmp_path / "bom.csv"
     path.write_bytes(
         b"\xef\xbb\xbf" + "\n".join([header, rows[0], "", rows[1], rows[2], rows[3]]).encode()
@@ -142,7 +142,9 @@ def test_utf8_bom_and_blank_lines_keep_data_row_numbers(tmp_path: Path) -> None:
     result = validate_csv(path, report_dir=tmp_path)
     assert result.rows == 4
     assert [f["check"] for f in result.failed] == ["issue_d_format"]
-    assert result.failed[0]["examples"] == [{"row": 4, "value": "July 2015"}]
+    # the blank line (file line 3) is data row 2, skipped and reported: rows follow the lines
+    assert result.failed[0]["examples"] == [{"row": 5, "value": "July 2015"}]
+    assert result.skipped_lines == {"blank": {"count": 1, "lines": [3]}}
 
 
 def test_bad_byte_offset_is_exact_past_the_first_block(tmp_path: Path) -> None:
@@ -211,7 +213,7 @@ def test_result_dataclass_fields_match_the_public_contract() -> None:
     assert fields[:6] == ["success", "rows", "failed", "warnings", "report", "seconds"]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     rows=st.lists(
         st.lists(st.text(alphabet='ab ,"\n\r', max_size=6), min_size=1, max_size=5),
@@ -219,17 +221,22 @@ def test_result_dataclass_fields_match_the_public_contract() -> None:
         max_size=8,
     ),
     ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    quoting=st.sampled_from([0, 1]),  # csv.QUOTE_MINIMAL, csv.QUOTE_ALL (LendingClub's)
 )
-def test_fast_field_count_agrees_with_csv_module(rows: list[list[str]], ending: str) -> None:
+def test_fast_field_count_agrees_with_csv_module(
+    rows: list[list[str]], ending: str, quoting: int
+) -> None:
     import csv
     import io
 
-    from loanstream.validation import _records
+    from loanstream.validation.scan import _records
 
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator=ending).writerows(rows)
+    csv.writer(buffer, lineterminator=ending, quoting=quoting).writerows(rows)
     text = buffer.getvalue()
 
-    expected = [len(r) for r in csv.reader(io.StringIO(text, newline="")) if r]
+    expected = list(csv.reader(io.StringIO(text, newline="")))  # blank line: []
     lines = iter(io.StringIO(text, newline="").readlines())
-    assert [width for width, _ in _records(lines)] == expected
+    assert [(width, record()) for width, record in _records(lines)] == [
+        (len(r), r) for r in expected
+    ]
