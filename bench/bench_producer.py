@@ -189,6 +189,7 @@ def peak_memory(settings: Settings, topics: Topics, csv: Path) -> dict:
         "-c",
         PEAK_RSS_WRAPPER,
         "produce",
+        "--allow-any-path",
         "--csv",
         str(csv),
         "--topic",

@@ -6,6 +6,7 @@
 #   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
 #   scripts/setup.sh compose  # .local/bin/compose-check (compose-go, from the Go module proxy)
 #   scripts/setup.sh native   # the sink's native scorer (native/, Rust) into plugins/loanstream/
+#   scripts/setup.sh dirs     # data/landing: where CSVs to stream are put (LOANSTREAM_DATA_DIRS)
 #
 # `make setup` runs them all. Only package registries are used (PyPI, Debian, Maven Central,
 # the Go module proxy, crates.io).
@@ -149,7 +150,14 @@ setup_native() {
     cp "$src/target/release/lib_scoring_native.so" "$lib.tmp" && mv "$lib.tmp" "$lib"
 }
 
-if [ "$#" -eq 0 ]; then set -- venv system kafka compose native; fi
+# The landing directory: with include/data, the default LOANSTREAM_DATA_DIRS, the only places
+# runs read CSVs from (loanstream/paths.py). Git-ignored.
+setup_dirs() {
+    mkdir -p "$ROOT/data/landing"
+    log "dirs: landing directory $ROOT/data/landing"
+}
+
+if [ "$#" -eq 0 ]; then set -- venv system kafka compose native dirs; fi
 for step in "$@"; do
     case "$step" in
     venv) setup_venv ;;
@@ -157,6 +165,7 @@ for step in "$@"; do
     kafka) setup_kafka ;;
     compose) setup_compose ;;
     native) setup_native ;;
-    *) die "unknown step: $step (venv, system, kafka, compose, native)" ;;
+    dirs) setup_dirs ;;
+    *) die "unknown step: $step (venv, system, kafka, compose, native, dirs)" ;;
     esac
 done

@@ -362,7 +362,7 @@ def test_produce_and_consume_logs_never_contain_the_postgres_password(
     write_loans_csv(csv, shared_csv, 50)
     with temp_topic(settings, partitions=1) as topic, temp_schema(settings) as dsn:
         env = {"LOANSTREAM_PG_DSN": dsn, "LOANSTREAM_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
-        produced = _cli("produce", "--csv", str(csv), "--topic", topic, env=env)
+        produced = _cli("produce", "--allow-any-path", "--csv", str(csv), "--topic", topic, env=env)
         consumed = _cli("consume", "--topic", topic, "--group", topic, env=env)
     # and a failing run: Postgres unreachable, the DSN (with a password) in the error path
     bad_secret = "Pw" + uuid.uuid4().hex
