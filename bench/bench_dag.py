@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import uuid
 from datetime import datetime
@@ -25,6 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from airflow_api import Airflow, DagRunner  # noqa: E402
 from bench_producer import dataset  # noqa: E402
 from envfile import load as load_env  # noqa: E402
+
+from loanstream.config import Settings  # noqa: E402
 
 DAG_ID = "loan_stream_pipeline"
 
@@ -71,12 +74,23 @@ def main() -> int:
     api = Airflow(url)
     api.login("admin", os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"])
     runner = DagRunner(api)
-    csv = dataset(args.rows)
-    one_row = csv.with_name("loans_1.csv")
-    with csv.open() as src:  # header + first row (no embedded newlines in generated data)
-        one_row.write_text(src.readline() + src.readline())
-    empty = timed_run(runner, one_row, None, "empty (1-row file)")
-    full = timed_run(runner, csv, None, f"{args.rows:,} events")
+    # runs read only the data directories: both files go to the landing directory, for now
+    landing = Settings.from_env().landing_dir
+    landing.mkdir(parents=True, exist_ok=True)
+    csv = landing / f"bench_dag_{uuid.uuid4().hex[:8]}.csv"
+    one_row = csv.with_name(f"{csv.stem}_1.csv")
+    try:
+        os.link(dataset(args.rows), csv)
+    except OSError:
+        shutil.copyfile(dataset(args.rows), csv)
+    try:
+        with csv.open() as src:  # header + first row (no embedded newlines in generated data)
+            one_row.write_text(src.readline() + src.readline())
+        empty = timed_run(runner, one_row, None, "empty (1-row file)")
+        full = timed_run(runner, csv, None, f"{args.rows:,} events")
+    finally:
+        csv.unlink(missing_ok=True)
+        one_row.unlink(missing_ok=True)
     per_event_ms = None
     if empty["run_seconds"] and full["run_seconds"] and full["events"]:
         per_event_ms = 1000 * (full["run_seconds"] - empty["run_seconds"]) / full["events"]
