@@ -39,7 +39,6 @@ def _placeholder(value: str) -> bool:
         value.startswith(("$", "%", "<", "{", "/"))  # env reference, template, file path
         or "{" in value  # f-string / template
         or "***" in value  # already redacted
-        or value.endswith("-dev-only")  # the documented dev defaults of .env.example
         or value in {"None", "null", "true", "false", "required", "redacted"}
         or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\[\]()]*", value) is not None
         and not re.search(r"\d", value)
@@ -96,10 +95,40 @@ def test_the_scan_catches_real_looking_secrets(line: str) -> None:
 
 
 @pytest.mark.unit
-def test_env_example_secrets_are_marked_dev_only() -> None:
-    for line in (REPO / ".env.example").read_text().splitlines():
-        if re.match(r"^[A-Z_]*PASSWORD=", line):
-            assert line.split("=", 1)[1].endswith("-dev-only"), line
+def test_env_example_carries_no_password() -> None:
+    """No known default: every password is generated into .env by `make up`."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from envfile import GENERATED
+
+    text = (REPO / ".env.example").read_text()
+    assert not re.findall(r"(?m)^\s*(?:export\s+)?\w*(?:PASSWORD|SECRET)\w*\s*=", text)
+    for name, _ in GENERATED:
+        assert name in text, f"{name} is not documented in .env.example"
+
+
+@pytest.mark.unit
+def test_make_up_generates_missing_passwords_and_keeps_existing_ones(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    from envfile import GENERATED, ensure_secrets, load
+
+    mine = "Kept" + uuid.uuid4().hex
+    (tmp_path / ".env").write_text(f"# mine\nLOANSTREAM_PG_PASSWORD={mine}\nOTHER=1")
+    environ = {"AIRFLOW_PG_PASSWORD": uuid.uuid4().hex}  # set in the environment: not written
+    written = ensure_secrets(tmp_path, environ)
+    names = {name for name, _ in GENERATED}
+    assert set(written) == names - {"LOANSTREAM_PG_PASSWORD", "AIRFLOW_PG_PASSWORD"}
+    text = (tmp_path / ".env").read_text()
+    assert text.startswith(f"# mine\nLOANSTREAM_PG_PASSWORD={mine}\nOTHER=1\n")
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600 or text  # existing file: as it was
+    values = load(tmp_path, {})
+    generated = [values[name] for name in written]
+    assert len(set(generated)) == len(generated) and all(len(v) >= 32 for v in generated)
+    assert ensure_secrets(tmp_path, environ) == []  # idempotent: nothing new, nothing changed
+    assert (tmp_path / ".env").read_text() == text
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert set(ensure_secrets(fresh, {})) == names
+    assert (fresh / ".env").stat().st_mode & 0o777 == 0o600
 
 
 # -- SQL is parameterised --------------------------------------------------------------------
