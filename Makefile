@@ -30,7 +30,7 @@ help:
 	@sed -n "3,11p" Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(VENV_STAMP)
-	@scripts/setup.sh system kafka compose native dirs
+	@scripts/setup.sh system kafka compose native dirs tls
 
 $(VENV_STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) scripts/setup.sh venv

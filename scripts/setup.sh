@@ -7,6 +7,7 @@
 #   scripts/setup.sh compose  # .local/bin/compose-check (compose-go, from the Go module proxy)
 #   scripts/setup.sh native   # the sink's native scorer (native/, Rust) into plugins/loanstream/
 #   scripts/setup.sh dirs     # data/landing: where CSVs to stream are put (LOANSTREAM_DATA_DIRS)
+#   scripts/setup.sh tls      # the local broker's CA, key and keystore (.local/kafka/tls, openssl)
 #
 # `make setup` runs them all. Only package registries are used (PyPI, Debian, Maven Central,
 # the Go module proxy, crates.io).
@@ -157,7 +158,14 @@ setup_dirs() {
     log "dirs: landing directory $ROOT/data/landing"
 }
 
-if [ "$#" -eq 0 ]; then set -- venv system kafka compose native dirs; fi
+# The SASL_SSL listener's TLS material (LOANSTREAM_KAFKA_SASL_SSL=1 uses it): a local CA and the
+# broker's key, certificate and PKCS12 keystore, made once with openssl; nothing is downloaded.
+setup_tls() {
+    command -v openssl >/dev/null || apt_install openssl
+    log "tls: $("$PYTHON" "$ROOT/scripts/kafka_sasl.py" tls "$ROOT/.local/kafka/tls") (CA of the local broker)"
+}
+
+if [ "$#" -eq 0 ]; then set -- venv system kafka compose native dirs tls; fi
 for step in "$@"; do
     case "$step" in
     venv) setup_venv ;;
@@ -166,6 +174,7 @@ for step in "$@"; do
     compose) setup_compose ;;
     native) setup_native ;;
     dirs) setup_dirs ;;
-    *) die "unknown step: $step (venv, system, kafka, compose, native, dirs)" ;;
+    tls) setup_tls ;;
+    *) die "unknown step: $step (venv, system, kafka, compose, native, dirs, tls)" ;;
     esac
 done
