@@ -62,15 +62,17 @@ def password(sasl_kafka: PrivateKafka) -> str:
     return secret
 
 
-def waiting(config: dict, topic: str, group: str, timeout: float = 60.0) -> int:
-    """The sensor's lag check, retried as the sensor does while the new broker's group
-    coordinator is still loading (NOT_COORDINATOR)."""
-    from loanstream.lag import LagError, consumer_lag
+def gate(config: dict, dsn: str, topic: str, group: str, timeout: float = 60.0):
+    """The sensor's check (``loanstream.gate.check_gate``: lag from the topic's offsets over
+    the SASL_SSL listener and Postgres), retried as the sensor does while the new broker is
+    still settling."""
+    from loanstream.gate import check_gate
+    from loanstream.lag import LagError
 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return sum(consumer_lag(config, topic, group).values())
+            return check_gate(config, dsn, topic, group, run_id=topic)
         except LagError:
             if time.monotonic() > deadline:
                 raise
@@ -111,19 +113,20 @@ def test_topic_producer_sensor_and_sink_through_sasl_ssl(
     csv = tmp_path / "loans.csv"
     ids = write_loans_csv(csv, shared_csv, EVENTS, id_prefix=f"{topic}-")
 
-    created = ensure_topic(config, topic, partitions=3, use_rpk=False)
-    assert created.partitions == 3
-    produced = EventProducer(config, topic).produce_csv(csv, run_id=topic)
-    assert produced.delivered == EVENTS and produced.failed == 0
-    assert waiting(config, topic, group) == EVENTS
     with temp_schema(live_settings) as dsn:
+        created = ensure_topic(config, topic, partitions=3, use_rpk=False)
+        assert created.partitions == 3
+        produced = EventProducer(config, topic).produce_csv(csv, run_id=topic)
+        assert produced.delivered == EVENTS and produced.failed == 0
+        opened = gate(config, dsn, topic, group)
+        assert opened.status == "open" and sum(opened.lag.values()) == EVENTS, opened
         sink = ScoringSink(
             config, dsn, topic, group=group, schema_path=REPO / "include" / "sql" / "schema.sql"
         )
         stats = sink.run(None, idle_timeout=5.0).to_dict()
         ((scored,),) = query(dsn, "SELECT count(*) FROM risk_scored WHERE run_id = %s", (topic,))
-    assert scored == len(ids), stats
-    assert waiting(config, topic, group) == 0
+        assert scored == len(ids), stats
+        assert sum(gate(config, dsn, topic, group).lag.values()) == 0
     assert password not in caplog.text
 
 
