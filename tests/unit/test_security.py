@@ -308,9 +308,44 @@ def test_airflow_without_connection_falls_back_to_env(monkeypatch: pytest.Monkey
     for var, value in SECURITY_ENV.items():
         monkeypatch.setenv(var, value)
     monkeypatch.setattr(connections.BaseHook, "get_connection", missing)
-    config = connections.kafka_config()
+    config = connections.kafka_config(check=False)
     assert config["security.protocol"] == "SASL_SSL"
     assert config["ssl.ca.location"] == "/etc/ssl/kafka-ca.pem"
+
+
+@pytest.mark.unit
+def test_a_secured_kafka_connection_is_checked_once_and_a_refusal_fails_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kafka_config() asks a SASL/SSL listener once per process and config; a refusal becomes
+    AirflowFailException (no retry can fix a wrong password) without the secret."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from loanstream import kafka_access
+    from loanstream.airflow import connections
+
+    secret = uuid.uuid4().hex
+    extra = {"bootstrap.servers": f"k-{secret[:6]}:9094", "security.protocol": "SASL_SSL",
+             "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "u", "sasl.password": secret}  # fmt: skip
+    conn = _connection(conn_id="k", conn_type="kafka", extra=json.dumps(extra))
+    monkeypatch.setattr(connections.BaseHook, "get_connection", lambda conn_id: conn)
+    calls: list[dict] = []
+    monkeypatch.setattr(kafka_access, "check_access", lambda config: calls.append(config))
+    assert connections.kafka_config("k") == extra
+    assert connections.kafka_config("k") == extra
+    assert len(calls) == 1  # cached for this process and config
+
+    def refuse(config: dict) -> None:
+        raise kafka_access.KafkaAccessError(
+            f"Kafka {kafka_access.describe_listener(config)}: authentication failed"
+        )
+
+    monkeypatch.setattr(kafka_access, "check_access", refuse)
+    extra["sasl.password"] = "other-" + secret
+    conn = _connection(conn_id="k", conn_type="kafka", extra=json.dumps(extra))
+    with pytest.raises(AirflowFailException, match="SASL_SSL listener k-") as info:
+        connections.kafka_config("k")
+    assert secret not in str(info.value)
 
 
 @pytest.mark.unit
