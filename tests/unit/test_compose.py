@@ -72,7 +72,8 @@ def test_airflow_services_share_image_env_and_mounts(compose: dict) -> None:
         service = compose["services"][name]
         assert service["build"] == "." and service["image"].startswith("loanstream-airflow")
         mounts = {m.split(":")[1] for m in service["volumes"]}
-        assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts, name
+        assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include",
+                "/opt/airflow/data/landing"} <= mounts, name  # fmt: skip
         env = service["environment"]
         assert env["LOANSTREAM_BOOTSTRAP_SERVERS"] == "redpanda:29092"
         assert env["LOANSTREAM_PG_HOST"] == "postgres"
