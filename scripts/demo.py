@@ -133,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = Path(args.csv).resolve()
     if not csv_path.is_file():
         print(f"demo: warning: {csv_path} does not exist; the run's validation will fail", file=sys.stderr)
+    try:
+        from loanstream.paths import PathNotAllowed, data_file
+
+        data_file(csv_path)
+    except PathNotAllowed as exc:
+        print(f"demo: warning: the run will refuse it: {exc}", file=sys.stderr)
+    except ImportError:
+        pass
     conf = {"csv_path": str(csv_path)}
     if args.conf:
         conf.update(json.loads(args.conf))
