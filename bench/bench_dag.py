@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import uuid
 from datetime import datetime
@@ -24,10 +23,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from airflow_api import Airflow, DagRunner  # noqa: E402
-from bench_producer import dataset  # noqa: E402
+from bench_producer import landed_dataset  # noqa: E402
 from envfile import load as load_env  # noqa: E402
-
-from loanstream.config import Settings  # noqa: E402
 
 DAG_ID = "loan_stream_pipeline"
 
@@ -75,22 +72,15 @@ def main() -> int:
     api.login("admin", os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"])
     runner = DagRunner(api)
     # runs read only the data directories: both files go to the landing directory, for now
-    landing = Settings.from_env().landing_dir
-    landing.mkdir(parents=True, exist_ok=True)
-    csv = landing / f"bench_dag_{uuid.uuid4().hex[:8]}.csv"
-    one_row = csv.with_name(f"{csv.stem}_1.csv")
-    try:
-        os.link(dataset(args.rows), csv)
-    except OSError:
-        shutil.copyfile(dataset(args.rows), csv)
-    try:
-        with csv.open() as src:  # header + first row (no embedded newlines in generated data)
-            one_row.write_text(src.readline() + src.readline())
-        empty = timed_run(runner, one_row, None, "empty (1-row file)")
-        full = timed_run(runner, csv, None, f"{args.rows:,} events")
-    finally:
-        csv.unlink(missing_ok=True)
-        one_row.unlink(missing_ok=True)
+    with landed_dataset(args.rows) as csv:
+        one_row = csv.with_name(f"{csv.stem}_1.csv")
+        try:
+            with csv.open() as src:  # header + first row (no embedded newlines in generated data)
+                one_row.write_text(src.readline() + src.readline())
+            empty = timed_run(runner, one_row, None, "empty (1-row file)")
+            full = timed_run(runner, csv, None, f"{args.rows:,} events")
+        finally:
+            one_row.unlink(missing_ok=True)
     per_event_ms = None
     if empty["run_seconds"] and full["run_seconds"] and full["events"]:
         per_event_ms = 1000 * (full["run_seconds"] - empty["run_seconds"]) / full["events"]

@@ -25,15 +25,6 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-@pytest.fixture(scope="module")
-def shared_csv(settings: Settings) -> Iterator[Path]:
-    """The real sample, copied into the landing directory (runs read only data directories)."""
-    from tests.helpers import shared_data_csv
-
-    with landed_csv(shared_data_csv(), settings, prefix="e2e") as path:
-        yield path
-
-
 @pytest.fixture
 def landed() -> Iterator[contextlib.ExitStack]:
     """Files put in the landing directory by a test, removed after it."""
