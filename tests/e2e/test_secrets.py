@@ -60,11 +60,6 @@ def files_of(run_id: str, settings: Settings) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def settings() -> Settings:
-    return Settings.from_env()
-
-
 @pytest.fixture
 def topic(kafka_admin) -> Iterator[str]:
     name = unique_name("e2esecrets")
