@@ -151,7 +151,7 @@ def run(argv: list[str], capsys: pytest.CaptureFixture, caplog: pytest.LogCaptur
     return code, out.out + out.err + caplog.text
 
 
-@pytest.mark.parametrize("command", ["validate", "produce"])
+@pytest.mark.parametrize("command", ["validate", "produce", "evaluate"])
 def test_cli_refuses_outside_paths_and_prints_nothing_of_the_file(
     command: str,
     dirs: dict[str, Path],
@@ -164,7 +164,7 @@ def test_cli_refuses_outside_paths_and_prints_nothing_of_the_file(
     argv = [command, "--csv", str(path)]
     if command == "validate":
         argv += ["--report-dir", str(tmp_path / "reports")]
-    else:
+    elif command == "produce":
         argv += ["--bootstrap", "127.0.0.1:1", "--topic", "never"]
     code, output = run(argv, capsys, caplog)
     assert code == 2

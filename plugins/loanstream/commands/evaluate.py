@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from loanstream.commands._common import print_json
+from loanstream.commands._common import add_allow_any_path, print_json
 from loanstream.evaluation import evaluate_csv
 from loanstream.scoring import RulesError, load_rules, rules_markdown_table
 
@@ -16,7 +16,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate", help="score a labelled CSV offline: AUC, KS, bad rate per band"
     )
-    p.add_argument("--csv", help="LendingClub CSV with loan_status (required unless --rules-table)")
+    p.add_argument(
+        "--csv",
+        help="LendingClub CSV with loan_status (required unless --rules-table), inside "
+        "LOANSTREAM_DATA_DIRS unless --allow-any-path",
+    )
+    add_allow_any_path(p)
     p.add_argument(
         "--rules", default=None, help="rules YAML (default: include/rules/risk_rules.yaml)"
     )
@@ -40,8 +45,16 @@ def run(args: argparse.Namespace) -> int:
         log.error("--csv is required")
         print_json({"error": "--csv is required"})
         return 2
+    from loanstream.paths import PathNotAllowed, checked_csv
+
     try:
-        result = evaluate_csv(args.csv, rules)
+        csv_path = checked_csv(args.csv, allow_any_path=args.allow_any_path)
+    except PathNotAllowed as exc:
+        log.error("%s", exc)
+        print_json({"error": str(exc)})
+        return 2
+    try:
+        result = evaluate_csv(csv_path, rules)
     except OSError as exc:
         log.error("cannot read %s: %s", args.csv, exc)
         print_json({"error": f"cannot read {args.csv}: {exc}"})
