@@ -556,8 +556,8 @@ cmd_up() {
     pg_provision
     kafka_wait
     if ! credentials_current && any_airflow_running; then
-        log "airflow: the passwords in .env are not the ones its services were started with:"
-        log "airflow: restarting them with the passwords in .env (Kafka and Postgres keep running)"
+        log "airflow: its services were started with other passwords or another Kafka connection"
+        log "airflow: than .env now gives (or before make up generated them): restarting them"
         airflow_stop
     fi
     airflow_start
