@@ -1,8 +1,8 @@
 # loanstream: the whole real stack on one machine, without Docker.
 #
 #   make setup    .venv, Debian postgresql + chromium (if missing), Kafka jars, the native
-#                 scorer (Rust; idempotent)
-#   make up       start Kafka, Postgres, Airflow (scheduler, api-server, dag-processor, triggerer)
+#                 scorer (Rust), data/landing, the broker's TLS files (idempotent)
+#   make up       random passwords into .env if unset; start Kafka, Postgres, Airflow
 #   make demo     setup + up, then run the pipeline DAG on the shipped sample
 #   make test     setup + up, then pytest over tests/ (CI=true: `make down` afterwards);
 #                 TESTS=tests/unit PYTEST_ARGS='-x -k name' narrow it
@@ -30,7 +30,7 @@ help:
 	@sed -n "3,11p" Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(VENV_STAMP)
-	@scripts/setup.sh system kafka compose native
+	@scripts/setup.sh system kafka compose native dirs tls
 
 $(VENV_STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) scripts/setup.sh venv

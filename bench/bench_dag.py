@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from airflow_api import Airflow, DagRunner  # noqa: E402
-from bench_producer import dataset  # noqa: E402
+from bench_producer import landed_dataset  # noqa: E402
 from envfile import load as load_env  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
@@ -73,17 +73,19 @@ def main() -> int:
     api = Airflow(url)
     api.login("admin", os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"])
     runner = DagRunner(api)
-    csv = dataset(args.rows)
-    one_row = csv.with_name("loans_1.csv")
-    with csv.open() as src:  # header + first row (no embedded newlines in generated data)
-        one_row.write_text(src.readline() + src.readline())
-    try:
-        empty = timed_run(runner, one_row, None, "empty (1-row file)")
-        full = timed_run(runner, csv, None, f"{args.rows:,} events")
-    finally:  # the topics the two runs created
-        from loanstream.config import Settings
+    # runs read only the data directories: both files go to the landing directory, for now
+    with landed_dataset(args.rows) as csv:
+        one_row = csv.with_name(f"{csv.stem}_1.csv")
+        try:
+            with csv.open() as src:  # header + first row (no embedded newlines in generated data)
+                one_row.write_text(src.readline() + src.readline())
+            empty = timed_run(runner, one_row, None, "empty (1-row file)")
+            full = timed_run(runner, csv, None, f"{args.rows:,} events")
+        finally:  # the 1-row file and the topics the two runs created
+            one_row.unlink(missing_ok=True)
+            from loanstream.config import Settings
 
-        delete_named(Settings.from_env())
+            delete_named(Settings.from_env())
     per_event_ms = None
     if empty["run_seconds"] and full["run_seconds"] and full["events"]:
         per_event_ms = 1000 * (full["run_seconds"] - empty["run_seconds"]) / full["events"]

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import psycopg2  # noqa: E402
 from airflow_api import Airflow, DagRunner  # noqa: E402
-from bench_producer import dataset  # noqa: E402
+from bench_producer import landed_dataset  # noqa: E402
 from envfile import load as load_env  # noqa: E402
 
 from loanstream.config import Settings  # noqa: E402
@@ -169,15 +169,16 @@ def main() -> int:
     load_env()
     settings = Settings.from_env()
     rates = QUICK_RATES if args.quick else RATES
-    csv = dataset(max(events for events, _ in rates))
     results = []
-    if args.only in (None, "dag"):
-        api = Airflow(os.environ["LOANSTREAM_AIRFLOW_URL"])
-        api.login("admin", os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"])
-        runner = DagRunner(api)
-        results += [dag_run(runner, settings, csv, events, rate) for events, rate in rates]
-    if args.only in (None, "cli"):
-        results += [cli_pair(settings, csv, events, rate) for events, rate in rates]
+    # Dag runs and the CLI read CSVs only from the data directories: the landing directory
+    with landed_dataset(max(events for events, _ in rates)) as csv:
+        if args.only in (None, "dag"):
+            api = Airflow(os.environ["LOANSTREAM_AIRFLOW_URL"])
+            api.login("admin", os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"])
+            runner = DagRunner(api)
+            results += [dag_run(runner, settings, csv, events, rate) for events, rate in rates]
+        if args.only in (None, "cli"):
+            results += [cli_pair(settings, csv, events, rate) for events, rate in rates]
     print("\n| mode | events @ rate | whole run p50 / p95 / p99 / max (ms) | steady state "
           "p50 / p95 / p99 / max (ms) | start-up lag (ms) |\n|---|---|---|---|---:|")  # fmt: skip
     for r in results:

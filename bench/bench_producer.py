@@ -18,12 +18,16 @@ for docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -51,6 +55,24 @@ def dataset(rows: int) -> Path:
         generate_sample(tmp, rows=rows, seed=42)
         tmp.rename(path)
     return path
+
+
+@contextlib.contextmanager
+def landed_dataset(rows: int) -> Iterator[Path]:
+    """``dataset(rows)`` linked (or copied) into the landing directory, a data directory that
+    Dag runs may read (``LOANSTREAM_DATA_DIRS``); removed afterwards."""
+    source = dataset(rows)
+    landing = Settings.from_env().landing_dir
+    landing.mkdir(parents=True, exist_ok=True)
+    target = landing / f"bench_{source.stem}_{uuid.uuid4().hex[:8]}.csv"
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+    try:
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
 
 
 class Topics:
@@ -224,6 +246,7 @@ def peak_memory(settings: Settings, topics: Topics, csv: Path) -> dict:
         "-c",
         PEAK_RSS_WRAPPER,
         "produce",
+        "--allow-any-path",
         "--csv",
         str(csv),
         "--topic",

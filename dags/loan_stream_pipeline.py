@@ -8,6 +8,7 @@ from airflow.sdk import DAG, Param
 
 from loanstream.airflow.pipeline import DEFAULT_ARGS, pipeline_tasks
 from loanstream.config import Settings
+from loanstream.paths import allowed_dirs, data_csvs
 
 settings = Settings.from_env()
 
@@ -58,7 +59,13 @@ with DAG(
             type="string",
             minLength=1,
             title="CSV path",
-            description="LendingClub-format CSV the workers can read (default: shipped sample).",
+            description=(
+                "LendingClub-format .csv inside the data directories "
+                f"({', '.join(str(d) for d in allowed_dirs())}; LOANSTREAM_DATA_DIRS): put new "
+                "files in the landing directory. Any other path is refused before it is read. "
+                "The list shows the CSVs there when the Dag was parsed."
+            ),
+            examples=data_csvs(),
         ),
         "rate": Param(
             1000,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 from urllib.parse import quote
@@ -110,3 +111,33 @@ class DagRunner:
                 "include_downstream": downstream,
             },
         )
+
+    def artefacts(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """Everything the run left behind in Airflow, as text by name: the run (its conf), every
+        task log (each try, each mapped index) and every XCom (raw, as stored)."""
+        base = f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}"
+        found = {"run": json.dumps(self.run(dag_id, run_id))}
+        for ti in self.task_instances(dag_id, run_id):
+            index = ti.get("map_index", -1)
+            name = ti["task_id"] + ("" if index < 0 else f"[{index}]")
+            found[f"task instance {name}"] = json.dumps(ti)
+            for attempt in range(1, (ti.get("try_number") or 0) + 1):
+                body = self.api.request(
+                    "GET",
+                    f"{base}/taskInstances/{ti['task_id']}/logs/{attempt}",
+                    query={"full_content": "true", "map_index": index},
+                )
+                found[f"log {name} try {attempt}"] = json.dumps(body)
+        entries = self.api.request(
+            "GET", f"{base}/taskInstances/~/xcomEntries", query={"limit": 1000}
+        )
+        for entry in entries["xcom_entries"]:
+            value = self.api.request(
+                "GET",
+                f"{base}/taskInstances/{entry['task_id']}/xcomEntries/{quote(entry['key'])}",
+                query={"map_index": entry.get("map_index", -1)},
+            )
+            found[f"xcom {entry['task_id']}[{entry.get('map_index', -1)}] {entry['key']}"] = (
+                json.dumps(value)
+            )
+        return found

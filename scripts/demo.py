@@ -128,11 +128,19 @@ def main(argv: list[str] | None = None) -> int:
 
     password = os.environ.get("LOANSTREAM_AIRFLOW_ADMIN_PASSWORD", "")
     if not password:
-        print("demo: LOANSTREAM_AIRFLOW_ADMIN_PASSWORD is not set (see .env.example)", file=sys.stderr)
+        print(f"demo: LOANSTREAM_AIRFLOW_ADMIN_PASSWORD is not set: `make up` generates it into {root / '.env'}", file=sys.stderr)
         return 2
     csv_path = Path(args.csv).resolve()
     if not csv_path.is_file():
         print(f"demo: warning: {csv_path} does not exist; the run's validation will fail", file=sys.stderr)
+    try:
+        from loanstream.paths import PathNotAllowed, data_file
+
+        data_file(csv_path)
+    except PathNotAllowed as exc:
+        print(f"demo: warning: the run will refuse it: {exc}", file=sys.stderr)
+    except ImportError:
+        pass
     conf = {"csv_path": str(csv_path)}
     if args.conf:
         conf.update(json.loads(args.conf))
@@ -144,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: Airflow is not reachable at {args.url} ({exc}): run `make up` first", file=sys.stderr)
         return 2
     except ApiError as exc:
-        print(f"demo: login as admin failed ({exc}); is LOANSTREAM_AIRFLOW_ADMIN_PASSWORD the one `make up` used?", file=sys.stderr)
+        print(f"demo: login as admin failed ({exc}); is LOANSTREAM_AIRFLOW_ADMIN_PASSWORD in {root / '.env'} the one the running stack uses? `make up` applies it", file=sys.stderr)
         return 2
 
     try:
@@ -210,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n(no summary: task `summarize` left no return_value)")
 
     print(
-        f"\nAirflow UI: {args.url}  — log in as `admin` with the password in"
-        f" LOANSTREAM_AIRFLOW_ADMIN_PASSWORD (.env, else .env.example)\n"
+        f"\nAirflow UI: {args.url}  — log in as `admin`; the password is the random"
+        f" LOANSTREAM_AIRFLOW_ADMIN_PASSWORD that `make up` generated into {root / '.env'}"
+        f" (read it there: grep LOANSTREAM_AIRFLOW_ADMIN_PASSWORD {root / '.env'})\n"
         f"This run: {args.url}/dags/{args.dag_id}/runs/{urllib.parse.quote(run_id)}"
     )
     return 0 if state == "success" else 1

@@ -5,7 +5,8 @@
 #   scripts/env.sh CMD [ARGS...]  # run CMD with the environment, e.g.
 #   scripts/env.sh .venv/bin/airflow dags list
 #
-# Loads `.env` if present, then `.env.example` for anything still unset (variables already in
+# Loads `.env` if present (`make up` generates the passwords into it: .env.example has none),
+# then `.env.example` for anything still unset (variables already in
 # the environment always win), then derives the stack's paths and Airflow's configuration
 # (AIRFLOW_HOME, AIRFLOW__*) so the Airflow CLI, the services and the tests agree.
 
@@ -76,7 +77,7 @@ export AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="${AIRFLOW__DAG_PROCESS
 export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="${AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES:-1}"
 export AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL:-300}"
 if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
-    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${AIRFLOW_PG_USER}:$(_loanstream_urlquote "$AIRFLOW_PG_PASSWORD")@${LOANSTREAM_PG_HOST}:${LOANSTREAM_PG_PORT}/${AIRFLOW_PG_DB}"
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${AIRFLOW_PG_USER}:$(_loanstream_urlquote "${AIRFLOW_PG_PASSWORD:-}")@${LOANSTREAM_PG_HOST}:${LOANSTREAM_PG_PORT}/${AIRFLOW_PG_DB}"
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
 fi
 # Stable secrets, generated once by `make up` into .local/secrets (never in git).

@@ -6,6 +6,8 @@
 #   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
 #   scripts/setup.sh compose  # .local/bin/compose-check (compose-go, from the Go module proxy)
 #   scripts/setup.sh native   # the native scorer and event encoder (native/, Rust) into plugins/loanstream/
+#   scripts/setup.sh dirs     # data/landing: where CSVs to stream are put (LOANSTREAM_DATA_DIRS)
+#   scripts/setup.sh tls      # the local broker's CA, key and keystore (.local/kafka/tls, openssl)
 #
 # `make setup` runs them all. Only package registries are used (PyPI, Debian, Maven Central,
 # the Go module proxy, crates.io).
@@ -149,7 +151,21 @@ setup_native() {
     cp "$src/target/release/lib_scoring_native.so" "$lib.tmp" && mv "$lib.tmp" "$lib"
 }
 
-if [ "$#" -eq 0 ]; then set -- venv system kafka compose native; fi
+# The landing directory: with include/data, the default LOANSTREAM_DATA_DIRS, the only places
+# runs read CSVs from (loanstream/paths.py). Git-ignored.
+setup_dirs() {
+    mkdir -p "$ROOT/data/landing"
+    log "dirs: landing directory $ROOT/data/landing"
+}
+
+# The SASL_SSL listener's TLS material (LOANSTREAM_KAFKA_SASL_SSL=1 uses it): a local CA and the
+# broker's key, certificate and PKCS12 keystore, made once with openssl; nothing is downloaded.
+setup_tls() {
+    command -v openssl >/dev/null || apt_install openssl
+    log "tls: $("$PYTHON" "$ROOT/scripts/kafka_sasl.py" tls "$ROOT/.local/kafka/tls") (CA of the local broker)"
+}
+
+if [ "$#" -eq 0 ]; then set -- venv system kafka compose native dirs tls; fi
 for step in "$@"; do
     case "$step" in
     venv) setup_venv ;;
@@ -157,6 +173,8 @@ for step in "$@"; do
     kafka) setup_kafka ;;
     compose) setup_compose ;;
     native) setup_native ;;
-    *) die "unknown step: $step (venv, system, kafka, compose, native)" ;;
+    dirs) setup_dirs ;;
+    tls) setup_tls ;;
+    *) die "unknown step: $step (venv, system, kafka, compose, native, dirs, tls)" ;;
     esac
 done

@@ -12,6 +12,10 @@
 # its environment, and each runs in a process group of its own: `down` stops the groups, then
 # anything else still carrying the id (children that left the group), and checks nothing is left.
 set -euo pipefail
+# `up`: first a random value in .env for every password not set yet (existing values kept)
+if [ "${1:-}" = up ]; then
+    "${LOANSTREAM_PYTHON:-python3}" "$(dirname "${BASH_SOURCE[0]}")/envfile.py" secrets
+fi
 # shellcheck source=scripts/env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$LOANSTREAM_ROOT"
@@ -28,6 +32,8 @@ KAFKA_DIR="$LOCAL/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_PROPS="$KAFKA_DIR/server.properties"
+KAFKA_TLS="$KAFKA_DIR/tls"
+SASL_SSL="${LOANSTREAM_KAFKA_SASL_SSL:-0}"
 
 AIRFLOW_SERVICES=(airflow-scheduler airflow-dag-processor airflow-triggerer airflow-api-server)
 ALL_SERVICES=(postgres kafka "${AIRFLOW_SERVICES[@]}")
@@ -147,18 +153,41 @@ stop_sessions() {
 
 kafka_check() { "$PY" "$ROOT/scripts/stackcheck.py" kafka "$LOANSTREAM_BOOTSTRAP_SERVERS" 2>/dev/null; }
 
+# kafka_render FILE: server.properties from the template, plus the SASL_SSL listener
+# (infra/kafka/sasl_ssl.properties.in, certificates in .local/kafka/tls) when
+# LOANSTREAM_KAFKA_SASL_SSL=1. Owner-only: it holds the keystore password.
+kafka_render() {
+    (
+        umask 077
+        sed -e "s|@KAFKA_PORT@|$LOANSTREAM_KAFKA_PORT|g" \
+            -e "s|@CONTROLLER_PORT@|$LOANSTREAM_KAFKA_CONTROLLER_PORT|g" \
+            -e "s|@DATA_DIR@|$KAFKA_DATA|g" \
+            "$ROOT/infra/kafka/server.properties.in" >"$1"
+        if [ "$SASL_SSL" = 1 ]; then
+            "$PY" "$ROOT/scripts/kafka_sasl.py" tls "$KAFKA_TLS" >/dev/null \
+                || die "kafka: making the TLS certificates in $KAFKA_TLS failed (openssl?)"
+            echo >>"$1"
+            "$PY" "$ROOT/scripts/kafka_sasl.py" properties "$KAFKA_TLS" "$LOANSTREAM_KAFKA_PORT" \
+                "$LOANSTREAM_KAFKA_CONTROLLER_PORT" "$LOANSTREAM_KAFKA_SASL_PORT" >>"$1"
+        fi
+    )
+}
+
 kafka_start() {
+    mkdir -p "$KAFKA_DATA" "$LOGS"
+    kafka_render "$KAFKA_PROPS.next"
     if running kafka; then
-        log "kafka: already running (pid $(pid_of kafka))"
-        return
+        if cmp -s "$KAFKA_PROPS.next" "$KAFKA_PROPS"; then
+            rm -f "$KAFKA_PROPS.next"
+            log "kafka: already running (pid $(pid_of kafka))"
+            return
+        fi
+        log "kafka: its configuration changed (LOANSTREAM_KAFKA_SASL_SSL or ports): restarting it"
+        kafka_stop
     fi
+    mv "$KAFKA_PROPS.next" "$KAFKA_PROPS"
     ls "$KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka: no jars in $KAFKA_LIBS: run \`make setup\` first"
     command -v java >/dev/null || die "kafka: java not found: run \`make setup\` first"
-    mkdir -p "$KAFKA_DATA" "$LOGS"
-    sed -e "s|@KAFKA_PORT@|$LOANSTREAM_KAFKA_PORT|g" \
-        -e "s|@CONTROLLER_PORT@|$LOANSTREAM_KAFKA_CONTROLLER_PORT|g" \
-        -e "s|@DATA_DIR@|$KAFKA_DATA|g" \
-        "$ROOT/infra/kafka/server.properties.in" >"$KAFKA_PROPS"
     local java_opts=(-Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.xml"
         -Dkafka.logs.dir="$LOGS" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
         -XX:ErrorFile="$LOGS/kafka-hs_err_%p.log" -Djava.awt.headless=true)
@@ -170,7 +199,7 @@ kafka_start() {
             -t "$cluster_id" -c "$KAFKA_PROPS" >>"$LOGS/kafka.log" 2>&1 \
             || fail_service kafka "storage format failed"
     fi
-    log "kafka: starting on $LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)"
+    log "kafka: starting on $LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)$([ "$SASL_SSL" = 1 ] && echo ", SASL_SSL 127.0.0.1:$LOANSTREAM_KAFKA_SASL_PORT")"
     # shellcheck disable=SC2086  # heap options are several words
     start_bg kafka java $LOANSTREAM_KAFKA_HEAP_OPTS "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS"
 }
@@ -181,6 +210,7 @@ kafka_wait() {
         running kafka || fail_service kafka "the broker exited during start-up"
         if kafka_check; then
             log "kafka: healthy ($LOANSTREAM_BOOTSTRAP_SERVERS)"
+            kafka_scram_user
             return
         fi
         sleep 1
@@ -189,6 +219,15 @@ kafka_wait() {
 }
 
 kafka_stop() { stop_sessions kafka; }
+
+# The SASL_SSL listener's SCRAM user (LOANSTREAM_KAFKA_SCRAM_USER, password from .env), created
+# or updated through the PLAINTEXT listener on every start.
+kafka_scram_user() {
+    [ "$SASL_SSL" = 1 ] || return 0
+    "$PY" "$ROOT/scripts/kafka_sasl.py" scram-user "$LOANSTREAM_BOOTSTRAP_SERVERS" "$LOANSTREAM_KAFKA_SCRAM_USER" \
+        >>"$LOGS/kafka.log" 2>&1 || fail_service kafka "creating SCRAM user $LOANSTREAM_KAFKA_SCRAM_USER failed"
+    log "kafka: SASL_SSL listener 127.0.0.1:$LOANSTREAM_KAFKA_SASL_PORT (SCRAM-SHA-512 user $LOANSTREAM_KAFKA_SCRAM_USER, CA $KAFKA_TLS/ca.pem)"
+}
 
 # --- PostgreSQL ----------------------------------------------------------------------------
 
@@ -359,6 +398,16 @@ with open(passwords_file, "w") as f:
     f.write("\n")
 
 kafka_extra = {"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"]}
+if os.environ.get("LOANSTREAM_KAFKA_SASL_SSL", "0") == "1":
+    # the pipeline goes through the SASL_SSL listener (scripts/kafka_sasl.py: client_config)
+    kafka_extra = {
+        "bootstrap.servers": "127.0.0.1:" + os.environ["LOANSTREAM_KAFKA_SASL_PORT"],
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": os.environ["LOANSTREAM_KAFKA_SCRAM_USER"],
+        "sasl.password": os.environ["LOANSTREAM_KAFKA_SCRAM_PASSWORD"],
+        "ssl.ca.location": os.environ["LOANSTREAM_LOCAL"] + "/kafka/tls/ca.pem",
+    }
 for var, key in {
     "LOANSTREAM_KAFKA_SECURITY_PROTOCOL": "security.protocol",
     "LOANSTREAM_KAFKA_SASL_MECHANISM": "sasl.mechanism",
@@ -371,7 +420,7 @@ for var, key in {
 connections = {
     "loanstream_kafka": {
         "conn_type": "kafka",
-        "description": "loanstream Kafka (from LOANSTREAM_BOOTSTRAP_SERVERS)",
+        "description": "loanstream Kafka (LOANSTREAM_BOOTSTRAP_SERVERS, or the SASL_SSL listener)",
         "extra": json.dumps(kafka_extra),
     },
     "loanstream_postgres": {
@@ -447,6 +496,41 @@ airflow_wait() {
 
 airflow_stop() { stop_sessions "${AIRFLOW_SERVICES[@]}"; }
 
+# --- credentials ---------------------------------------------------------------------------
+# A hash of the passwords the running stack was given (.local/run/credentials.sha256). When
+# .env holds others (changed by hand, or generated by a newer `make up` on a stack started
+# with the old .env.example placeholders), `up` applies them: Postgres roles are altered in
+# place, and Airflow's services restart to use the new metadata-database password, admin
+# password and connections. Kafka and Postgres keep running.
+
+CREDENTIALS_STAMP="$RUN/credentials.sha256"
+
+# What the loanstream_kafka connection carries: PLAINTEXT, or the SASL_SSL listener's login.
+kafka_client_fp() {
+    if [ "${LOANSTREAM_KAFKA_SASL_SSL:-0}" = 1 ]; then
+        printf 'sasl_ssl %s %s' "${LOANSTREAM_KAFKA_SCRAM_USER:-}" "${LOANSTREAM_KAFKA_SCRAM_PASSWORD:-}"
+    else
+        printf 'plaintext'
+    fi
+}
+
+credentials_fp() {
+    printf '%s\n' "${LOANSTREAM_PG_PASSWORD:-}" "${AIRFLOW_PG_PASSWORD:-}" \
+        "${LOANSTREAM_AIRFLOW_ADMIN_PASSWORD:-}" "$(kafka_client_fp)" | sha256sum | cut -c1-64
+}
+
+credentials_current() { [ -f "$CREDENTIALS_STAMP" ] && [ "$(cat "$CREDENTIALS_STAMP")" = "$(credentials_fp)" ]; }
+
+credentials_stamp() { (umask 077 && credentials_fp >"$CREDENTIALS_STAMP"); }
+
+any_airflow_running() {
+    local svc
+    for svc in "${AIRFLOW_SERVICES[@]}"; do
+        running "$svc" && return 0
+    done
+    return 1
+}
+
 # --- commands ------------------------------------------------------------------------------
 
 all_healthy() {
@@ -460,7 +544,7 @@ all_healthy() {
 cmd_up() {
     mkdir -p "$RUN" "$LOGS"
     [ -x "$PY" ] || die "no $PY: run \`make setup\` first"
-    if all_healthy; then
+    if all_healthy && credentials_current; then
         log "all services already running and healthy: nothing to do"
         cmd_status
         return
@@ -471,8 +555,14 @@ cmd_up() {
     pg_wait
     pg_provision
     kafka_wait
+    if ! credentials_current && any_airflow_running; then
+        log "airflow: its services were started with other passwords or another Kafka connection"
+        log "airflow: than .env now gives (or before make up generated them): restarting them"
+        airflow_stop
+    fi
     airflow_start
     airflow_wait
+    credentials_stamp
     log "stack up in $((SECONDS - t0))s"
     cmd_status
 }
@@ -512,7 +602,7 @@ cmd_status() {
     local svc state addr
     for svc in "${ALL_SERVICES[@]}"; do
         case "$svc" in
-        kafka) addr="$LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)" ;;
+        kafka) addr="$LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)$([ "$SASL_SSL" = 1 ] && echo ", SASL_SSL :$LOANSTREAM_KAFKA_SASL_PORT")" ;;
         postgres) addr="$LOANSTREAM_PG_HOST:$LOANSTREAM_PG_PORT (dbs $LOANSTREAM_PG_DB, $AIRFLOW_PG_DB)" ;;
         airflow-api-server) addr="$LOANSTREAM_AIRFLOW_URL (UI + REST API)" ;;
         *) addr="-" ;;

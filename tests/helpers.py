@@ -4,6 +4,7 @@ real services (made and deleted by :mod:`tests.resources`), reading topics, test
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,23 @@ REPO = Path(__file__).resolve().parents[1]
 def shared_data_csv() -> Path:
     """The real LendingClub sample (see ``loanstream.config.shared_sample_csv``)."""
     return shared_sample_csv()
+
+
+@contextlib.contextmanager
+def landed_csv(
+    source: Path | None = None, settings: Settings | None = None, prefix: str = "test"
+) -> Iterator[Path]:
+    """A fresh ``.csv`` in the landing directory (a data directory: runs may read it), holding
+    a copy of ``source`` if given; removed afterwards. The shared sample stays where it is."""
+    landing = (settings or Settings.from_env()).landing_dir
+    landing.mkdir(parents=True, exist_ok=True)
+    target = landing / f"{unique_name(prefix)}.csv"
+    if source is not None:
+        shutil.copyfile(source, target)
+    try:
+        yield target
+    finally:
+        target.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

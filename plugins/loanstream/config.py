@@ -18,12 +18,17 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_PG_DSN                     | postgresql://loanstream@127.0.0.1:5433/loanstream |
 | LOANSTREAM_HOME                       | the project root (where include/ is) |
 | LOANSTREAM_REPORTS_DIR                | $LOANSTREAM_HOME/.local/reports      |
+| LOANSTREAM_DATA_DIRS                  | $LOANSTREAM_HOME/include/data:$LOANSTREAM_HOME/data/landing |
 | LOANSTREAM_KAFKA_SECURITY_PROTOCOL    | (unset: PLAINTEXT)                   |
 | LOANSTREAM_KAFKA_SASL_MECHANISM       | (unset)                              |
 | LOANSTREAM_KAFKA_SASL_USERNAME        | (unset)                              |
 | LOANSTREAM_KAFKA_SASL_PASSWORD        | (unset)                              |
 | LOANSTREAM_KAFKA_SSL_CA_LOCATION      | (unset)                              |
 | LOANSTREAM_SHARED_DATA                | ../shared/data (tests and benchmarks) |
+
+``LOANSTREAM_DATA_DIRS`` (``os.pathsep``-separated) are the only directories runs read CSVs
+from (see :mod:`loanstream.paths`); the landing directory ``data/landing`` is created by
+``make setup`` and is where files to stream are put.
 
 The Postgres password, when needed, comes from the DSN or from libpq's ``PGPASSWORD``.
 """
@@ -78,6 +83,7 @@ class Settings:
     home: Path = field(default_factory=_default_home)
     reports_dir: Path | None = None
     kafka_security: dict[str, str] = field(default_factory=dict)
+    data_dirs: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -107,6 +113,7 @@ class Settings:
             home=home,
             reports_dir=Path(reports) if reports else home / ".local" / "reports",
             kafka_security=security,
+            data_dirs=_data_dirs(home),
         )
 
     def kafka_config(self, **overrides: str | int | bool) -> dict[str, str | int | bool]:
@@ -129,6 +136,33 @@ class Settings:
     def profiles_dir(self) -> Path:
         """The generator's tables, as data (``include/profiles``)."""
         return self.home / "include" / "profiles"
+
+    @property
+    def landing_dir(self) -> Path:
+        """Where files to stream are put (one of the default data directories)."""
+        return landing_dir(self.home)
+
+    @property
+    def allowed_data_dirs(self) -> tuple[Path, ...]:
+        """The directories CSVs may be read from (``LOANSTREAM_DATA_DIRS``)."""
+        return self.data_dirs or default_data_dirs(self.home)
+
+
+def landing_dir(home: Path) -> Path:
+    return home / "data" / "landing"
+
+
+def default_data_dirs(home: Path) -> tuple[Path, ...]:
+    """The shipped ``include/data`` and the landing directory."""
+    return (home / "include" / "data", landing_dir(home))
+
+
+def _data_dirs(home: Path) -> tuple[Path, ...]:
+    raw = os.environ.get("LOANSTREAM_DATA_DIRS", "").strip()
+    if not raw:
+        return default_data_dirs(home)
+    parts = [Path(part.strip()) for part in raw.split(os.pathsep) if part.strip()]
+    return tuple(part if part.is_absolute() else home / part for part in parts)
 
 
 def shared_sample_csv() -> Path:

@@ -147,11 +147,27 @@ class _Bodies:
         self.pending = []
 
 
-def _decode_reason(exc: UnicodeDecodeError) -> str:
-    bad = exc.object[exc.start : exc.start + 1].hex()
-    return (
-        f"not UTF-8 text: byte 0x{bad} cannot be decoded ({exc.reason}); re-save the file as UTF-8"
-    )
+def _decode_reason(exc: UnicodeDecodeError, header_read: bool = True) -> str:
+    """Why the text is not UTF-8; the byte's value only once the header has been read (until
+    then the file is not known to be data, and nothing of it is quoted)."""
+    bad = f"byte 0x{exc.object[exc.start : exc.start + 1].hex()}" if header_read else "a byte"
+    return f"not UTF-8 text: {bad} cannot be decoded ({exc.reason}); re-save the file as UTF-8"
+
+
+def _header_is_data(path: Path, limit: int = 1 << 20) -> bool:
+    """Whether the first line alone is UTF-8 with a valid header (the text reader decodes
+    ahead, so a bad byte in row 1 surfaces before the header is handed over)."""
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(limit)
+        end = min((i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0), default=-1)
+        if end < 0:
+            return False
+        fields = next(csv.reader([head[:end].decode("utf-8-sig")]), [])
+        _check_header(path, fields)
+    except (OSError, ValueError, csv.Error):  # UnicodeDecodeError and EventSourceError too
+        return False
+    return True
 
 
 def _open_text(path: Path):
@@ -169,7 +185,7 @@ def read_header(path: str | Path) -> list[str]:
     except FileNotFoundError:
         raise EventSourceError(path, "file not found") from None
     except UnicodeDecodeError as exc:
-        raise EventSourceError(path, _decode_reason(exc), 0) from None
+        raise EventSourceError(path, _decode_reason(exc, header_read=False), 0) from None
     if not header:
         raise EventSourceError(path, "file is empty (no header row)")
     return _check_header(path, header)
@@ -217,6 +233,7 @@ def iter_event_batches(
         raise ValueError("chunk_rows must be at least 1")
     emitted = 0
     row = 0
+    header: list[str] = []
     try:
         with _open_text(path) as handle:
             reader = csv.reader(handle)
@@ -280,8 +297,7 @@ def iter_event_batches(
     except FileNotFoundError:
         raise EventSourceError(path, "file not found") from None
     except UnicodeDecodeError as exc:
-        raise EventSourceError(
-            path, _decode_reason(exc) + " (at or after this row)", row + 1
-        ) from None
+        reason = _decode_reason(exc, header_read=bool(header) or _header_is_data(path))
+        raise EventSourceError(path, reason + " (at or after this row)", row + 1) from None
     except csv.Error as exc:
         raise EventSourceError(path, f"malformed CSV: {exc}", row + 1) from None

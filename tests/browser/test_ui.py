@@ -118,7 +118,8 @@ def test_trigger_from_ui_form_succeeds_and_summarize_log_shows_counts(
         expect(page.get_by_role("button", name="Clear start date")).to_be_hidden()
         expect(dialog.get_by_text("Select date and time")).to_be_visible()
 
-        csv_path = param_field(dialog, "CSV path", "textbox")
+        # a text input with a list of the CSVs in the data directories (<datalist>): combobox
+        csv_path = param_field(dialog, "CSV path", "combobox")
         rate = dialog.get_by_role("spinbutton", name="Rate (events/s)")
         max_events = dialog.get_by_role("spinbutton", name="Max events")
         topic_box = param_field(dialog, "Topic", "textbox")

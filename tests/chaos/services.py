@@ -133,20 +133,36 @@ class _Service:
 
 
 class PrivateKafka(_Service):
+    """A one-node KRaft broker on free ports. ``sasl_ssl=True`` adds the SASL_SSL listener
+    (SCRAM-SHA-512 over TLS) of ``make up`` with LOANSTREAM_KAFKA_SASL_SSL=1: the same
+    ``infra/kafka/sasl_ssl.properties.in`` and certificates made by ``scripts/kafka_sasl.py``
+    (in ``base/tls``); SCRAM users are added with :meth:`add_scram_user`."""
+
     name = "kafka"
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, sasl_ssl: bool = False) -> None:
         super().__init__(base)
         self.port = free_port()
         self.controller_port = free_port()
+        self.sasl_port = free_port() if sasl_ssl else None
         self.data = base / "data"
         self.props = base / "server.properties"
         template = (REPO / "infra" / "kafka" / "server.properties.in").read_text()
-        self.props.write_text(
+        text = (
             template.replace("@KAFKA_PORT@", str(self.port))
             .replace("@CONTROLLER_PORT@", str(self.controller_port))
             .replace("@DATA_DIR@", str(self.data))
         )
+        self.ca: Path | None = None
+        if self.sasl_port is not None:
+            from kafka_sasl import broker_properties, make_tls
+
+            self.ca = make_tls(base / "tls")
+            text += "\n" + broker_properties(
+                base / "tls", self.port, self.controller_port, self.sasl_port
+            )
+        self.props.write_text(text)
+        self.props.chmod(0o600)  # the keystore password
         self.java = [
             "java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={REPO / 'infra' / 'kafka' / 'log4j2.xml'}",
@@ -168,6 +184,19 @@ class PrivateKafka(_Service):
 
     def _launch(self) -> None:
         self._popen([*self.java, "kafka.Kafka", str(self.props)])
+
+    def add_scram_user(self, user: str, password: str) -> None:
+        """Create ``user`` with a SCRAM-SHA-512 credential (through the PLAINTEXT listener)."""
+        from kafka_sasl import ensure_scram_user
+
+        ensure_scram_user(self.bootstrap, user, password)
+
+    def sasl_ssl_config(self, user: str, password: str, ca: Path | None = None) -> dict[str, str]:
+        """Client settings for the SASL_SSL listener (``ca``: another CA to trust instead)."""
+        from kafka_sasl import client_config
+
+        assert self.sasl_port is not None and self.ca is not None, "started without sasl_ssl"
+        return client_config(self.sasl_port, user, password, ca or self.ca)
 
     def healthy(self) -> bool:
         try:

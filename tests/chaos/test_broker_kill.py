@@ -55,7 +55,7 @@ def test_broker_sigkill_while_producing_delivers_every_event_exactly_once(
         log = tmp_path / f"produce{trial}.log"
         run_id = f"chaos-broker-{trial}"
         proc = start_cli(
-            settings, "produce", "--csv", str(csv), "--topic", topic, "--rate", str(RATE),
+            settings, "produce", "--allow-any-path", "--csv", str(csv), "--topic", topic, "--rate", str(RATE),
             "--bootstrap", kafka.bootstrap, "--run-id", run_id, log=log,
         )  # fmt: skip
         kill_at = rng.uniform(1.5, 0.6 * len(ids) / RATE)

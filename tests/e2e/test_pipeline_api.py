@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from loanstream.config import Settings
-from tests.helpers import query, read_topic, unique_name, write_loans_csv
+from tests.helpers import landed_csv, query, read_topic, unique_name, write_loans_csv
 
 pytestmark = pytest.mark.e2e
 
@@ -23,11 +25,11 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-@pytest.fixture(scope="module")
-def shared_csv() -> Path:
-    from tests.helpers import shared_data_csv
-
-    return shared_data_csv()
+@pytest.fixture
+def landed() -> Iterator[contextlib.ExitStack]:
+    """Files put in the landing directory by a test, removed after it."""
+    with contextlib.ExitStack() as stack:
+        yield stack
 
 
 def test_triggered_run_succeeds_and_summary_log_matches_postgres(
@@ -75,9 +77,9 @@ def test_triggered_run_succeeds_and_summary_log_matches_postgres(
 
 
 def test_bad_csv_fails_validation_produces_nothing_and_the_log_explains(
-    dag_runner, settings: Settings, shared_csv: Path, tmp_path_factory: pytest.TempPathFactory
+    dag_runner, settings: Settings, shared_csv: Path, landed: contextlib.ExitStack
 ) -> None:
-    bad = tmp_path_factory.mktemp("bad") / "negative_amounts.csv"
+    bad = landed.enter_context(landed_csv(settings=settings, prefix="negative_amounts"))
     write_loans_csv(bad, shared_csv, 50)
     lines = bad.read_text().splitlines()
     header = lines[0].split(",")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from loanstream.config import Settings
-from tests.helpers import REPO, query, unique_name
+from tests.helpers import REPO, landed_csv, query, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +59,11 @@ def run_dag_test(tmp_path: Path, conf: dict) -> dict:
 
 def test_dag_test_end_to_end(live_settings: Settings, shared_csv: Path, tmp_path: Path) -> None:
     topic = unique_name("dagtest")
-    result = run_dag_test(
-        tmp_path,
-        {"csv_path": str(shared_csv), "rate": 0, "max_events": 400, "topic": topic},
-    )
+    with landed_csv(shared_csv, live_settings, prefix="dagtest") as csv_path:
+        result = run_dag_test(
+            tmp_path,
+            {"csv_path": str(csv_path), "rate": 0, "max_events": 400, "topic": topic},
+        )
     assert result["state"] == "success", result["log"][-5000:]
     assert all(state == "success" for state in result["tasks"].values()), result["tasks"]
     assert {"score_events[0]", "score_events[1]", "score_events[2]"} <= set(result["tasks"])

@@ -97,7 +97,8 @@ def test_sigterm_flushes_and_reports(live_settings: Settings, shared_csv: Path) 
 
     with temp_topic(live_settings, partitions=1) as topic:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "loanstream.cli", "produce", "--csv", str(shared_csv),
+            [sys.executable, "-m", "loanstream.cli", "produce", "--allow-any-path", "--csv",
+             str(shared_csv),
              "--rate", "100", "--topic", topic],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ,
         )  # fmt: skip

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -70,7 +72,8 @@ def test_airflow_services_share_image_env_and_mounts(compose: dict) -> None:
         service = compose["services"][name]
         assert service["build"] == "." and service["image"].startswith("loanstream-airflow")
         mounts = {m.split(":")[1] for m in service["volumes"]}
-        assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts, name
+        assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include",
+                "/opt/airflow/data/landing"} <= mounts, name  # fmt: skip
         env = service["environment"]
         assert env["LOANSTREAM_BOOTSTRAP_SERVERS"] == "redpanda:29092"
         assert env["LOANSTREAM_PG_HOST"] == "postgres"
@@ -149,11 +152,30 @@ def _compose_config_command() -> list[str]:
 
 
 def _validate(compose_file: Path) -> subprocess.CompletedProcess:
-    command = [
-        part.format(file=compose_file, env=ROOT / ".env.example")
-        for part in _compose_config_command()
-    ]
-    return subprocess.run(command, capture_output=True, text=True, cwd=compose_file.parent)
+    """`compose config` with .env.example plus the passwords `make up` would generate."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from envfile import GENERATED
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = Path(tmp) / ".env"
+        env.write_text(
+            (ROOT / ".env.example").read_text()
+            + "".join(f"{name}=generated-{i}\n" for i, (name, _) in enumerate(GENERATED))
+        )
+        command = [
+            part.format(file=compose_file, env=env) for part in _compose_config_command()
+        ]
+        return subprocess.run(command, capture_output=True, text=True, cwd=compose_file.parent)
+
+
+def test_compose_has_no_default_passwords() -> None:
+    """Every password is required from .env (``${VAR:?...}``): none has a usable default."""
+    import re
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    references = re.findall(r"\$\{(\w*PASSWORD\w*)(:?[-?])?", text)
+    assert references
+    assert all(kind == ":?" for _, kind in references), references
 
 
 def test_docker_compose_config_validates() -> None:

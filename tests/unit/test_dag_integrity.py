@@ -81,6 +81,10 @@ def test_main_dag_params_form(dagbag) -> None:
     assert params["topic"] == "loan_applications"
     assert params["partitions"] == 3
     assert params["csv_path"].endswith("include/data/loan_applications_sample.csv")
+    csv_path = params.get_param("csv_path")
+    assert "LOANSTREAM_DATA_DIRS" in csv_path.description
+    assert "data/landing" in csv_path.description
+    assert params["csv_path"] in csv_path.schema["examples"]
 
 
 def test_params_are_checked_before_any_work(dagbag) -> None:

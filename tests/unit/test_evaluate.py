@@ -60,7 +60,7 @@ def result(shared_csv) -> dict:
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["evaluate", "--csv", str(shared_csv)])
+        code = main(["evaluate", "--allow-any-path", "--csv", str(shared_csv)])
     assert code == 0
     return json.loads(out.getvalue().strip().splitlines()[-1])
 
@@ -78,7 +78,7 @@ def test_evaluate_output_keys(result: dict) -> None:
 
 
 def test_cli_text_leads_with_out_of_sample(shared_csv, capsys) -> None:
-    assert main(["evaluate", "--csv", str(shared_csv), "--folds", "3"]) == 0
+    assert main(["evaluate", "--csv", str(shared_csv), "--folds", "3", "--allow-any-path"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     text = "\n".join(lines[:-1])
     assert text.index("OUT OF SAMPLE (3-fold") < text.index("in sample (")
@@ -175,7 +175,7 @@ def test_bad_rows_are_skipped_not_fatal(tmp_path, capsys) -> None:
         "3,abc, 36 months,6.0,Fully Paid,Sep-2016,A1\n"
         "4,1000, 36 months,6.0,Current,Sep-2016,A1\n"
     )
-    assert main(["evaluate", "--csv", str(path)]) == 0
+    assert main(["evaluate", "--allow-any-path", "--csv", str(path)]) == 0
     data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (data["rows"], data["skipped"], data["in_sample"]["auc"]) == (2, 1, 1.0)
     assert data["out_of_sample"] == {"method": "too few labelled rows of each outcome for 5 folds"}

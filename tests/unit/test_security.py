@@ -39,7 +39,6 @@ def _placeholder(value: str) -> bool:
         value.startswith(("$", "%", "<", "{", "/"))  # env reference, template, file path
         or "{" in value  # f-string / template
         or "***" in value  # already redacted
-        or value.endswith("-dev-only")  # the documented dev defaults of .env.example
         or value in {"None", "null", "true", "false", "required", "redacted"}
         or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\[\]()]*", value) is not None
         and not re.search(r"\d", value)
@@ -96,10 +95,40 @@ def test_the_scan_catches_real_looking_secrets(line: str) -> None:
 
 
 @pytest.mark.unit
-def test_env_example_secrets_are_marked_dev_only() -> None:
-    for line in (REPO / ".env.example").read_text().splitlines():
-        if re.match(r"^[A-Z_]*PASSWORD=", line):
-            assert line.split("=", 1)[1].endswith("-dev-only"), line
+def test_env_example_carries_no_password() -> None:
+    """No known default: every password is generated into .env by `make up`."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from envfile import GENERATED
+
+    text = (REPO / ".env.example").read_text()
+    assert not re.findall(r"(?m)^\s*(?:export\s+)?\w*(?:PASSWORD|SECRET)\w*\s*=", text)
+    for name, _ in GENERATED:
+        assert name in text, f"{name} is not documented in .env.example"
+
+
+@pytest.mark.unit
+def test_make_up_generates_missing_passwords_and_keeps_existing_ones(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "scripts"))
+    from envfile import GENERATED, ensure_secrets, load
+
+    mine = "Kept" + uuid.uuid4().hex
+    (tmp_path / ".env").write_text(f"# mine\nLOANSTREAM_PG_PASSWORD={mine}\nOTHER=1")
+    environ = {"AIRFLOW_PG_PASSWORD": uuid.uuid4().hex}  # set in the environment: not written
+    written = ensure_secrets(tmp_path, environ)
+    names = {name for name, _ in GENERATED}
+    assert set(written) == names - {"LOANSTREAM_PG_PASSWORD", "AIRFLOW_PG_PASSWORD"}
+    text = (tmp_path / ".env").read_text()
+    assert text.startswith(f"# mine\nLOANSTREAM_PG_PASSWORD={mine}\nOTHER=1\n")
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600 or text  # existing file: as it was
+    values = load(tmp_path, {})
+    generated = [values[name] for name in written]
+    assert len(set(generated)) == len(generated) and all(len(v) >= 32 for v in generated)
+    assert ensure_secrets(tmp_path, environ) == []  # idempotent: nothing new, nothing changed
+    assert (tmp_path / ".env").read_text() == text
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert set(ensure_secrets(fresh, {})) == names
+    assert (fresh / ".env").stat().st_mode & 0o777 == 0o600
 
 
 # -- SQL is parameterised --------------------------------------------------------------------
@@ -249,7 +278,7 @@ def test_airflow_kafka_connection_passes_sasl_and_tls_through(
     }
     conn = _connection(conn_id="loanstream_kafka", conn_type="kafka", extra=json.dumps(extra))
     monkeypatch.setattr(connections.BaseHook, "get_connection", lambda conn_id: conn)
-    assert connections.kafka_config() == extra
+    assert connections.kafka_config(check=False) == extra
 
 
 @pytest.mark.unit
@@ -261,7 +290,7 @@ def test_airflow_kafka_connection_host_port_fallback(monkeypatch: pytest.MonkeyP
         extra=json.dumps({"security.protocol": "SSL"}),
     )  # fmt: skip
     monkeypatch.setattr(connections.BaseHook, "get_connection", lambda conn_id: conn)
-    assert connections.kafka_config("k") == {
+    assert connections.kafka_config("k", check=False) == {
         "bootstrap.servers": "kafka.internal:9093",
         "security.protocol": "SSL",
     }
@@ -279,9 +308,44 @@ def test_airflow_without_connection_falls_back_to_env(monkeypatch: pytest.Monkey
     for var, value in SECURITY_ENV.items():
         monkeypatch.setenv(var, value)
     monkeypatch.setattr(connections.BaseHook, "get_connection", missing)
-    config = connections.kafka_config()
+    config = connections.kafka_config(check=False)
     assert config["security.protocol"] == "SASL_SSL"
     assert config["ssl.ca.location"] == "/etc/ssl/kafka-ca.pem"
+
+
+@pytest.mark.unit
+def test_a_secured_kafka_connection_is_checked_once_and_a_refusal_fails_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kafka_config() asks a SASL/SSL listener once per process and config; a refusal becomes
+    AirflowFailException (no retry can fix a wrong password) without the secret."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from loanstream import kafka_access
+    from loanstream.airflow import connections
+
+    secret = uuid.uuid4().hex
+    extra = {"bootstrap.servers": f"k-{secret[:6]}:9094", "security.protocol": "SASL_SSL",
+             "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "u", "sasl.password": secret}  # fmt: skip
+    conn = _connection(conn_id="k", conn_type="kafka", extra=json.dumps(extra))
+    monkeypatch.setattr(connections.BaseHook, "get_connection", lambda conn_id: conn)
+    calls: list[dict] = []
+    monkeypatch.setattr(kafka_access, "check_access", lambda config: calls.append(config))
+    assert connections.kafka_config("k") == extra
+    assert connections.kafka_config("k") == extra
+    assert len(calls) == 1  # cached for this process and config
+
+    def refuse(config: dict) -> None:
+        raise kafka_access.KafkaAccessError(
+            f"Kafka {kafka_access.describe_listener(config)}: authentication failed"
+        )
+
+    monkeypatch.setattr(kafka_access, "check_access", refuse)
+    extra["sasl.password"] = "other-" + secret
+    conn = _connection(conn_id="k", conn_type="kafka", extra=json.dumps(extra))
+    with pytest.raises(AirflowFailException, match="SASL_SSL listener k-") as info:
+        connections.kafka_config("k")
+    assert secret not in str(info.value)
 
 
 @pytest.mark.unit
@@ -362,7 +426,7 @@ def test_produce_and_consume_logs_never_contain_the_postgres_password(
     write_loans_csv(csv, shared_csv, 50)
     with temp_topic(settings, partitions=1) as topic, temp_schema(settings) as dsn:
         env = {"LOANSTREAM_PG_DSN": dsn, "LOANSTREAM_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
-        produced = _cli("produce", "--csv", str(csv), "--topic", topic, env=env)
+        produced = _cli("produce", "--allow-any-path", "--csv", str(csv), "--topic", topic, env=env)
         consumed = _cli("consume", "--topic", topic, "--group", topic, env=env)
     # and a failing run: Postgres unreachable, the DSN (with a password) in the error path
     bad_secret = "Pw" + uuid.uuid4().hex

@@ -148,6 +148,12 @@ CASES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _corpus_is_a_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corpus is read as a deployment's data directory (``LOANSTREAM_DATA_DIRS``)."""
+    monkeypatch.setenv("LOANSTREAM_DATA_DIRS", str(CORPUS))
+
+
 def run_cli(
     path: Path, report_dir: Path, capsys: pytest.CaptureFixture, chunk_rows: int | None = None
 ) -> tuple[int, dict, str]:

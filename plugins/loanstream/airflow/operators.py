@@ -28,6 +28,16 @@ def _failed_check(item: dict[str, Any]) -> str:
     return f"{item.get('check') or item.get('expectation')}{column}: {item.get('unexpected_count')} rows"
 
 
+def _data_file(csv_path: str) -> Path:
+    """The resolved ``csv_path`` if it is a CSV in the data directories; else the task fails."""
+    from loanstream.paths import PathNotAllowed, data_file
+
+    try:
+        return data_file(csv_path)
+    except PathNotAllowed as exc:
+        raise AirflowFailException(f"{exc}. Nothing was read.") from None
+
+
 class CreateTopicOperator(BaseOperator):
     """Create the events topic with ``rpk`` where installed, else the Kafka Admin API.
 
@@ -95,9 +105,10 @@ class ValidateCsvOperator(BaseOperator):
         from loanstream.validation import CsvReadError, validate_csv
 
         run_id = str(context.get("run_id") or "manual")
+        csv_path = _data_file(self.csv_path)
         try:
             result = validate_csv(
-                Path(self.csv_path),
+                csv_path,
                 chunk_rows=self.chunk_rows,
                 report_dir=Settings.from_env().reports_dir,
                 run_id=run_id.replace(":", "_").replace("+", "_"),
@@ -171,6 +182,7 @@ class ProduceEventsOperator(BaseOperator):
         from loanstream.events import EventSourceError
         from loanstream.producer import EventProducer
 
+        csv_path = _data_file(self.csv_path)
         settings = Settings.from_env()
         ti = context["ti"]
         will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
@@ -180,7 +192,7 @@ class ProduceEventsOperator(BaseOperator):
         max_events = None if self.max_events in (None, "", "None") else int(self.max_events)
         try:
             stats = self._producer.produce_csv(
-                self.csv_path,
+                csv_path,
                 rate=float(self.rate),
                 max_events=max_events,
                 skip=int(self.skip or 0),

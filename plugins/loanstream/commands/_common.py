@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
 from collections.abc import Callable
 from typing import Any
+
+
+def add_allow_any_path(parser: argparse.ArgumentParser) -> None:
+    """``--allow-any-path``: read a CSV outside the data directories (the user's own choice)."""
+    parser.add_argument(
+        "--allow-any-path",
+        action="store_true",
+        help="read --csv even outside LOANSTREAM_DATA_DIRS (default: refuse such paths)",
+    )
 
 
 def print_json(data: dict[str, Any]) -> None:

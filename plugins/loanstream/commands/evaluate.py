@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from loanstream.commands._common import print_json
+from loanstream.commands._common import add_allow_any_path, print_json
 from loanstream.evaluation import DEFAULT_FOLDS, DEFAULT_SEED, evaluate_csv
 from loanstream.scoring import RulesError, load_rules, rules_markdown_table
 
@@ -17,7 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a labelled CSV offline: cross-validated AUC, KS, bad rate per band; then in-sample",
     )
-    p.add_argument("--csv", help="LendingClub CSV with loan_status (required unless --rules-table)")
+    p.add_argument(
+        "--csv",
+        help="LendingClub CSV with loan_status (required unless --rules-table), inside "
+        "LOANSTREAM_DATA_DIRS unless --allow-any-path",
+    )
+    add_allow_any_path(p)
     p.add_argument(
         "--rules", default=None, help="rules YAML (default: include/rules/risk_rules.yaml)"
     )
@@ -81,8 +86,16 @@ def run(args: argparse.Namespace) -> int:
         log.error("--folds must be between 2 and 20, got %d", args.folds)
         print_json({"error": f"--folds must be between 2 and 20, got {args.folds}"})
         return 2
+    from loanstream.paths import PathNotAllowed, checked_csv
+
     try:
-        result = evaluate_csv(args.csv, rules, folds=args.folds, seed=args.seed)
+        csv_path = checked_csv(args.csv, allow_any_path=args.allow_any_path)
+    except PathNotAllowed as exc:
+        log.error("%s", exc)
+        print_json({"error": str(exc)})
+        return 2
+    try:
+        result = evaluate_csv(csv_path, rules, folds=args.folds, seed=args.seed)
     except OSError as exc:
         log.error("cannot read %s: %s", args.csv, exc)
         print_json({"error": f"cannot read {args.csv}: {exc}"})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from loanstream.commands._common import on_stop_signals, print_json
+from loanstream.commands._common import add_allow_any_path, on_stop_signals, print_json
 from loanstream.config import Settings
 from loanstream.events import EventSourceError
+from loanstream.paths import PathNotAllowed, checked_csv
 from loanstream.producer import EventProducer, ProduceError, ProducerOptions
 
 log = logging.getLogger("loanstream.produce")
@@ -17,8 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     settings = Settings.from_env()
     p = subparsers.add_parser("produce", help="stream a CSV to Kafka as JSON events")
     p.add_argument(
-        "--csv", default=str(settings.sample_csv), help="CSV file (default: shipped sample)"
+        "--csv",
+        default=str(settings.sample_csv),
+        help="CSV file inside LOANSTREAM_DATA_DIRS unless --allow-any-path "
+        "(default: shipped sample)",
     )
+    add_allow_any_path(p)
     p.add_argument("--rate", type=float, default=0, help="events/s, 0 = unthrottled (default 0)")
     p.add_argument("--max", type=int, default=None, dest="max_events", help="stop after N events")
     p.add_argument("--skip", type=int, default=0, help="skip the first N data rows")
@@ -33,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    try:
+        csv_path = checked_csv(args.csv, allow_any_path=args.allow_any_path)
+    except PathNotAllowed as exc:
+        log.error("%s", exc)
+        print_json({"error": str(exc), "sent": 0, "delivered": 0, "failed": 0})
+        return 2
     options = ProducerOptions(
         linger_ms=args.linger_ms, batch_bytes=args.batch_bytes, compression=args.compression
     )
@@ -41,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     on_stop_signals(producer.stop)
     try:
         stats = producer.produce_csv(
-            args.csv, rate=args.rate, max_events=args.max_events, skip=args.skip, run_id=args.run_id
+            csv_path, rate=args.rate, max_events=args.max_events, skip=args.skip, run_id=args.run_id
         )
     except (EventSourceError, ValueError) as exc:
         log.error("%s", exc)

@@ -1,7 +1,8 @@
 """``loanstream validate``: check a loan CSV with Great Expectations before it is produced.
 
 Exit codes: 0 all critical checks passed, 1 a critical check failed, 2 the file cannot be
-read at all. Summary lines go to the log (stderr); the last stdout line is one JSON object.
+read at all, or lies outside the data directories (``LOANSTREAM_DATA_DIRS``; ``--allow-any-path``
+reads it anyway). Summary lines go to the log (stderr); the last stdout line is one JSON object.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import sys
 from pathlib import Path
 from typing import Any
+
+from loanstream.commands._common import add_allow_any_path
 
 log = logging.getLogger("loanstream.validate")
 
@@ -30,7 +33,13 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--csv", required=True, type=Path, help="the loan CSV to validate")
+    parser.add_argument(
+        "--csv",
+        required=True,
+        type=Path,
+        help="the loan CSV to validate (inside LOANSTREAM_DATA_DIRS unless --allow-any-path)",
+    )
+    add_allow_any_path(parser)
     parser.add_argument(
         "--chunk-rows",
         type=int,
@@ -49,11 +58,19 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate ``args.csv``; log the summary, print the JSON result, return the exit code."""
+    from loanstream.paths import PathNotAllowed, checked_csv
     from loanstream.validation import CsvReadError, validate_csv
 
     try:
+        csv_path = checked_csv(args.csv, allow_any_path=args.allow_any_path)
+    except PathNotAllowed as exc:
+        log.error("validation ERROR: %s", exc)
+        _print_json({"success": False, "rows": 0, "failed": [], "warnings": [], "report": None,
+                     "path": exc.requested, "error": str(exc)})  # fmt: skip
+        return EXIT_UNREADABLE
+    try:
         result = validate_csv(
-            args.csv,
+            csv_path,
             chunk_rows=args.chunk_rows,
             report_dir=args.report_dir,
             run_id=getattr(args, "run_id", None),

@@ -142,6 +142,8 @@ def scan_file(path: Path) -> FileScan:
                 if len(scan.ragged_examples) < MAX_EXAMPLES:
                     value = f"{fields_count} fields, header has {width}"
                     scan.ragged_examples.append({"row": scan.rows, "value": value})
+    except _Utf8Error as exc:
+        raise CsvReadError(path, exc.reason(header_read=scan is not None)) from exc
     except csv.Error as exc:
         row = scan.rows + 1 if scan else 0
         raise CsvReadError(path, f"malformed CSV at data row {row}: {exc}") from exc
@@ -219,8 +221,13 @@ def _decoded_lines(path: Path, line_ending: str) -> Iterator[str]:
             try:
                 text = carry + decoder.decode(block)
             except UnicodeDecodeError as exc:
-                reason = _utf8_reason(block, exc, offset, pending, newlines, eol)
-                raise CsvReadError(path, reason) from exc
+                # the complete lines before the bad byte first: the header may be among them
+                good = decoder.decode(block[: max(exc.start - pending, 0)])
+                done = io.StringIO(carry + good, newline="").readlines()
+                if done and not done[-1].endswith(("\n", "\r")):
+                    done.pop()  # the line with the bad byte
+                yield from done
+                raise _Utf8Error(*_utf8_reason(block, exc, offset, pending, newlines, eol)) from exc
             lines = io.StringIO(text, newline="").readlines()
             carry = lines.pop() if lines else ""
             yield from lines
@@ -229,8 +236,11 @@ def _decoded_lines(path: Path, line_ending: str) -> Iterator[str]:
     try:
         carry += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        reason = f"not valid UTF-8: the file ends inside a multi-byte character (byte {offset})"
-        raise CsvReadError(path, reason) from exc
+        if carry:
+            yield carry
+        raise _Utf8Error(
+            f"not valid UTF-8: the file ends inside a multi-byte character (byte {offset})"
+        ) from exc
     if carry:
         yield carry
 
@@ -243,6 +253,18 @@ def _line_ending(block: bytes) -> str:
     return "CR" if b"\r" in block else "none"
 
 
+class _Utf8Error(Exception):
+    """A byte that is not UTF-8; ``reason(header_read)`` quotes it only in a known CSV."""
+
+    def __init__(self, with_byte: str, without_byte: str | None = None) -> None:
+        super().__init__(with_byte)
+        self.with_byte = with_byte
+        self.without_byte = without_byte or with_byte
+
+    def reason(self, header_read: bool) -> str:
+        return self.with_byte if header_read else self.without_byte
+
+
 def _utf8_reason(
     block: bytes,
     exc: UnicodeDecodeError,
@@ -250,16 +272,21 @@ def _utf8_reason(
     pending: int,
     newlines: int,
     eol: bytes,
-) -> str:
-    """Where the first non-UTF-8 byte is, and what encoding the file probably has."""
+) -> tuple[str, str]:
+    """Where the first non-UTF-8 byte is, and what encoding the file probably has.
+
+    Two versions: with the byte's value, and without it (for a file whose header has not been
+    read: such a file is not known to be data, so nothing of it is quoted).
+    """
     local = max(exc.start - pending, 0)  # the decoder prepends its pending bytes
     offset = block_offset + exc.start - pending
     line = newlines + block[:local].count(eol) + 1
     bad = exc.object[exc.start : exc.start + 1].hex()
+    where = f"at byte offset {offset} (line {line}, data row ~{line - 1} if no field spans lines)"
+    advice = "the file looks Latin-1/Windows-1252 encoded: re-export it as UTF-8"
     return (
-        f"not valid UTF-8: byte 0x{bad} at byte offset {offset} (line {line}, data row "
-        f"~{line - 1} if no field spans lines); the file looks Latin-1/Windows-1252 encoded: "
-        "re-export it as UTF-8"
+        f"not valid UTF-8: byte 0x{bad} {where}; {advice}",
+        f"not valid UTF-8: a byte {where} is not UTF-8; {advice}",
     )
 
 
@@ -279,9 +306,10 @@ def _delimiter_reason(line: str) -> str:
             f"{_OTHER_DELIMITERS[delimiter]}-separated ({count + 1} fields): loanstream expects "
             f"comma-separated LendingClub CSV with at least {len(REQUIRED_COLUMNS)} columns"
         )
+    # Nothing of the line itself: until its header is read, the file is not known to be data.
     return (
-        f"only 1 column detected ({line.strip()[:40]!r}): loanstream expects comma-separated "
-        f"LendingClub CSV with at least {len(REQUIRED_COLUMNS)} columns"
+        f"only 1 column detected in the first line (no ',' ';' tab or '|'): loanstream "
+        f"expects comma-separated LendingClub CSV with at least {len(REQUIRED_COLUMNS)} columns"
     )
 
 
