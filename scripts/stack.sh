@@ -602,7 +602,7 @@ cmd_status() {
     local svc state addr
     for svc in "${ALL_SERVICES[@]}"; do
         case "$svc" in
-        kafka) addr="$LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)$([ "$SASL_SSL" = 1 ] && echo ", SASL_SSL :$LOANSTREAM_KAFKA_SASL_PORT")" ;;
+        kafka) addr="$LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)$([ "$SASL_SSL" = 1 ] && echo ", SASL_SSL :$LOANSTREAM_KAFKA_SASL_PORT" || true)" ;;
         postgres) addr="$LOANSTREAM_PG_HOST:$LOANSTREAM_PG_PORT (dbs $LOANSTREAM_PG_DB, $AIRFLOW_PG_DB)" ;;
         airflow-api-server) addr="$LOANSTREAM_AIRFLOW_URL (UI + REST API)" ;;
         *) addr="-" ;;
