@@ -183,12 +183,20 @@ def new_topic(settings: Settings, made: list[str]) -> str:
 
 
 def sink_one_process(
-    settings: Settings, topic: str, dsn: str, rows: int, native: str = "on"
+    settings: Settings,
+    topic: str,
+    dsn: str,
+    rows: int,
+    native: str = "on",
+    keep_decisions: bool = True,
 ) -> dict:
-    sink = TimedSink(settings.kafka_config(), dsn, topic, group=unique_name("bench"), native=native)
+    sink = TimedSink(settings.kafka_config(), dsn, topic, group=unique_name("bench"), native=native,
+                     keep_decisions=keep_decisions)  # fmt: skip
     stats = sink.run(idle_timeout=30)
     assert stats.scored + stats.dead_lettered == rows, stats.to_dict()
     name = "a_sink_one_process" if native == "on" else "a_sink_one_process_python"
+    if not keep_decisions:
+        name += "_without_risk_decisions"
     return emit({"bench": name, "events": stats.consumed, "scored": stats.scored,
                  "scored_natively": stats.scored_natively,
                  "dead_lettered": stats.dead_lettered, "batches": stats.batches,
@@ -304,7 +312,11 @@ def main() -> int:
             temp_schema(settings) as dsn_a,
             temp_schema(settings) as dsn_b,
             temp_schema(settings) as dsn_p,
+            temp_schema(settings) as dsn_n,
         ):
+            # without the risk_decisions write first, then as deployed: what keeping every
+            # decision costs, side by side (issue 13)
+            a_no_decisions = sink_one_process(settings, topic, dsn_n, rows, keep_decisions=False)
             a = sink_one_process(settings, topic, dsn_a, rows)
             a_python = sink_one_process(settings, topic, dsn_p, rows, native="off")
             b = sink_three_processes(settings, topic, dsn_b, rows)
@@ -316,6 +328,7 @@ def main() -> int:
     summary = emit({
         "bench": "summary",
         "a_over_c": round(a["eps"] / c["rows_per_s"], 3),
+        "a_without_risk_decisions_over_c": round(a_no_decisions["eps"] / c["rows_per_s"], 3),
         "a_python_over_c": round(a_python["eps"] / c["rows_per_s"], 3),
         "b_over_c": round(b["eps"] / c["rows_per_s"], 3),
         "b_excl_startup_over_c": round(b["eps_excluding_startup"] / c["rows_per_s"], 3),
@@ -325,6 +338,9 @@ def main() -> int:
     print("| measurement | value | ratio to (c) |\n|---|---|---|")
     print(f"| (a) sink, 1 process, {PARTITIONS} partitions | {a['eps']:,.0f} events/s "
           f"({a['seconds_first_poll_to_last_commit']} s) | **{summary['a_over_c']}** |")  # fmt: skip
+    print(f"| (a) the same without the `risk_decisions` write | {a_no_decisions['eps']:,.0f} "
+          f"events/s ({a_no_decisions['seconds_first_poll_to_last_commit']} s) | "
+          f"{summary['a_without_risk_decisions_over_c']} |")  # fmt: skip
     print(f"| (a) the same, Python scoring only (`native=off`) | {a_python['eps']:,.0f} events/s "
           f"({a_python['seconds_first_poll_to_last_commit']} s) | {summary['a_python_over_c']} |")  # fmt: skip
     print(f"| (b) sink, {PARTITIONS} processes (DAG), wall incl. start-up | {b['eps']:,.0f} events/s "

@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS risk_scored (
     pub_rec                smallint,
     home_ownership         text,
     purpose                text,
+    features_as_of         date,
+    features_as_of_basis   text CHECK (features_as_of_basis IN ('issue_d', 'event_time')),
     risk_score             smallint NOT NULL CHECK (risk_score BETWEEN 0 AND 100),
     risk_band              text NOT NULL,
     decision               text NOT NULL CHECK (decision IN ('approve', 'review', 'decline')),
@@ -59,6 +61,12 @@ CREATE INDEX IF NOT EXISTS dead_letters_run_id_idx ON dead_letters (run_id);
 -- scored_at is the clock when the row is written, just before its transaction commits (now()
 -- would be the transaction's start). Databases made by older versions get the new default.
 ALTER TABLE risk_scored ALTER COLUMN scored_at SET DEFAULT clock_timestamp();
+-- Time-dependent features (credit history) are measured as of the application: issue_d when
+-- the event has it, else event_time; these say which month and which field. Databases made by
+-- older versions get the columns (NULL for the rows scored before).
+ALTER TABLE risk_scored ADD COLUMN IF NOT EXISTS features_as_of date;
+ALTER TABLE risk_scored ADD COLUMN IF NOT EXISTS features_as_of_basis text
+    CHECK (features_as_of_basis IN ('issue_d', 'event_time'));
 CREATE INDEX IF NOT EXISTS risk_scored_scored_at_idx ON risk_scored (scored_at);
 
 -- The run ledger: what a pipeline run's producer is doing, for the consumers, the sensor and
@@ -114,6 +122,8 @@ CREATE TABLE IF NOT EXISTS risk_decisions (
     pub_rec                smallint,
     home_ownership         text,
     purpose                text,
+    features_as_of         date,
+    features_as_of_basis   text CHECK (features_as_of_basis IN ('issue_d', 'event_time')),
     risk_score             smallint NOT NULL CHECK (risk_score BETWEEN 0 AND 100),
     risk_band              text NOT NULL,
     decision               text NOT NULL CHECK (decision IN ('approve', 'review', 'decline')),
@@ -127,6 +137,9 @@ CREATE TABLE IF NOT EXISTS risk_decisions (
     src_offset             bigint NOT NULL,
     PRIMARY KEY (src_topic, src_partition, src_offset)
 );
+ALTER TABLE risk_decisions ADD COLUMN IF NOT EXISTS features_as_of date;
+ALTER TABLE risk_decisions ADD COLUMN IF NOT EXISTS features_as_of_basis text
+    CHECK (features_as_of_basis IN ('issue_d', 'event_time'));
 CREATE INDEX IF NOT EXISTS risk_decisions_loan_id_idx ON risk_decisions (loan_id);
 CREATE INDEX IF NOT EXISTS risk_decisions_run_id_idx ON risk_decisions (run_id);
 

@@ -87,12 +87,13 @@ def load_body_encoder(names: list[str], mode: str = "auto") -> tuple[Any | None,
 
 
 def load_batch_scorer(
-    rules: RuleSet, mode: str = "auto", *, as_of_columns: bool = False
+    rules: RuleSet, mode: str = "auto", *, as_of_columns: bool = True
 ) -> tuple[Any | None, str]:
     """(a native ``BatchScorer`` for ``rules`` or None, a few words on which and why).
 
     ``as_of_columns``: the sink's rows hold ``features_as_of`` and ``features_as_of_basis``
-    right after ``purpose``; the native rows then do too.
+    right after ``purpose`` (``loanstream.sink.rows``), and so do the native rows; False
+    leaves them out (rows of the shape before they were stored).
     """
     if mode not in MODES:
         raise ValueError(f"LOANSTREAM_NATIVE_SCORING must be one of {MODES}, got {mode!r}")

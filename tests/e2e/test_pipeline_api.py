@@ -67,7 +67,7 @@ def test_triggered_run_succeeds_and_summary_log_matches_postgres(
     summary = dag_runner.xcom(DAG_ID, run_id, "summarize")
     assert summary["produced"] == 600 and summary["missing"] == 0
     assert "created via the Kafka Admin API" in dag_runner.log(DAG_ID, run_id, "create_topic")
-    assert "events waiting for group" in dag_runner.log(DAG_ID, run_id, "wait_for_events")
+    assert "opening the consumers" in dag_runner.log(DAG_ID, run_id, "wait_for_events")
     republished = [
         m
         for m in read_topic(settings, settings.scored_topic)

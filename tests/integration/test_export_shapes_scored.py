@@ -80,7 +80,7 @@ def test_produce_cli_reports_the_skipped_lines(
     with temp_topic(live_settings, partitions=1) as topic:
         done = subprocess.run(
             [sys.executable, "-m", "loanstream.cli", "produce", "--csv", str(export.path),
-             "--topic", topic, "--bootstrap", live_settings.bootstrap_servers],
+             "--topic", topic, "--bootstrap", live_settings.bootstrap_servers, "--allow-any-path"],
             capture_output=True, text=True, env=os.environ, timeout=120, check=False,
         )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from loanstream.scoring import (
-    AS_OF_FIELDS,
     FEATURE_FIELDS,
     Features,
     RulesError,
@@ -85,8 +84,6 @@ def test_base_event_parses() -> None:
 def test_features_match_risk_scored_columns() -> None:
     schema = SCHEMA.read_text()
     for name in FEATURE_FIELDS:
-        if name in AS_OF_FIELDS and f"\n    {name} " not in schema:
-            continue  # TODO(issue 13): risk_scored/risk_decisions columns, added with the schema
         assert f"\n    {name} " in schema, name
     row = preprocess_event(BASE).as_row()
     assert list(row) == list(FEATURE_FIELDS)

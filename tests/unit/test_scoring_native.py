@@ -80,15 +80,22 @@ def cells(line: str) -> list[Any]:
     ]
 
 
-def python_lines(messages: list[Message], rules: RuleSet) -> list[str | None]:
-    """Python's row for each message as a CSV line, or None where it dead-letters."""
+def python_lines(
+    messages: list[Message], rules: RuleSet, as_of_columns: bool = True
+) -> list[str | None]:
+    """Python's row for each message as a CSV line, or None where it dead-letters; without
+    ``as_of_columns``, less features_as_of and its basis (stored after purpose)."""
+    from loanstream.sink.rows import ROW_COLUMNS
+
+    at = ROW_COLUMNS.index("features_as_of")
     lines: list[str | None] = []
     for msg in messages:
         result = score_message(msg, rules, payload=False)
         if isinstance(result, str):
             lines.append(None)
             continue
-        lines.append(csv_lines([result[0]]))
+        row = result[0]
+        lines.append(csv_lines([row if as_of_columns else (*row[:at], *row[at + 2 :])]))
     return lines
 
 
@@ -262,27 +269,11 @@ def test_native_scorer_follows_python_limits(changes: dict, shared_csv: Path) ->
     assert compare(messages, rules, load_batch_scorer(rules, "on")[0]) == (len(messages), 0)
 
 
-def python_lines_with_as_of(messages: list[Message], rules: RuleSet) -> list[str | None]:
-    """Python's rows with features_as_of and features_as_of_basis after purpose (the layout the
-    sink takes once risk_scored stores them)."""
-    from loanstream.scoring import preprocess_event
-    from loanstream.sink.rows import FEATURE_COLUMNS
-
-    at = len(FEATURE_COLUMNS)
-    lines: list[str | None] = []
-    for msg in messages:
-        result = score_message(msg, rules, payload=False)
-        if isinstance(result, str):
-            lines.append(None)
-            continue
-        f = preprocess_event(orjson.loads(msg.value()))
-        row = result[0]
-        lines.append(csv_lines([(*row[:at], f.features_as_of, f.features_as_of_basis, *row[at:])]))
-    return lines
-
-
+@pytest.mark.parametrize("as_of_columns", [True, False])
 @pytest.mark.parametrize("drop_issue_d", [False, True])
-def test_as_of_columns_as_python_writes_them(drop_issue_d: bool, shared_csv: Path) -> None:
+def test_as_of_columns_as_python_writes_them(
+    drop_issue_d: bool, as_of_columns: bool, shared_csv: Path
+) -> None:
     messages = sample_messages(shared_csv, UTC_STAMPS[3])
     if drop_issue_d:  # features as of event_time
         messages = [
@@ -290,14 +281,14 @@ def test_as_of_columns_as_python_writes_them(drop_issue_d: bool, shared_csv: Pat
             for m in messages
         ]
     rules = load_rules()
-    scorer, _ = load_batch_scorer(rules, "on", as_of_columns=True)
+    scorer, _ = load_batch_scorer(rules, "on", as_of_columns=as_of_columns)
     data, declined, _ = scorer.score(messages)
     assert declined == []
     native_lines = data.decode().splitlines(keepends=True)
-    python = python_lines_with_as_of(messages, rules)
+    python = python_lines(messages, rules, as_of_columns)
     assert [cells(line) for line in native_lines] == [cells(line) for line in python]
     basis = "event_time" if drop_issue_d else "issue_d"
-    assert all(f",{basis}," in line for line in native_lines)
+    assert all((f",{basis}," in line) == as_of_columns for line in native_lines)
 
 
 def test_a_limit_the_native_scorer_does_not_know_is_refused() -> None:

@@ -82,6 +82,8 @@ class ScoringSink:
     :param progress_seconds: seconds between progress log lines.
     :param native: ``auto``, ``on`` or ``off``: the native scorer (``LOANSTREAM_NATIVE_SCORING``).
     :param lease: take each partition's lease before consuming it (off only to test the fence).
+    :param keep_decisions: also append every scored row to ``risk_decisions`` (off only to
+        measure its cost).
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class ScoringSink:
         progress_seconds: float = 5.0,
         native: str = "auto",
         lease: bool = True,
+        keep_decisions: bool = True,
     ) -> None:
         self.kafka_config = dict(kafka_config)
         self.pg_dsn = pg_dsn
@@ -114,7 +117,7 @@ class ScoringSink:
         self._stop_requested = False
         self.scorer = BatchScorer(self.rules, native, republish=bool(republish_topic))
         self.offsets = OffsetStore(group, topic)
-        self.writer = BatchWriter(self.offsets)
+        self.writer = BatchWriter(self.offsets, keep_decisions=keep_decisions)
 
     @property
     def scoring_path(self) -> str:

@@ -20,7 +20,7 @@ from loanstream.scoring import ScoringError, apply_rules, preprocess_event
 FEATURE_COLUMNS = (
     "loan_id", "loan_amnt", "term_months", "int_rate", "annual_inc", "dti", "revol_util",
     "emp_length_years", "credit_history_months", "fico", "inq_last_6mths", "delinq_2yrs",
-    "pub_rec", "home_ownership", "purpose",
+    "pub_rec", "home_ownership", "purpose", "features_as_of", "features_as_of_basis",
 )  # fmt: skip
 SCORE_COLUMNS = ("risk_score", "risk_band", "decision", "reasons", "rules_version")
 META_COLUMNS = ("event_time", "run_id", "src_topic", "src_partition", "src_offset")

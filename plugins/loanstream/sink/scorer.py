@@ -17,7 +17,13 @@ from confluent_kafka import Message
 from loanstream.native import NativeScoringUnavailable, load_batch_scorer
 from loanstream.scoring import RuleSet
 from loanstream.sink.errors import SinkError
-from loanstream.sink.rows import BAND_OF_ROW, DECISION_OF_ROW, header, kafka_text, score_message
+from loanstream.sink.rows import (
+    BAND_OF_ROW,
+    DECISION_OF_ROW,
+    header,
+    kafka_text,
+    score_message,
+)
 
 
 @dataclass

@@ -55,10 +55,13 @@ class BatchWriter:
     """Writes batches, each in one transaction, on one connection.
 
     :param offsets: the offset store whose fence guards every write.
+    :param keep_decisions: append every row to ``risk_decisions`` too (off only to measure
+        what that costs, in ``bench/bench_sink.py``).
     """
 
-    def __init__(self, offsets: OffsetStore) -> None:
+    def __init__(self, offsets: OffsetStore, *, keep_decisions: bool = True) -> None:
         self.offsets = offsets
+        self.keep_decisions = keep_decisions
         self._direct_copy = True
 
     @staticmethod
@@ -88,7 +91,8 @@ class BatchWriter:
                     staged = True
                     cur.execute(UPSERT_SQL)
                     inserted = sum(1 for (flag,) in cur.fetchall() if flag)
-                self._keep_decisions(cur, buffer, staged)
+                if self.keep_decisions:
+                    self._keep_decisions(cur, buffer, staged)
             if batch.dead:
                 cur.executemany(DEAD_LETTER_SQL, batch.dead)
             self.offsets.move(cur, expected, batch.end)  # raises inside `with conn`: rollback
