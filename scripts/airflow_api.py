@@ -61,12 +61,14 @@ class DagRunner:
             for ti in self.task_instances(dag_id, run_id)
         }
 
-    def log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+    def log(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> str:
         """The task's log as text, with the exception of a failed try included."""
         body = self.api.request(
             "GET",
             f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/logs/{try_number}",
-            query={"full_content": "true"},
+            query={"full_content": "true", "map_index": str(map_index)},
         )
         content = body.get("content", "")
         if not isinstance(content, list):

@@ -19,6 +19,7 @@ from loanstream.airflow.connections import (
     kafka_config,
     postgres_dsn,
 )
+from loanstream.airflow.memory import LogsPeakMemory
 from loanstream.config import Settings, redact_dsn
 
 
@@ -38,7 +39,7 @@ def _data_file(csv_path: str) -> Path:
         raise AirflowFailException(f"{exc}. Nothing was read.") from None
 
 
-class CreateTopicOperator(BaseOperator):
+class CreateTopicOperator(LogsPeakMemory, BaseOperator):
     """Create the events topic with ``rpk`` where installed, else the Kafka Admin API.
 
     An existing topic with the asked partition count passes; another count fails clearly.
@@ -90,7 +91,7 @@ class CreateTopicOperator(BaseOperator):
         return list(range(result.partitions))
 
 
-class ValidateCsvOperator(BaseOperator):
+class ValidateCsvOperator(LogsPeakMemory, BaseOperator):
     """Validate a loan CSV with Great Expectations; failure stops the run without retries."""
 
     template_fields: Sequence[str] = ("csv_path",)
@@ -138,7 +139,7 @@ def _run_ledger(postgres_conn_id: str, run_id: str, topic: str) -> Any:
     return RunLedger(lambda: pg_connect(dsn, "loanstream-ledger"), run_id, topic)
 
 
-class ProduceEventsOperator(BaseOperator):
+class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
     """Stream the CSV to Kafka at ``rate`` events/s (0 = unthrottled); stats to XCom.
 
     Runs beside the consumer tasks: it records the run in the run ledger (heartbeat, offsets,
@@ -221,7 +222,7 @@ class ProduceEventsOperator(BaseOperator):
             self._producer.stop()
 
 
-class ScoreEventsOperator(BaseOperator):
+class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
     """Score one partition's events of this run into Postgres exactly once, as they arrive.
 
     Mapped per partition; runs while ``produce_events`` sends and ends within about a second
@@ -303,7 +304,7 @@ class ScoreEventsOperator(BaseOperator):
             self._sink.stop()
 
 
-class SummarizeRunOperator(BaseOperator):
+class SummarizeRunOperator(LogsPeakMemory, BaseOperator):
     """Produced vs scored + dead-lettered for this run, from Postgres; fails on any loss."""
 
     template_fields: Sequence[str] = ("produced", "consumed")

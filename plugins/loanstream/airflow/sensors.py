@@ -19,13 +19,14 @@ from loanstream.airflow.connections import (
     kafka_config,
     postgres_dsn,
 )
+from loanstream.airflow.memory import LogsPeakMemory
 from loanstream.airflow.triggers import RunGateTrigger
 from loanstream.config import Settings
 from loanstream.gate import Gate, check_gate
 from loanstream.lag import LagError
 
 
-class EventsWaitingSensor(BaseSensorOperator):
+class EventsWaitingSensor(LogsPeakMemory, BaseSensorOperator):
     """Succeeds once the run's first event has landed (it runs beside ``produce_events``).
 
     Checks once in the worker; if the run's producer has started but nothing has landed yet,
