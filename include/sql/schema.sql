@@ -67,7 +67,7 @@ ALTER TABLE risk_scored ALTER COLUMN scored_at SET DEFAULT clock_timestamp();
 ALTER TABLE risk_scored ADD COLUMN IF NOT EXISTS features_as_of date;
 ALTER TABLE risk_scored ADD COLUMN IF NOT EXISTS features_as_of_basis text
     CHECK (features_as_of_basis IN ('issue_d', 'event_time'));
-CREATE INDEX IF NOT EXISTS risk_scored_scored_at_idx ON risk_scored (scored_at);
+DROP INDEX IF EXISTS risk_scored_scored_at_idx;  -- was here briefly: nothing reads by scored_at
 
 -- The run ledger: what a pipeline run's producer is doing, for the consumers, the sensor and
 -- the summary. One row per (run, topic); the producer writes it, everything else reads it.
@@ -141,7 +141,10 @@ ALTER TABLE risk_decisions ADD COLUMN IF NOT EXISTS features_as_of date;
 ALTER TABLE risk_decisions ADD COLUMN IF NOT EXISTS features_as_of_basis text
     CHECK (features_as_of_basis IN ('issue_d', 'event_time'));
 CREATE INDEX IF NOT EXISTS risk_decisions_loan_id_idx ON risk_decisions (loan_id);
-CREATE INDEX IF NOT EXISTS risk_decisions_run_id_idx ON risk_decisions (run_id);
+-- A run's decisions are appended together: a BRIN index finds them at a fraction of a btree's
+-- cost per row written (the sink writes every row twice; bench_sink measures it).
+DROP INDEX IF EXISTS risk_decisions_run_id_idx;
+CREATE INDEX IF NOT EXISTS risk_decisions_run_id_brin ON risk_decisions USING brin (run_id);
 
 -- Append-only for real: an UPDATE or DELETE of a decision is refused.
 CREATE OR REPLACE FUNCTION risk_decisions_append_only() RETURNS trigger
