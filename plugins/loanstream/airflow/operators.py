@@ -143,8 +143,9 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
     """Stream the CSV to Kafka at ``rate`` events/s (0 = unthrottled); stats to XCom.
 
     Runs beside the consumer tasks: it records the run in the run ledger (heartbeat, offsets,
-    final state) so they know when the run is over, and after its first event waits (up to
-    ``LOANSTREAM_WAIT_FOR_CONSUMERS_SECONDS``) until a consumer is live on every partition.
+    final state) so they know when the run is over, and at a paced rate, after its first event,
+    waits (up to ``LOANSTREAM_WAIT_FOR_CONSUMERS_SECONDS``) until a consumer is live on every
+    partition. At ``rate`` 0 (a bulk load) it sends at once.
 
     :param csv_path: the CSV to stream.
     :param topic: the events topic.
@@ -199,7 +200,9 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
                 skip=int(self.skip or 0),
                 run_id=str(context.get("run_id")),
                 ledger=ledger,
-                wait_for_consumers=settings.wait_for_consumers_seconds,
+                # a paced run waits for its consumers (no event waits for Airflow to start
+                # them); an unthrottled one is a bulk load: it sends at once
+                wait_for_consumers=settings.wait_for_consumers_seconds if float(self.rate) else 0,
                 error_state="retrying" if will_retry else "failed",
             )
         except EventSourceError as exc:
