@@ -107,34 +107,8 @@ CREATE TABLE IF NOT EXISTS run_partitions (
 -- source position is the key: a replay (re-produced events, new offsets) adds decisions under
 -- the rules of the day; an event already decided is never rewritten.
 CREATE TABLE IF NOT EXISTS risk_decisions (
-    loan_id                text NOT NULL,
-    loan_amnt              numeric(14, 2) NOT NULL,
-    term_months            smallint NOT NULL,
-    int_rate               numeric(6, 3),
-    annual_inc             numeric(16, 2),
-    dti                    numeric(8, 3),
-    revol_util             numeric(8, 3),
-    emp_length_years       smallint,
-    credit_history_months  integer,
-    fico                   numeric(6, 1),
-    inq_last_6mths         smallint,
-    delinq_2yrs            smallint,
-    pub_rec                smallint,
-    home_ownership         text,
-    purpose                text,
-    features_as_of         date,
-    features_as_of_basis   text CHECK (features_as_of_basis IN ('issue_d', 'event_time')),
-    risk_score             smallint NOT NULL CHECK (risk_score BETWEEN 0 AND 100),
-    risk_band              text NOT NULL,
-    decision               text NOT NULL CHECK (decision IN ('approve', 'review', 'decline')),
-    reasons                jsonb NOT NULL DEFAULT '[]'::jsonb,
-    rules_version          text NOT NULL,
-    event_time             timestamptz,
-    scored_at              timestamptz NOT NULL DEFAULT clock_timestamp(),
-    run_id                 text,
-    src_topic              text NOT NULL,
-    src_partition          integer NOT NULL,
-    src_offset             bigint NOT NULL,
+    -- risk_scored's columns, defaults and checks (one definition of a decision row)
+    LIKE risk_scored INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
     PRIMARY KEY (src_topic, src_partition, src_offset)
 );
 ALTER TABLE risk_decisions ADD COLUMN IF NOT EXISTS features_as_of date;

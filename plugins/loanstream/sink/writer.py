@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import psycopg2.errors
@@ -99,19 +100,26 @@ class BatchWriter:
         return inserted
 
     @staticmethod
-    def _keep_decisions(cur: Any, buffer: io.BytesIO, staged: bool) -> None:
+    def _in_savepoint(cur: Any, copy: Callable[[], None]) -> bool:
+        """Run ``copy`` (a COPY) inside a savepoint; False (rolled back to it) if a key repeats."""
+        cur.execute("SAVEPOINT batch_copy")
+        try:
+            copy()
+        except psycopg2.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT batch_copy")
+            return False
+        return True  # the savepoint ends with the transaction
+
+    def _keep_decisions(self, cur: Any, buffer: io.BytesIO, staged: bool) -> None:
         """Append the batch's rows to risk_decisions: COPY, or (an event already decided in
         the batch) insert the new ones from the stage."""
         buffer.seek(0)
-        cur.execute("SAVEPOINT decisions")
-        try:
-            cur.copy_expert(DECISIONS_COPY_SQL, buffer, COPY_CHUNK)
-        except psycopg2.errors.UniqueViolation:
-            cur.execute("ROLLBACK TO SAVEPOINT decisions")
-            if not staged:
-                buffer.seek(0)
-                cur.copy_expert(COPY_SQL, buffer, COPY_CHUNK)
-            cur.execute(DECISIONS_FROM_STAGE_SQL)
+        if self._in_savepoint(cur, lambda: cur.copy_expert(DECISIONS_COPY_SQL, buffer, COPY_CHUNK)):
+            return
+        if not staged:
+            buffer.seek(0)
+            cur.copy_expert(COPY_SQL, buffer, COPY_CHUNK)
+        cur.execute(DECISIONS_FROM_STAGE_SQL)
 
     def _copy_new_loans(self, cur: Any, buffer: io.BytesIO) -> bool:
         """COPY the batch straight into risk_scored; False (rolled back) if a loan id repeats.
@@ -119,12 +127,8 @@ class BatchWriter:
         After the first repeat every batch is upserted: a replay would repeat in each.
         """
         buffer.seek(0)
-        cur.execute("SAVEPOINT direct_copy")
-        try:
-            cur.copy_expert(DIRECT_COPY_SQL, buffer, COPY_CHUNK)
-        except psycopg2.errors.UniqueViolation:
-            cur.execute("ROLLBACK TO SAVEPOINT direct_copy")
-            self._direct_copy = False
-            log.info("batch repeats stored loan ids: upserting from now on")
-            return False
-        return True  # the savepoint ends with the transaction
+        if self._in_savepoint(cur, lambda: cur.copy_expert(DIRECT_COPY_SQL, buffer, COPY_CHUNK)):
+            return True
+        self._direct_copy = False
+        log.info("batch repeats stored loan ids: upserting from now on")
+        return False
