@@ -94,6 +94,7 @@ def human_summary(summary: dict) -> str:
     """The summarize task's XCom as a few readable lines."""
     bands = ", ".join(f"{band} {n}" for band, n in sorted(summary.get("bands", {}).items()))
     decisions = ", ".join(f"{d} {n}" for d, n in sorted(summary.get("decisions", {}).items()))
+    latency = summary.get("latency_ms") or {}
     return "\n".join(
         [
             f"  topic            {summary.get('topic')}",
@@ -103,7 +104,9 @@ def human_summary(summary: dict) -> str:
             f"  scored           {summary.get('scored')}   dead-lettered "
             f"{summary.get('dead_lettered')}   missing {summary.get('missing')}",
             f"  consume          {summary.get('consume_eps')} events/s "
-            f"(one task per partition, {summary.get('consume_seconds')} s)",
+            f"(one task per partition, beside the producer, {summary.get('consume_seconds')} s)",
+            f"  latency          event_time -> stored in Postgres: p50 {latency.get('p50')} ms, "
+            f"p99 {latency.get('p99')} ms, max {latency.get('max')} ms",
             f"  risk bands       {bands}",
             f"  decisions        {decisions}",
         ]
