@@ -27,23 +27,18 @@ from collections.abc import Iterator
 import pytest
 
 from loanstream.config import Settings
-from tests.chaos.services import KAFKA_LIBS, PrivateKafka, PrivatePostgres, private_dir
+from tests.chaos.services import (
+    PrivateKafka,
+    PrivatePostgres,
+    private_dir,
+    running_private_kafka,
+)
 
 
 @pytest.fixture(scope="session")
 def chaos_kafka() -> Iterator[PrivateKafka]:
-    if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
-        pytest.fail(f"no Kafka jars in {KAFKA_LIBS}: run `make setup` first", pytrace=False)
-    base = private_dir("kafka")
-    kafka = PrivateKafka(base)
-    try:
-        kafka.start()
+    with running_private_kafka("kafka") as kafka:
         yield kafka
-    finally:
-        kafka.stop()
-        left = kafka.leftovers()
-        shutil.rmtree(base, ignore_errors=True)
-        assert not left, f"private Kafka processes left after stop: {left}"
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ See ``tests/chaos/conftest.py`` for the fixtures that start them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -16,10 +17,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
+import pytest
 from confluent_kafka.admin import AdminClient
 
 from loanstream.config import Settings
@@ -309,3 +312,21 @@ def start_cli(settings: Settings, *args: str, log: Path, **env: str) -> subproce
         )  # fmt: skip
     finally:
         handle.close()
+
+
+@contextlib.contextmanager
+def running_private_kafka(label: str, **kwargs: object) -> Iterator[PrivateKafka]:
+    """A private broker from the project's jars (``PrivateKafka(**kwargs)``), stopped and
+    removed afterwards; fails if any of its processes is left."""
+    if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        pytest.fail(f"no Kafka jars in {KAFKA_LIBS}: run `make setup` first", pytrace=False)
+    base = private_dir(label)
+    kafka = PrivateKafka(base, **kwargs)
+    try:
+        kafka.start()
+        yield kafka
+    finally:
+        kafka.stop()
+        left = kafka.leftovers()
+        shutil.rmtree(base, ignore_errors=True)
+        assert not left, f"private Kafka processes left after stop: {left}"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from loanstream.config import Settings
-from tests.chaos.services import KAFKA_LIBS, PrivateKafka, private_dir
+from tests.chaos.services import PrivateKafka, running_private_kafka
 from tests.helpers import REPO, query, temp_schema, unique_name, write_loans_csv
 
 pytestmark = pytest.mark.integration
@@ -41,18 +40,8 @@ def _random_password() -> str:
 
 @pytest.fixture(scope="module")
 def sasl_kafka() -> Iterator[PrivateKafka]:
-    if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
-        pytest.fail(f"no Kafka jars in {KAFKA_LIBS}: run `make setup` first", pytrace=False)
-    base = private_dir("sasl")
-    kafka = PrivateKafka(base, sasl_ssl=True)
-    try:
-        kafka.start()
+    with running_private_kafka("sasl", sasl_ssl=True) as kafka:
         yield kafka
-    finally:
-        kafka.stop()
-        left = kafka.leftovers()
-        shutil.rmtree(base, ignore_errors=True)
-        assert not left, f"private Kafka processes left after stop: {left}"
 
 
 @pytest.fixture(scope="module")
