@@ -77,8 +77,9 @@ def test_trigger_opens_when_the_run_delivers_and_consumes_nothing(
             return event.payload
 
         payload = run_async(scenario())
-        assert payload["status"] == "open" and payload["waiting"] == 30
-        assert payload["delivered"] == 30 and payload["run_state"] == "complete"
+        # it opens as soon as the run's first events have landed, maybe before the last one
+        assert payload["status"] == "open" and 1 <= payload["waiting"] <= 30
+        assert payload["run_state"] in ("producing", "complete")
         # the gate only read offsets: all 30 events still wait in Postgres terms
         lag = stored_lag(live_settings.kafka_config(), env_dsn, topic, group)
         assert sum(lag.values()) == 30
