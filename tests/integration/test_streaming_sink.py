@@ -64,7 +64,9 @@ def test_sink_scores_while_the_producer_sends_and_stops_when_the_run_is_stored(
     assert result.stopped_by == "run-complete"
     assert first_scored < last_event, "rows were stored before the last event was sent"
     assert ended_after < 5, ended_after  # within about a second of the last event stored
-    assert result.batches > 20, "natural batching: small batches at 400 events/s"
+    # natural batching: batches of what has arrived (waiting for 2,000 or a second would give
+    # 2 or 3 batches over these 2 s)
+    assert result.batches >= 8, result.batches
 
 
 def test_sink_stores_what_arrived_when_the_producer_goes_silent(
