@@ -21,7 +21,6 @@ run of ``make test``; ``make chaos`` sets 20).
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -31,6 +30,7 @@ from tests.chaos.services import (
     PrivateKafka,
     PrivatePostgres,
     private_dir,
+    running,
     running_private_kafka,
 )
 
@@ -45,16 +45,8 @@ def chaos_kafka() -> Iterator[PrivateKafka]:
 def chaos_pg() -> Iterator[PrivatePostgres]:
     if os.geteuid() != 0:
         pytest.fail("the private Postgres is started as the postgres OS user: run as root")
-    base = private_dir("pg")
-    pg = PrivatePostgres(base)
-    try:
-        pg.start()
+    with running(PrivatePostgres(private_dir("pg"))) as pg:
         yield pg
-    finally:
-        pg.stop()
-        left = pg.leftovers()
-        shutil.rmtree(base, ignore_errors=True)
-        assert not left, f"private Postgres processes left after stop: {left}"
 
 
 @pytest.fixture

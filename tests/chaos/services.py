@@ -315,18 +315,23 @@ def start_cli(settings: Settings, *args: str, log: Path, **env: str) -> subproce
 
 
 @contextlib.contextmanager
+def running(service: _Service) -> Iterator[_Service]:
+    """``service`` started, then stopped and its directory removed; fails if any of its
+    processes is left."""
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()
+        left = service.leftovers()
+        shutil.rmtree(service.base, ignore_errors=True)
+        assert not left, f"private {service.name} processes left after stop: {left}"
+
+
+@contextlib.contextmanager
 def running_private_kafka(label: str, **kwargs: object) -> Iterator[PrivateKafka]:
-    """A private broker from the project's jars (``PrivateKafka(**kwargs)``), stopped and
-    removed afterwards; fails if any of its processes is left."""
+    """A private broker from the project's jars (``PrivateKafka(**kwargs)``), as ``running``."""
     if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
         pytest.fail(f"no Kafka jars in {KAFKA_LIBS}: run `make setup` first", pytrace=False)
-    base = private_dir(label)
-    kafka = PrivateKafka(base, **kwargs)
-    try:
-        kafka.start()
+    with running(PrivateKafka(private_dir(label), **kwargs)) as kafka:
         yield kafka
-    finally:
-        kafka.stop()
-        left = kafka.leftovers()
-        shutil.rmtree(base, ignore_errors=True)
-        assert not left, f"private Kafka processes left after stop: {left}"
