@@ -12,7 +12,9 @@ import importlib
 import logging
 import sys
 
-COMMANDS = ("produce", "consume", "validate", "evaluate", "topic", "schema", "generate")
+COMMANDS = (
+    "produce", "consume", "validate", "evaluate", "topic", "schema", "generate", "dead_letters",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

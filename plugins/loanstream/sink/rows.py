@@ -69,7 +69,29 @@ def score_message(
 
     With ``payload=False`` (no republishing) the payload is not built and is None.
     """
-    value = msg.value()
+    return score_value(
+        msg.value(),
+        rules,
+        topic=msg.topic(),
+        partition=msg.partition(),
+        offset=msg.offset(),
+        run_id=header(msg.headers(), "run_id"),
+        payload=payload,
+    )
+
+
+def score_value(
+    value: bytes | None,
+    rules: Any,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    run_id: str | None,
+    payload: bool = True,
+) -> tuple[tuple, dict | None] | str:
+    """An event's bytes and source position -> (row, payload) or the dead-letter reason: what
+    ``score_message`` does for a Kafka message, and the dead-letter redrive for a stored one."""
     if not value:
         return "empty value"
     try:
@@ -88,8 +110,7 @@ def score_message(
         *_FEATURE_VALUES(features),
         score.risk_score, score.risk_band, score.decision,
         _dump_reasons(score.reasons), score.rules_version,
-        event_time, header(msg.headers(), "run_id"),
-        msg.topic(), msg.partition(), msg.offset(),
+        event_time, run_id, topic, partition, offset,
     )  # fmt: skip
     if not payload:
         return row, None

@@ -1,0 +1,104 @@
+"""The Loanstream metrics in Prometheus' text exposition format (version 0.0.4).
+
+``render`` is pure: it takes what :mod:`loanstream.monitoring.queries` and
+:func:`loanstream.lag.stored_lag` read and returns the text ``/loanstream/metrics`` serves.
+
+| metric | type | labels |
+|---|---|---|
+| ``loanstream_events_produced_total`` | counter | (every run in the ledger) |
+| ``loanstream_dead_letters`` | gauge | ``state`` = open / redriven |
+| ``loanstream_last_run_events`` | gauge | ``run_id``, ``kind`` = produced / scored / dead_lettered / missing / redriven |
+| ``loanstream_last_run_state`` | gauge (1) | ``run_id``, ``state`` |
+| ``loanstream_last_run_latency_seconds`` | histogram | ``run_id`` (``scored_at - event_time``) |
+| ``loanstream_consumer_lag_events`` | gauge | ``topic``, ``partition`` |
+| ``loanstream_scrape_error`` | gauge (1) | ``source`` (a part that could not be read) |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RUN_KINDS = ("produced", "scored", "dead_lettered", "missing", "redriven")
+
+
+def label_value(value: Any) -> str:
+    """A label value escaped as the format asks (backslash, double quote, line feed)."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**labels: Any) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{label_value(v)}"' for k, v in labels.items()) + "}"
+
+
+def _number(value: float | int) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+class _Text:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+
+    def sample(self, name: str, value: float | int, **labels: Any) -> None:
+        self.lines.append(f"{name}{_labels(**labels)} {_number(value)}")
+
+
+def render(
+    *,
+    totals: Mapping[str, int] | None,
+    last_run: Mapping[str, Any] | None,
+    lag: Mapping[str, Mapping[int, int]] | None,
+    errors: Mapping[str, str] | None = None,
+) -> str:
+    """The exposition text. ``last_run`` is a :func:`~loanstream.monitoring.queries.run_detail`
+    dict, ``lag`` ``{topic: {partition: events waiting}}``, ``errors`` ``{source: message}``
+    for the parts that could not be read (they are left out, and flagged)."""
+    out = _Text()
+    if totals is not None:
+        out.family("loanstream_events_produced_total", "counter",
+                   "Events delivered to Kafka by every run in the run ledger.")  # fmt: skip
+        out.sample("loanstream_events_produced_total", totals["produced"])
+        out.family("loanstream_dead_letters", "gauge",
+                   "Dead letters: open, and redriven (scored since).")  # fmt: skip
+        out.sample("loanstream_dead_letters", totals["dead_open"], state="open")
+        out.sample("loanstream_dead_letters", totals["dead_redriven"], state="redriven")
+    if last_run is not None:
+        run_id = last_run["run_id"]
+        out.family("loanstream_last_run_events", "gauge",
+                   "The last run's events by kind (missing = produced - scored - dead_lettered).")  # fmt: skip
+        for kind in RUN_KINDS:
+            out.sample("loanstream_last_run_events", last_run.get(kind) or 0, run_id=run_id,
+                       kind=kind)  # fmt: skip
+        out.family("loanstream_last_run_state", "gauge",
+                   "The last run's producer state in the run ledger (1).")  # fmt: skip
+        out.sample("loanstream_last_run_state", 1, run_id=run_id, state=last_run["state"])
+        histogram = last_run.get("latency_histogram")
+        if histogram:
+            name = "loanstream_last_run_latency_seconds"
+            out.family(name, "histogram",
+                       "The last run's end-to-end latency, scored_at - event_time.")  # fmt: skip
+            for bound_ms, count in histogram["buckets_ms"]:
+                out.sample(f"{name}_bucket", count, run_id=run_id, le=repr(bound_ms / 1000))
+            out.sample(f"{name}_bucket", histogram["count"], run_id=run_id, le="+Inf")
+            out.sample(f"{name}_sum", round(histogram["sum_ms"] / 1000, 6), run_id=run_id)
+            out.sample(f"{name}_count", histogram["count"], run_id=run_id)
+    if lag:
+        out.family("loanstream_consumer_lag_events", "gauge",
+                   "Events in the topic not yet stored in Postgres, per partition.")  # fmt: skip
+        for topic, partitions in sorted(lag.items()):
+            for partition, waiting in sorted(partitions.items()):
+                out.sample("loanstream_consumer_lag_events", waiting, topic=topic,
+                           partition=partition)  # fmt: skip
+    if errors:
+        out.family("loanstream_scrape_error", "gauge",
+                   "A part of the metrics that could not be read this time (1).")  # fmt: skip
+        for source in sorted(errors):
+            out.sample("loanstream_scrape_error", 1, source=source)
+    return "\n".join(out.lines) + "\n"
