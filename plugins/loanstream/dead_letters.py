@@ -170,6 +170,13 @@ def ensure_schema(conn: Any, sql_dir: Path) -> None:
     from loanstream.sink import apply_schema
 
     apply_schema(conn, sql_dir / "schema.sql")
+    ensure_redrive_columns(conn, sql_dir)
+
+
+def ensure_redrive_columns(conn: Any, sql_dir: Path) -> None:
+    """Only the redrive's columns on ``dead_letters`` (migration 0002; idempotent)."""
+    from loanstream.sink import apply_schema
+
     apply_schema(conn, sql_dir / MIGRATION)
 
 

@@ -1,0 +1,242 @@
+"""The Loanstream page: a FastAPI app the Airflow API server mounts at ``/loanstream``.
+
+Routes (all behind Airflow's login: the UI's ``_token`` cookie or ``Authorization: Bearer``):
+
+- ``GET /`` the page (no login: redirect to Airflow's login page, back here after it);
+- ``GET /api/runs?limit=N``, ``GET /api/runs/{run_id}``, ``GET /api/lag?topic=T``,
+  ``GET /api/dead-letters?run_id=&reason=&limit=``, ``GET /api/dead-letters/{id}`` (JSON);
+- ``POST /api/dead-letters/redrive`` ``{"run_id", "reason", "ids", "limit"}``: score them again;
+- ``GET /metrics``: Prometheus text.
+
+Reading needs the right to read Dag runs, a redrive the right to create them (the auth
+manager decides). The figures come from ``loanstream.monitoring``; this module only wires.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from loanstream.airflow.connections import kafka_config, postgres_dsn
+from loanstream.config import Settings
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+# Scripts and styles only from this app's files: a value that slipped through escaping still
+# could not run. Framed only by Airflow's own UI (same origin).
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'self'"
+)
+MAX_WEB_REDRIVE = 10_000  # a bigger redrive: the dead_letter_redrive DAG or the CLI
+
+
+def _read_access() -> Any:
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
+
+    return Depends(requires_access_dag("GET", DagAccessEntity.RUN))
+
+
+def _redrive_access() -> Any:
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
+
+    return Depends(requires_access_dag("POST", DagAccessEntity.RUN))
+
+
+_LATENCY_CACHE: dict = {}  # latency of settled runs (loanstream.monitoring.queries)
+_columns_ready: list[bool] = []  # the redrive's columns ensured once per process
+
+
+def _connect() -> Any:
+    from loanstream.clients import first_line, pg_connect
+    from loanstream.dead_letters import ensure_redrive_columns
+
+    try:
+        conn = pg_connect(postgres_dsn(), application_name="loanstream-ui")
+        if not _columns_ready:
+            ensure_redrive_columns(conn, Settings.from_env().sql_dir)
+            _columns_ready.append(True)
+        return conn
+    except Exception as exc:  # noqa: BLE001 - psycopg2 or the connection lookup
+        log.error("Loanstream page: cannot reach the loanstream database (%s)", first_line(exc))
+        raise HTTPException(
+            503, "the loanstream database is not reachable; see `make status`"
+        ) from None
+
+
+def _json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=HEADERS)
+
+
+class RedriveBody(BaseModel):
+    run_id: str | None = Field(default=None, max_length=250)
+    reason: str | None = Field(default=None, max_length=200)
+    ids: list[int] | None = Field(default=None, max_length=1000)
+    limit: int = Field(default=1000, ge=1, le=MAX_WEB_REDRIVE)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Loanstream", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="loanstream-static")
+    read = [_read_access()]
+
+    @app.get("/", include_in_schema=False)
+    async def page(request: Request) -> Any:
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.api_fastapi.core_api.security import get_user
+
+        try:
+            await get_user(request, None, None)  # the UI's session cookie
+        except HTTPException:
+            here = request.scope.get("root_path", "") + "/"
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=here), 303)
+        text = (STATIC / "index.html").read_text(encoding="utf-8")
+        base = html.escape(request.scope.get("root_path", "") + "/", quote=True)
+        return HTMLResponse(
+            text.replace("{{BASE}}", base),
+            headers={**HEADERS, "Content-Security-Policy": PAGE_CSP},
+        )
+
+    @app.get("/api/runs", dependencies=read)
+    def runs(limit: int = Query(20, ge=1, le=100)) -> JSONResponse:
+        from loanstream.monitoring import queries
+
+        conn = _connect()
+        try:
+            return _json({"runs": queries.recent_runs(conn, limit, cache=_LATENCY_CACHE)})
+        finally:
+            conn.close()
+
+    @app.get("/api/runs/{run_id:path}", dependencies=read)
+    def run(run_id: str) -> JSONResponse:
+        from loanstream.monitoring import queries
+
+        if not 0 < len(run_id) <= 250:
+            return _json({"error": "run id must have 1 to 250 characters"}, 400)
+        conn = _connect()
+        try:
+            found = queries.run_detail(conn, run_id)
+        finally:
+            conn.close()
+        if found is None:
+            return _json({"error": "no such run in the run ledger"}, 404)
+        return _json(found)
+
+    @app.get("/api/lag", dependencies=read)
+    def lag(topic: str | None = Query(None, max_length=249)) -> JSONResponse:
+        from loanstream.lag import LagError
+        from loanstream.monitoring.lag import partition_lag
+
+        settings = Settings.from_env()
+        try:
+            found = partition_lag(
+                kafka_config(check=False), postgres_dsn(), topic or settings.topic,
+                settings.consumer_group,
+            )  # fmt: skip
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        except LagError as exc:
+            return _json({"error": str(exc), "topic": topic}, 503)
+        return _json(found)
+
+    @app.get("/api/dead-letters", dependencies=read)
+    def dead_letters(
+        run_id: str | None = Query(None, max_length=250),
+        reason: str | None = Query(None, max_length=200),
+        limit: int = Query(20, ge=1, le=500),
+        all: bool = Query(False),  # noqa: A002 - the query parameter's name
+    ) -> JSONResponse:
+        from loanstream.monitoring import queries
+
+        conn = _connect()
+        try:
+            found = queries.dead_letters(
+                conn, run_id=run_id or None, reason=reason or None, limit=limit, open_only=not all
+            )
+        finally:
+            conn.close()
+        return _json(found)
+
+    @app.get("/api/dead-letters/{dead_letter_id}", dependencies=read)
+    def dead_letter(dead_letter_id: int) -> JSONResponse:
+        from loanstream.monitoring import queries
+
+        conn = _connect()
+        try:
+            found = queries.dead_letter(conn, dead_letter_id)
+        finally:
+            conn.close()
+        return _json(found) if found else _json({"error": "no such dead letter"}, 404)
+
+    @app.post("/api/dead-letters/redrive", dependencies=[_redrive_access()])
+    def redrive(body: RedriveBody, request: Request) -> JSONResponse:
+        from loanstream.clients import pg_connect
+        from loanstream.dead_letters import RedriveError, Selection
+        from loanstream.dead_letters import redrive as run_redrive
+
+        # A cookie-authenticated POST must come from this page: a custom header no other site
+        # can send without a CORS preflight (which this app never allows).
+        if request.headers.get("x-loanstream") != "redrive":
+            return _json({"error": "missing header X-Loanstream: redrive"}, 400)
+        try:
+            selection = Selection.of(body.run_id, body.reason, body.ids, body.limit)
+        except RedriveError as exc:
+            return _json({"error": str(exc)}, 400)
+        dsn = postgres_dsn()
+        result = run_redrive(lambda: pg_connect(dsn, "loanstream-redrive"), selection)
+        log.info("Loanstream page: %s", result.human_line())
+        return _json(result.to_dict())
+
+    @app.get("/metrics", dependencies=read)
+    def metrics() -> PlainTextResponse:
+        from loanstream.lag import LagError
+        from loanstream.monitoring import metrics as prom
+        from loanstream.monitoring import queries
+        from loanstream.monitoring.lag import partition_lag
+
+        errors: dict[str, str] = {}
+        totals = last = None
+        try:
+            conn = _connect()
+        except HTTPException as exc:
+            errors["postgres"] = str(exc.detail)
+        else:
+            try:
+                totals = queries.totals(conn)
+                newest = queries.recent_runs(conn, 1, latency=False)
+                last = queries.run_detail(conn, newest[0]["run_id"]) if newest else None
+            finally:
+                conn.close()
+        lag_by_topic: dict[str, dict[int, int]] = {}
+        settings = Settings.from_env()
+        topics = {settings.topic} | ({last["topic"]} if last else set())
+        for topic in sorted(topics):
+            try:
+                found = partition_lag(kafka_config(check=False), postgres_dsn(), topic,
+                                      settings.consumer_group)  # fmt: skip
+            except (LagError, ValueError) as exc:
+                errors[f"lag:{topic}"] = str(exc)
+                continue
+            lag_by_topic[topic] = {p["partition"]: p["lag"] for p in found["partitions"]}
+        text = prom.render(totals=totals, last_run=last, lag=lag_by_topic, errors=errors)
+        return PlainTextResponse(text, media_type=prom.CONTENT_TYPE, headers=HEADERS)
+
+    return app
+
+
+app = create_app()
