@@ -28,10 +28,23 @@ def dagbag():
 
 def test_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"loan_stream_pipeline", "loan_sample_replay"}
+    assert set(dagbag.dag_ids) == {
+        "loan_stream_pipeline", "loan_sample_replay", "dead_letter_redrive"
+    }  # fmt: skip
 
 
-@pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay"])
+def test_dead_letter_redrive_has_the_cli_filters_as_params(dagbag) -> None:
+    dag = dagbag.dags["dead_letter_redrive"]
+    assert dag.task_ids == ["redrive"] and dag.schedule is None
+    params = dag.params.dump()
+    assert params == {"run_id": "", "reason": "", "limit": 10_000}
+    task = dag.get_task("redrive")
+    assert (task.run_id_filter, task.reason, task.limit) == (
+        "{{ params.run_id }}", "{{ params.reason }}", "{{ params.limit }}")  # fmt: skip
+
+
+@pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay",
+                                    "dead_letter_redrive"])  # fmt: skip
 def test_owner_tags_docs(dagbag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     assert dag.tags and "loanstream" in dag.tags
