@@ -5,6 +5,7 @@ an older parser refused) and some that never will (hostile bytes, shown on the p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -36,10 +37,12 @@ class SeededRun:
 
 
 def valid_events(csv: Path, n: int, id_prefix: str) -> list[bytes]:
+    """``n`` events of ``csv`` as the producer writes them (event_time now), ids prefixed."""
     out = []
+    now = datetime.now(UTC).isoformat()
     for batch in iter_event_batches(csv, chunk_rows=n, max_events=n):
         for body in batch.bodies:
-            event = orjson.loads(finish_event(body, "2026-11-29T10:00:00+00:00"))
+            event = orjson.loads(finish_event(body, now))
             event["id"] = f"{id_prefix}{event['id']}"
             out.append(orjson.dumps(event))
     return out[:n]

@@ -63,7 +63,7 @@ async function loadRuns() {
         (k) => el("td", { class: "num" }, fmt(run[k]))),
       ...["p50", "p95", "p99"].map((k) => el("td", { class: "num" }, fmt(lat[k]))),
       el("td", {}, run.started_at));
-    tr.addEventListener("click", () => selectRun(run.run_id));
+    tr.addEventListener("click", () => { location.hash = "run=" + encodeURIComponent(run.run_id); });
     return tr;
   });
   fill(document.querySelector("#runs tbody"), rows);
@@ -204,15 +204,28 @@ function barChart(container, data) {
   });
 }
 
+// #run=<run id> selects a run (a link to it); without it, the newest run is shown.
+function hashRun() {
+  const m = location.hash.match(/^#run=(.+)$/);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+async function guarded(work) {
+  try { await work(); } catch (e) { status(e.message, true); }
+}
+
 async function start() {
   document.getElementById("redrive-form").addEventListener("submit", redrive);
-  try {
+  window.addEventListener("hashchange", () => guarded(async () => {
+    const runId = hashRun();
+    if (runId) await selectRun(runId);
+  }));
+  await guarded(async () => {
     const runs = await loadRuns();
-    if (runs.length) await selectRun(runs[0].run_id);
+    const runId = hashRun() || (runs.length ? runs[0].run_id : null);
+    if (runId) await selectRun(runId);
     else status("no runs in the run ledger yet");
-  } catch (e) {
-    status(e.message, true);
-  }
+  });
 }
 
 document.addEventListener("DOMContentLoaded", start);
