@@ -112,6 +112,10 @@ def test_page_shows_a_triggered_run_like_postgres_and_redrives_dead_letters(
         expect(row).to_be_visible(timeout=60_000)
         select_run(page, run_id)
         expect(page.locator("#count-state")).to_have_text("complete")
+        expect(page.locator("#count-dag_run_state")).to_have_text("success")
+        produce_xcom = dag_runner.xcom(DAG_ID, run_id, "produce_events")
+        skipped = sum(k["count"] for k in (produce_xcom.get("skipped_lines") or {}).values())
+        expect(page.locator("#count-skipped_lines")).to_have_text(str(skipped))
         on_page = counts_on_page(page)
         assert on_page == counts_in_postgres(pg_dsn, run_id)
         assert on_page["produced"] == MAX_EVENTS and on_page["missing"] == 0, on_page

@@ -6,7 +6,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const COUNTS = [
   ["produced", "produced"], ["scored", "scored"], ["dead_lettered", "dead-lettered"],
   ["missing", "missing"], ["redriven", "redriven"], ["rejected", "rejected rows"],
-  ["state", "state"],
+  ["skipped_lines", "skipped lines"], ["state", "producer"], ["dag_run_state", "Dag run"],
 ];
 let current = null;
 
@@ -58,8 +58,8 @@ async function loadRuns() {
     const lat = run.latency_ms || {};
     const tr = el("tr", { class: "run-row", "data-run-id": run.run_id, tabindex: 0 },
       el("td", {}, el("button", { type: "button", class: "linkish" }, run.run_id)),
-      el("td", {}, run.topic), el("td", {}, run.state),
-      ...["produced", "scored", "dead_lettered", "missing", "rejected"].map(
+      el("td", {}, run.topic), el("td", {}, run.state), el("td", {}, run.dag_run_state),
+      ...["produced", "scored", "dead_lettered", "missing", "rejected", "skipped_lines"].map(
         (k) => el("td", { class: "num" }, fmt(run[k]))),
       ...["p50", "p95", "p99"].map((k) => el("td", { class: "num" }, fmt(lat[k]))),
       el("td", {}, run.started_at));
