@@ -82,12 +82,15 @@ def test_page_shows_a_triggered_run_like_postgres_and_redrives_dead_letters(
 
     with shots.step("log in"):
         page.goto(f"{page_url}/", wait_until="domcontentloaded")
-        expect(page.get_by_role("heading", name="Sign into Airflow")).to_be_visible()
+        expect(page.get_by_role("heading", name="Sign into Airflow")).to_be_visible(
+            timeout=30_000
+        )
         page.get_by_label("Username").fill("admin")
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(lambda url: "/auth/login" not in url, timeout=30_000)
-        expect(page.get_by_role("link", name="Dags", exact=True)).to_be_visible()
+        # the UI's translations load after its shell (until then links read "nav.dags")
+        expect(page.get_by_role("link", name="Dags", exact=True)).to_be_visible(timeout=30_000)
 
     with shots.step("follow the navigation's Loanstream link"):
         link = page.get_by_role("link", name="Loanstream")
