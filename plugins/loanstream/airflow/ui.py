@@ -20,10 +20,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from airflow.models.dagrun import DagRun
+from airflow.models.xcom import XComModel
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from sqlalchemy import bindparam, select
 
 from loanstream.airflow.connections import kafka_config, postgres_dsn
 from loanstream.config import Settings
@@ -80,13 +83,22 @@ def _connect() -> Any:
         ) from None
 
 
+# Airflow's own tables, through its models (bound parameters, as everywhere).
+_DAG_RUNS_SQL = select(DagRun.run_id, DagRun.dag_id, DagRun.state).where(
+    DagRun.run_id.in_(bindparam("ids", expanding=True))
+)
+_PRODUCED_SQL = select(XComModel.run_id, XComModel.value).where(
+    XComModel.run_id.in_(bindparam("ids", expanding=True)),
+    XComModel.task_id == "produce_events",
+    XComModel.key == "return_value",
+    XComModel.map_index == -1,
+)
+
+
 def _with_airflow_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Add what only Airflow knows of each run: its Dag, the Dag run's state and the lines the
     producer skipped (banner, section titles, totals: its XCom ``skipped_lines``)."""
-    from airflow.models.dagrun import DagRun
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select
 
     ids = sorted({r["run_id"] for r in runs})
     for run in runs:
@@ -95,17 +107,8 @@ def _with_airflow_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return runs
     try:
         with create_session() as session:
-            dag_runs = session.execute(
-                select(DagRun.run_id, DagRun.dag_id, DagRun.state).where(DagRun.run_id.in_(ids))
-            ).all()
-            produced = session.execute(
-                select(XComModel.run_id, XComModel.value).where(
-                    XComModel.run_id.in_(ids),
-                    XComModel.task_id == "produce_events",
-                    XComModel.key == "return_value",
-                    XComModel.map_index == -1,
-                )
-            ).all()
+            dag_runs = session.execute(_DAG_RUNS_SQL, {"ids": ids}).all()
+            produced = session.execute(_PRODUCED_SQL, {"ids": ids}).all()
     except Exception as exc:  # noqa: BLE001 - the page still shows what Postgres has
         log.warning("Loanstream page: cannot read Dag runs from Airflow's database (%s)", exc)
         return runs
