@@ -50,7 +50,7 @@ def seeded(pg_dsn: str, shared_csv) -> Iterator[SeededRun]:
 
 def counts_on_page(page: Page) -> dict[str, int]:
     found = {}
-    for key in ("produced", "scored", "dead_lettered", "missing", "redriven"):
+    for key in ("produced", "scored", "dead_lettered", "missing", "resent", "redriven"):
         text = page.locator(f"#count-{key}").inner_text().replace(",", "")
         found[key] = int(text)
     return found
@@ -62,8 +62,10 @@ def counts_in_postgres(pg_dsn: str, run_id: str) -> dict[str, int]:
     dead, redriven = query(pg_dsn, "SELECT count(*) FILTER (WHERE resolved_at IS NULL), count(*) "
                            "FILTER (WHERE resolved_at IS NOT NULL) FROM dead_letters WHERE "
                            "run_id = %s", (run_id,))[0]  # fmt: skip
+    balance = produced - scored - dead
     return {"produced": produced, "scored": scored, "dead_lettered": dead,
-            "missing": produced - scored - dead, "redriven": redriven}  # fmt: skip
+            "missing": max(0, balance), "resent": max(0, -balance),
+            "redriven": redriven}  # fmt: skip
 
 
 def select_run(page: Page, run_id: str) -> None:

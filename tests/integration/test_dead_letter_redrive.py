@@ -73,6 +73,30 @@ def test_run_counts_mix_latency_and_dead_letters_equal_the_tables(schema_dsn, sh
     assert 'loanstream_consumer_lag_events{topic="t",partition="0"} 3' in text
 
 
+def test_a_retried_producers_resent_events_show_as_resent_not_negative_missing(
+    schema_dsn, shared_csv
+) -> None:
+    run = seed_run(schema_dsn, shared_csv, unique_name("run"), "t_resent", scored=6, fixable=0)
+    # the producer's last attempt delivered 5 (the first attempt's events were decided too)
+    query_exec(schema_dsn, "UPDATE run_ledger SET delivered = 5 WHERE run_id = %s", (run.run_id,))
+    conn = _connect(schema_dsn)
+    try:
+        (found,) = [r for r in queries.recent_runs(conn, 5) if r["run_id"] == run.run_id]
+    finally:
+        conn.close()
+    assert (found["produced"], found["scored"], found["dead_lettered"]) == (5, 6, len(HOSTILE))
+    assert (found["missing"], found["resent"]) == (0, 6 + len(HOSTILE) - 5)
+
+
+def query_exec(dsn: str, sql: str, params: tuple) -> None:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, params)
+    finally:
+        conn.close()
+
+
 def queries_version() -> str:
     from loanstream.scoring import load_rules
 

@@ -7,7 +7,7 @@
 |---|---|---|
 | ``loanstream_events_produced_total`` | counter | (every run in the ledger) |
 | ``loanstream_dead_letters`` | gauge | ``state`` = open / redriven |
-| ``loanstream_last_run_events`` | gauge | ``run_id``, ``kind`` = produced / scored / dead_lettered / missing / redriven |
+| ``loanstream_last_run_events`` | gauge | ``run_id``, ``kind`` = produced / scored / dead_lettered / missing / redriven / resent |
 | ``loanstream_last_run_state`` | gauge (1) | ``run_id``, ``state`` |
 | ``loanstream_last_run_latency_seconds`` | histogram | ``run_id`` (``scored_at - event_time``) |
 | ``loanstream_consumer_lag_events`` | gauge | ``topic``, ``partition`` |
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-RUN_KINDS = ("produced", "scored", "dead_lettered", "missing", "redriven")
+RUN_KINDS = ("produced", "scored", "dead_lettered", "missing", "redriven", "resent")
 
 
 def label_value(value: Any) -> str:

@@ -7,7 +7,10 @@ Every figure comes from the tables the pipeline writes, read with constant SQL:
 - *scored* is the run's rows in ``risk_decisions`` (every decision, append-only: a later run
   re-scoring the same loans does not take them from this one, as it does in ``risk_scored``);
 - *dead-lettered* is the run's open rows in ``dead_letters``; *redriven* the resolved ones
-  (scored since, so counted in *scored*); *missing* = produced - scored - dead-lettered;
+  (scored since, so counted in *scored*); *missing* = produced - scored - dead-lettered when
+  positive, *resent* its opposite: events stored twice because a killed producer's retry sent
+  the file again (the ledger's ``delivered`` is its last attempt's; upserted by loan id in
+  ``risk_scored``, so the run's summary does not count them);
 - latency is ``scored_at - event_time`` of the run's decisions, redriven dead letters left out
   (their ``scored_at`` is the redrive's);
 - throughput is the run's decisions per time bucket by ``event_time`` (produced) and
@@ -184,12 +187,14 @@ def _complete(
         m = mix.get(key, {"bands": {}, "decisions": {}, "rules_versions": {}})
         scored = sum(m["bands"].values())
         open_, resolved = dead.get(key, (0, 0))
+        balance = run["delivered"] - scored - open_
         run.update(
             produced=run["delivered"],
             scored=scored,
             dead_lettered=open_,
             redriven=resolved,
-            missing=run["delivered"] - scored - open_,
+            missing=max(0, balance),
+            resent=max(0, -balance),
             bands=dict(sorted(m["bands"].items())),
             decisions=dict(sorted(m["decisions"].items())),
             rules_versions=dict(sorted(m["rules_versions"].items())),

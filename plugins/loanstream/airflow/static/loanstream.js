@@ -5,7 +5,8 @@
 const SVG_NS = "http://www.w3.org/2000/svg";
 const COUNTS = [
   ["produced", "produced"], ["scored", "scored"], ["dead_lettered", "dead-lettered"],
-  ["missing", "missing"], ["redriven", "redriven"], ["rejected", "rejected rows"],
+  ["missing", "missing"], ["resent", "re-sent"], ["redriven", "redriven"],
+  ["rejected", "rejected rows"],
   ["skipped_lines", "skipped lines"], ["state", "producer"], ["dag_run_state", "Dag run"],
 ];
 let current = null;
