@@ -10,6 +10,7 @@ pytestmark = pytest.mark.unit
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 PIPELINE_TASKS = [
+    "run_params",
     "create_topic",
     "validate_csv",
     "produce_events",
@@ -44,19 +45,23 @@ def test_owner_tags_docs(dagbag, dag_id: str) -> None:
 
 @pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay"])
 def test_producer_and_consumers_run_side_by_side(dagbag, dag_id: str) -> None:
-    """validate -> topic -> (produce || wait -> score) -> summarize: the consumers do not
-    wait for the producer to finish, and a rejected file leaves no topic behind."""
+    """params -> validate -> topic -> (produce || wait -> score) -> summarize: the consumers
+    do not wait for the producer to finish, and a rejected file leaves no topic behind. Every
+    task takes its parameters from run_params (typed XComArgs, no Jinja)."""
     dag = dagbag.dags[dag_id]
     assert set(dag.task_ids) == set(PIPELINE_TASKS)
     upstream = {task_id: dag.get_task(task_id).upstream_task_ids for task_id in PIPELINE_TASKS}
     assert upstream == {
-        "validate_csv": set(),
-        "create_topic": {"validate_csv"},
-        "produce_events": {"create_topic"},
-        "wait_for_events": {"create_topic"},
-        "score_events": {"wait_for_events", "create_topic"},  # create_topic: the partitions
+        "run_params": set(),
+        "validate_csv": {"run_params"},
+        "create_topic": {"validate_csv", "run_params"},
+        "produce_events": {"create_topic", "run_params"},
+        "wait_for_events": {"create_topic", "run_params"},
+        # create_topic: the partitions to map over
+        "score_events": {"wait_for_events", "create_topic", "run_params"},
         "summarize": {"produce_events", "score_events"},
     }
+    assert not dag.render_template_as_native_obj  # values arrive typed, not literal_eval'd
     assert "produce_events" not in dag.get_task("score_events").get_flat_relative_ids(
         upstream=True
     )

@@ -13,7 +13,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from loanstream.airflow.connections import (
+from loanstream.airflow.hooks import (
     KAFKA_CONN_ID,
     POSTGRES_CONN_ID,
     kafka_config,
@@ -52,8 +52,8 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
         self,
         *,
         topic: str,
-        partitions: int | str = 3,
-        retention_ms: int | str = 7 * 24 * 3600 * 1000,
+        partitions: int = 3,
+        retention_ms: int = 7 * 24 * 3600 * 1000,
         replication: int = 1,
         kafka_conn_id: str = KAFKA_CONN_ID,
         **kwargs: Any,
@@ -72,9 +72,9 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
             result = ensure_topic(
                 kafka_config(self.kafka_conn_id),
                 self.topic,
-                partitions=int(self.partitions),
+                partitions=self.partitions,
                 replication=self.replication,
-                retention_ms=int(self.retention_ms),
+                retention_ms=self.retention_ms,
             )
         except TopicError as exc:
             if "exists with" in str(exc):
@@ -163,9 +163,9 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         *,
         csv_path: str,
         topic: str,
-        rate: float | str = 0,
-        max_events: int | str | None = None,
-        skip: int | str = 0,
+        rate: float = 0,
+        max_events: int | None = None,
+        skip: int = 0,
         kafka_conn_id: str = KAFKA_CONN_ID,
         postgres_conn_id: str = POSTGRES_CONN_ID,
         **kwargs: Any,
@@ -188,21 +188,20 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         settings = Settings.from_env()
         ti = context["ti"]
         will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
-        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), str(self.topic))
+        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), self.topic)
         ledger.ensure_schema(settings.sql_dir / "schema.sql")  # the producer now runs first
-        self._producer = EventProducer(kafka_config(self.kafka_conn_id), str(self.topic))
-        max_events = None if self.max_events in (None, "", "None") else int(self.max_events)
+        self._producer = EventProducer(kafka_config(self.kafka_conn_id), self.topic)
         try:
             stats = self._producer.produce_csv(
                 csv_path,
-                rate=float(self.rate),
-                max_events=max_events,
-                skip=int(self.skip or 0),
+                rate=self.rate,
+                max_events=self.max_events,
+                skip=self.skip,
                 run_id=str(context.get("run_id")),
                 ledger=ledger,
                 # a paced run waits for its consumers (no event waits for Airflow to start
                 # them); an unthrottled one is a bulk load: it sends at once
-                wait_for_consumers=settings.wait_for_consumers_seconds if float(self.rate) else 0,
+                wait_for_consumers=settings.wait_for_consumers_seconds if self.rate else 0,
                 error_state="retrying" if will_retry else "failed",
             )
         except EventSourceError as exc:
@@ -246,8 +245,8 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         self,
         *,
         topic: str,
-        partition: int | str | None = None,
-        republish: bool | str = False,
+        partition: int | None = None,
+        republish: bool = False,
         idle_timeout: float = 30.0,
         kafka_conn_id: str = KAFKA_CONN_ID,
         postgres_conn_id: str = POSTGRES_CONN_ID,
@@ -269,7 +268,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         settings = Settings.from_env()
         dsn = postgres_dsn(self.postgres_conn_id)
         config = kafka_config(self.kafka_conn_id)
-        republish = str(self.republish).lower() in ("true", "1", "yes")
+        republish = self.republish
         self.log.info("scoring into %s", redact_dsn(dsn))
         if republish:
             scored = ensure_topic(config, settings.scored_topic, partitions=settings.partitions)
@@ -277,14 +276,14 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         self._sink = ScoringSink(
             config,
             dsn,
-            str(self.topic),
+            self.topic,
             group=settings.consumer_group,
             republish_topic=settings.scored_topic if republish else None,
             schema_path=settings.sql_dir / "schema.sql",
             native=settings.native_scoring,
         )
-        partitions = None if self.partition in (None, "") else [int(self.partition)]
-        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), str(self.topic))
+        partitions = None if self.partition is None else [self.partition]
+        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), self.topic)
         try:
             stats = self._sink.run(
                 partitions,
