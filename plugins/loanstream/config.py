@@ -197,6 +197,4 @@ def redact_dsn(dsn: str) -> str:
             return f"{scheme}://{user}:***@{host}"
         return dsn
     # key=value form; libpq quotes a value with spaces: password='a b\'c'
-    return re.sub(
-        r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn, flags=re.IGNORECASE
-    )
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn, flags=re.IGNORECASE)

@@ -29,10 +29,17 @@ def dagbag():
 
 def test_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"loan_stream_pipeline", "loan_sample_replay"}
+    assert set(dagbag.dag_ids) == {
+        "loan_stream_pipeline",
+        "loan_sample_replay",
+        "loan_band_report",
+        "loan_stream_watcher",
+    }
 
 
-@pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay"])
+@pytest.mark.parametrize(
+    "dag_id", ["loan_stream_pipeline", "loan_sample_replay", "loan_band_report", "loan_stream_watcher"]
+)
 def test_owner_tags_docs(dagbag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     assert dag.tags and "loanstream" in dag.tags
@@ -125,3 +132,33 @@ def test_replay_schedule(dagbag) -> None:
     dag = dagbag.dags["loan_sample_replay"]
     assert dag.timetable.expression in ("@hourly", "0 * * * *")
     assert dag.params["rate"] <= 1000
+    assert dag.params["slice_size"] is None and dag.params["skip"] is None  # from the interval
+
+
+def test_assets_and_lineage(dagbag) -> None:
+    """produce_events declares the topic (an alias: the form picks it), summarize the two
+    tables; the example Dag is scheduled on risk_scored; the watcher Dag on the topic."""
+    from airflow.sdk import AssetAlias
+
+    from loanstream.airflow.assets import RISK_DECISIONS, RISK_SCORED, kafka_topic_uri
+
+    dag = dagbag.dags["loan_stream_pipeline"]
+    (alias,) = dag.get_task("produce_events").outlets
+    assert isinstance(alias, AssetAlias)
+    summarize_outlets = {asset.uri for asset in dag.get_task("summarize").outlets}
+    assert summarize_outlets == {RISK_SCORED.uri, RISK_DECISIONS.uri}
+    assert RISK_SCORED.uri.startswith("postgres://") and RISK_SCORED.uri.endswith(
+        "/loanstream/public/risk_scored"
+    )
+    report = dagbag.dags["loan_band_report"]
+    assert [a.uri for a in report.timetable.asset_condition.objects] == [
+        RISK_SCORED.uri
+    ]
+    watcher = dagbag.dags["loan_stream_watcher"]
+    (topic_asset,) = watcher.timetable.asset_condition.objects
+    assert topic_asset.uri == kafka_topic_uri("loan_applications")
+    (watch,) = topic_asset.watchers
+    kwargs = watch.trigger.kwargs
+    assert kwargs["kafka_config_id"] == "loanstream_kafka_watcher"  # not the sink's group
+    assert kwargs["apply_function"] == "loanstream.airflow.watcher.unscored_event"
+    assert watcher.is_paused_upon_creation

@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
+from loanstream.airflow.assets import RISK_DECISIONS, RISK_SCORED, TOPIC_ALIAS, kafka_topic_asset
 from loanstream.airflow.hooks import (
     KAFKA_CONN_ID,
     POSTGRES_CONN_ID,
@@ -210,6 +211,11 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         finally:
             ledger.close()
         self.log.info("%s", stats.human_line())
+        context["outlet_events"][TOPIC_ALIAS].add(
+            kafka_topic_asset(self.topic),
+            extra={"run_id": str(context.get("run_id")), **stats.counts(),
+                   "per_partition": stats.to_dict()["per_partition"]},
+        )  # fmt: skip
         if stats.interrupted:
             raise AirflowFailException(
                 f"stopped after {stats.sent} events (the task was killed or marked failed); "
@@ -233,6 +239,9 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
     :param topic: the events topic.
     :param partition: the partition to consume (None: all).
     :param republish: also produce each scored event to ``LOANSTREAM_SCORED_TOPIC``.
+    :param run_scoped: score this pipeline run's events, until the run ledger says its last
+        one is stored (default); False: everything not yet stored, up to the end offsets at
+        start (the watcher Dag).
     :param idle_timeout: once the run is over, seconds without an expected event before
         giving up on it (deleted by retention, say).
     :param kafka_conn_id: Airflow connection of the Kafka cluster.
@@ -247,6 +256,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         topic: str,
         partition: int | None = None,
         republish: bool = False,
+        run_scoped: bool = True,
         idle_timeout: float = 30.0,
         kafka_conn_id: str = KAFKA_CONN_ID,
         postgres_conn_id: str = POSTGRES_CONN_ID,
@@ -256,6 +266,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         self.topic = topic
         self.partition = partition
         self.republish = republish
+        self.run_scoped = run_scoped
         self.idle_timeout = idle_timeout
         self.kafka_conn_id = kafka_conn_id
         self.postgres_conn_id = postgres_conn_id
@@ -283,7 +294,9 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
             native=settings.native_scoring,
         )
         partitions = None if self.partition is None else [self.partition]
-        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), self.topic)
+        ledger = None
+        if self.run_scoped:
+            ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), self.topic)
         try:
             stats = self._sink.run(
                 partitions,
@@ -292,7 +305,8 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
                 stale_after=settings.producer_stale_seconds,
             )
         finally:
-            ledger.close()
+            if ledger is not None:
+                ledger.close()
         if stats.stopped_by in ("producer-gone", "no-producer", "run-failed", "run-stopped"):
             self.log.warning(
                 "the run's producer did not finish (%s): stored the %d events that arrived on "
@@ -352,4 +366,15 @@ class SummarizeRunOperator(LogsPeakMemory, BaseOperator):
             summary["latency_ms"]["p50"],
             summary["latency_ms"]["p99"],
         )
+        extra = {key: summary[key] for key in ("produced", "scored", "dead_lettered", "missing")}
+        context["outlet_events"][RISK_SCORED].extra = {
+            "run_id": run_id,
+            **extra,
+            "bands": summary["bands"],
+        }
+        context["outlet_events"][RISK_DECISIONS].extra = {
+            "run_id": run_id,
+            **extra,
+            "decisions": summary["decisions"],
+        }
         return summary

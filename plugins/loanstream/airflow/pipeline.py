@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from loanstream.airflow.assets import RISK_DECISIONS, RISK_SCORED, TOPIC_ALIAS
 from loanstream.airflow.operators import (
     CreateTopicOperator,
     ProduceEventsOperator,
@@ -59,10 +60,12 @@ def pipeline_tasks(params: Any, *, wait_timeout: float = 600) -> dict[str, Any]:
         max_events=params["max_events"],
         skip=params["skip"],
         execution_timeout=timedelta(hours=2),
+        outlets=[TOPIC_ALIAS],
         doc_md="Rate-controlled, idempotent producer: one keyed JSON event per row, with "
         "lineage headers. Records the run in the run ledger (heartbeat, offsets, final state) "
         "for the consumers; after the first event it waits (bounded) for them to be live. "
-        "Progress in the log; stats (delivered count) to XCom.",
+        "Progress in the log; stats (delivered count) to XCom. Emits an asset event for the "
+        "topic (kafka://server/topic, through the alias) with the run's counts.",
     )
     wait_for_events = EventsWaitingSensor(
         task_id="wait_for_events",
@@ -89,8 +92,11 @@ def pipeline_tasks(params: Any, *, wait_timeout: float = 600) -> dict[str, Any]:
         consumed=score_events.output,
         retries=0,
         trigger_rule="none_failed",  # a run that delivered nothing skipped the consumers
+        outlets=[RISK_SCORED, RISK_DECISIONS],
         doc_md="Produced vs scored + dead-lettered for this run (from Postgres), per band, "
-        "rates, latency, duration. Fails if any event is missing.",
+        "rates, latency, duration. Fails if any event is missing. A complete run emits asset "
+        "events for risk_scored and risk_decisions with its counts (loan_band_report runs "
+        "on them).",
     )
     validate_csv >> create_topic >> [produce_events, wait_for_events]
     wait_for_events >> score_events

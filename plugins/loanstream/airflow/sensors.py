@@ -87,8 +87,13 @@ class EventsWaitingSensor(LogsPeakMemory, BaseSensorOperator):
         )  # fmt: skip
         self.defer(
             trigger=RunGateTrigger(
-                self.topic, self.group, run_id, self.kafka_conn_id, self.postgres_conn_id,
-                float(self.poke_interval), float(self.timeout),
+                self.topic,
+                self.group,
+                run_id,
+                self.kafka_conn_id,
+                self.postgres_conn_id,
+                float(self.poke_interval),
+                float(self.timeout),
             ),  # fmt: skip
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + 60),
