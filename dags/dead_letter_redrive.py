@@ -30,8 +30,8 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "loanstream", "retries": 2, "retry_delay": timedelta(seconds=10)},
-    render_template_as_native_obj=True,
     tags=["loanstream", "dead-letters"],
+    # templates render as text: a run id such as "2024" stays a string
     params={
         "run_id": Param("", type="string", maxLength=250, title="Run id",
                         description="Only this pipeline run's dead letters (blank: any run)"),

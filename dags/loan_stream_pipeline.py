@@ -6,9 +6,12 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
+from loanstream.airflow.params import trigger_params
 from loanstream.airflow.pipeline import DEFAULT_ARGS, pipeline_tasks
 from loanstream.config import Settings
 from loanstream.paths import allowed_dirs, data_csvs
+from loanstream.rate import MAX_RATE
+from loanstream.run_params import MAX_PARTITIONS, MIN_PARTITIONS, MIN_RATE, TOPIC_PATTERN
 
 settings = Settings.from_env()
 
@@ -18,7 +21,7 @@ DOC = """
 Streams a LendingClub-format CSV of loan applications through Kafka and scores every
 application into Postgres `risk_scored`, exactly once.
 
-`validate_csv` → `create_topic` → `produce_events` ‖ (`wait_for_events` →
+`run_params` → `validate_csv` → `create_topic` → `produce_events` ‖ (`wait_for_events` →
 `score_events`, one task per partition) → `summarize`
 
 The producer and the consumers run **at the same time**: rows land in `risk_scored` while the
@@ -51,7 +54,6 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    render_template_as_native_obj=True,
     tags=["loanstream", "kafka", "credit-risk"],
     params={
         "csv_path": Param(
@@ -70,8 +72,8 @@ with DAG(
         "rate": Param(
             1000,
             type="number",
-            minimum=0,
-            maximum=50000,
+            minimum=MIN_RATE,
+            maximum=MAX_RATE,
             title="Rate (events/s)",
             description="Target production rate; 0 = as fast as the machine allows.",
         ),
@@ -85,15 +87,16 @@ with DAG(
         "topic": Param(
             settings.topic,
             type="string",
-            pattern="^[a-zA-Z0-9._-]{1,249}$",
+            pattern=TOPIC_PATTERN,
             title="Topic",
-            description="Kafka topic for the events.",
+            description="Kafka topic for the events (letters, digits, '.', '_', '-': '2024' is "
+            "a topic name too).",
         ),
         "partitions": Param(
             settings.partitions,
             type="integer",
-            minimum=1,
-            maximum=64,
+            minimum=MIN_PARTITIONS,
+            maximum=MAX_PARTITIONS,
             title="Partitions",
             description="Partition count (an existing topic must already have it).",
         ),
@@ -105,11 +108,4 @@ with DAG(
         ),
     },
 ) as dag:
-    pipeline_tasks(
-        csv_path="{{ params.csv_path }}",
-        topic="{{ params.topic }}",
-        partitions="{{ params.partitions }}",
-        rate="{{ params.rate }}",
-        max_events="{{ params.max_events }}",
-        republish="{{ params.republish }}",
-    )
+    pipeline_tasks(trigger_params())

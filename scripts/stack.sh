@@ -423,6 +423,15 @@ connections = {
         "description": "loanstream Kafka (LOANSTREAM_BOOTSTRAP_SERVERS, or the SASL_SSL listener)",
         "extra": json.dumps(kafka_extra),
     },
+    # the AssetWatcher of loan_stream_watcher: same cluster, its own consumer group
+    "loanstream_kafka_watcher": {
+        "conn_type": "kafka",
+        "description": "loanstream Kafka for the AssetWatcher (own group; never the sink's)",
+        "extra": json.dumps(
+            {**kafka_extra, "group.id": os.environ.get("LOANSTREAM_WATCH_GROUP") or "loanstream-watcher",
+             "auto.offset.reset": "latest", "enable.auto.commit": True}
+        ),
+    },
     "loanstream_postgres": {
         "conn_type": "postgres",
         "description": "loanstream results database (from LOANSTREAM_PG_*)",
@@ -443,7 +452,7 @@ PY
     "$AIRFLOW" connections import --overwrite "$LOCAL/run/connections.json" >>"$LOGS/airflow-migrate.log" 2>&1 \
         || { rm -f "$LOCAL/run/connections.json"; fail_service airflow-migrate "importing connections failed"; }
     rm -f "$LOCAL/run/connections.json"
-    log "airflow: connections loanstream_kafka, loanstream_postgres imported; admin password set"
+    log "airflow: connections loanstream_kafka, loanstream_kafka_watcher, loanstream_postgres imported; admin password set"
 }
 
 airflow_start() {
@@ -632,8 +641,10 @@ up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
 clean) cmd_clean ;;
+# after changing plugins/ or the Airflow settings: Kafka and Postgres stay up
+restart-airflow) stop_sessions "${AIRFLOW_SERVICES[@]}" && cmd_up ;;
 *)
-    echo "usage: $0 {up|down|status|clean}" >&2
+    echo "usage: $0 {up|down|status|clean|restart-airflow}" >&2
     exit 2
     ;;
 esac

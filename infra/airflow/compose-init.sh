@@ -15,6 +15,11 @@ with open("/opt/airflow/secrets/passwords.json", "w") as f:
 conns = {
     "loanstream_kafka": {"conn_type": "kafka",
                          "extra": json.dumps({"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"]})},
+    "loanstream_kafka_watcher": {"conn_type": "kafka",
+                                 "extra": json.dumps({"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"],
+                                                      "group.id": "loanstream-watcher",
+                                                      "auto.offset.reset": "latest",
+                                                      "enable.auto.commit": True})},
     "loanstream_postgres": {"conn_type": "postgres", "host": os.environ["LOANSTREAM_PG_HOST"],
                             "port": int(os.environ["LOANSTREAM_PG_PORT"]),
                             "login": os.environ["LOANSTREAM_PG_USER"],

@@ -1,7 +1,7 @@
 """Clients built in one place (no Airflow): Postgres connections for the core modules.
 
 Inside Airflow, the DSN comes from the ``loanstream_postgres`` connection
-(``loanstream.airflow.connections``); outside, from ``LOANSTREAM_PG_DSN``.
+(``loanstream.airflow.hooks``); outside, from ``LOANSTREAM_PG_DSN``.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_KAFKA_SASL_PASSWORD        | (unset)                              |
 | LOANSTREAM_KAFKA_SSL_CA_LOCATION      | (unset)                              |
 | LOANSTREAM_SHARED_DATA                | ../shared/data (tests and benchmarks) |
+| LOANSTREAM_CONNECTION_FALLBACK        | none (a missing Airflow connection fails the task; ``env``: use the LOANSTREAM_* settings above instead, logged as a warning) |
+| LOANSTREAM_WATCH_GROUP                | loanstream-watcher (the consumer group of the AssetWatcher that wakes ``loan_stream_watcher``; never the sink's) |
 
 ``LOANSTREAM_DATA_DIRS`` (``os.pathsep``-separated) are the only directories runs read CSVs
 from (see :mod:`loanstream.paths`); the landing directory ``data/landing`` is created by
@@ -84,6 +86,8 @@ class Settings:
     reports_dir: Path | None = None
     kafka_security: dict[str, str] = field(default_factory=dict)
     data_dirs: tuple[Path, ...] = ()
+    connection_fallback: str = "none"  # none | env (loanstream.airflow.hooks)
+    watch_group: str = "loanstream-watcher"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -114,6 +118,10 @@ class Settings:
             reports_dir=Path(reports) if reports else home / ".local" / "reports",
             kafka_security=security,
             data_dirs=_data_dirs(home),
+            connection_fallback=_env("LOANSTREAM_CONNECTION_FALLBACK", cls.connection_fallback)
+            .strip()
+            .lower(),
+            watch_group=_env("LOANSTREAM_WATCH_GROUP", cls.watch_group),
         )
 
     def kafka_config(self, **overrides: str | int | bool) -> dict[str, str | int | bool]:
@@ -188,9 +196,5 @@ def redact_dsn(dsn: str) -> str:
             user = creds.split(":", 1)[0]
             return f"{scheme}://{user}:***@{host}"
         return dsn
-    parts = []
-    for token in dsn.split():
-        if token.lower().startswith("password="):
-            token = "password=***"
-        parts.append(token)
-    return " ".join(parts)
+    # key=value form; libpq quotes a value with spaces: password='a b\'c'
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn, flags=re.IGNORECASE)

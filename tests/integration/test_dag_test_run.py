@@ -26,8 +26,31 @@ print("RESULT " + json.dumps({{"run_id": run.run_id, "state": str(run.state), "t
 """
 
 
+def _connections_from_env(settings: Settings) -> dict[str, str]:
+    """The two loanstream connections as Airflow's own ``AIRFLOW_CONN_*`` variables."""
+    from psycopg2.extensions import parse_dsn
+
+    pg = parse_dsn(settings.pg_dsn)
+    return {
+        "AIRFLOW_CONN_LOANSTREAM_KAFKA": json.dumps(
+            {"conn_type": "kafka", "extra": settings.kafka_config()}
+        ),
+        "AIRFLOW_CONN_LOANSTREAM_POSTGRES": json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": pg.get("host"),
+                "port": int(pg.get("port") or 5432),
+                "login": pg.get("user"),
+                "password": pg.get("password"),
+                "schema": pg.get("dbname"),
+            }
+        ),
+    }
+
+
 def run_dag_test(tmp_path: Path, conf: dict) -> dict:
     env = dict(os.environ)
+    env.update(_connections_from_env(Settings.from_env()))
     env.update(
         {
             "AIRFLOW_HOME": str(tmp_path / "airflow"),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from psycopg2.extensions import parse_dsn
 
 from loanstream.dead_letters import ensure_schema
 from tests.helpers import REPO, query, temp_schema, unique_name
@@ -40,6 +41,7 @@ def test_dag_redrives_the_runs_dead_letters_matching_the_reason(settings, shared
             conn.close()
         run = seed_run(dsn, shared_csv, unique_name("dagredrive"), "t_dag", fixable=2)
         other = seed_run(dsn, shared_csv, unique_name("dagredrive"), "t_dag_other")
+        pg = parse_dsn(dsn)
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(tmp_path / "airflow"),
@@ -47,7 +49,13 @@ def test_dag_redrives_the_runs_dead_letters_matching_the_reason(settings, shared
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
             "PYTHONPATH": str(REPO / "plugins"),
-            "LOANSTREAM_PG_DSN": dsn,  # no loanstream_postgres connection in this metadata
+            # the connection the operator reads, to the fresh schema (extras reach libpq)
+            "AIRFLOW_CONN_LOANSTREAM_POSTGRES": json.dumps({
+                "conn_type": "postgres", "host": pg.get("host"),
+                "port": int(pg.get("port") or 5432), "login": pg.get("user"),
+                "password": pg.get("password"), "schema": pg.get("dbname"),
+                "extra": {"options": pg["options"]},
+            }),
         }
         airflow = Path(sys.executable).with_name("airflow")
         subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True)

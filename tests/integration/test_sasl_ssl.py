@@ -4,7 +4,7 @@ A private broker (``tests/chaos/services.PrivateKafka(sasl_ssl=True)``, free por
 ``infra/kafka/sasl_ssl.properties.in`` and ``scripts/kafka_sasl.py`` certificates as
 ``make up`` with ``LOANSTREAM_KAFKA_SASL_SSL=1``) gets a SCRAM user with a random password.
 The client settings come from an Airflow connection (``AIRFLOW_CONN_...``, read by
-``loanstream.airflow.connections.kafka_config`` as the operators do). Through the SASL_SSL
+``loanstream.airflow.hooks.kafka_config`` as the operators do). Through the SASL_SSL
 listener only: topic creation, the producer, the sensor's lag check and the sink, into a
 fresh Postgres schema of the shared stack. A wrong password and an untrusted CA fail at once
 with a message that names the listener and never the password.
@@ -72,7 +72,7 @@ def connection_config(
     monkeypatch: pytest.MonkeyPatch, extra: dict[str, str], check: bool = True
 ) -> dict:
     """What an operator gets from an Airflow connection holding ``extra``."""
-    from loanstream.airflow.connections import kafka_config
+    from loanstream.airflow.hooks import kafka_config
 
     conn_id = unique_name("kafka_sasl")
     monkeypatch.setenv(

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.unit
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 PIPELINE_TASKS = [
+    "run_params",
     "create_topic",
     "validate_csv",
     "produce_events",
@@ -29,8 +30,12 @@ def dagbag():
 def test_no_import_errors(dagbag) -> None:
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == {
-        "loan_stream_pipeline", "loan_sample_replay", "dead_letter_redrive"
-    }  # fmt: skip
+        "loan_stream_pipeline",
+        "loan_sample_replay",
+        "loan_band_report",
+        "loan_stream_watcher",
+        "dead_letter_redrive",
+    }
 
 
 def test_dead_letter_redrive_has_the_cli_filters_as_params(dagbag) -> None:
@@ -43,8 +48,16 @@ def test_dead_letter_redrive_has_the_cli_filters_as_params(dagbag) -> None:
         "{{ params.run_id }}", "{{ params.reason }}", "{{ params.limit }}")  # fmt: skip
 
 
-@pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay",
-                                    "dead_letter_redrive"])  # fmt: skip
+@pytest.mark.parametrize(
+    "dag_id",
+    [
+        "loan_stream_pipeline",
+        "loan_sample_replay",
+        "loan_band_report",
+        "loan_stream_watcher",
+        "dead_letter_redrive",
+    ],
+)
 def test_owner_tags_docs(dagbag, dag_id: str) -> None:
     dag = dagbag.dags[dag_id]
     assert dag.tags and "loanstream" in dag.tags
@@ -57,19 +70,23 @@ def test_owner_tags_docs(dagbag, dag_id: str) -> None:
 
 @pytest.mark.parametrize("dag_id", ["loan_stream_pipeline", "loan_sample_replay"])
 def test_producer_and_consumers_run_side_by_side(dagbag, dag_id: str) -> None:
-    """validate -> topic -> (produce || wait -> score) -> summarize: the consumers do not
-    wait for the producer to finish, and a rejected file leaves no topic behind."""
+    """params -> validate -> topic -> (produce || wait -> score) -> summarize: the consumers
+    do not wait for the producer to finish, and a rejected file leaves no topic behind. Every
+    task takes its parameters from run_params (typed XComArgs, no Jinja)."""
     dag = dagbag.dags[dag_id]
     assert set(dag.task_ids) == set(PIPELINE_TASKS)
     upstream = {task_id: dag.get_task(task_id).upstream_task_ids for task_id in PIPELINE_TASKS}
     assert upstream == {
-        "validate_csv": set(),
-        "create_topic": {"validate_csv"},
-        "produce_events": {"create_topic"},
-        "wait_for_events": {"create_topic"},
-        "score_events": {"wait_for_events", "create_topic"},  # create_topic: the partitions
+        "run_params": set(),
+        "validate_csv": {"run_params"},
+        "create_topic": {"validate_csv", "run_params"},
+        "produce_events": {"create_topic", "run_params"},
+        "wait_for_events": {"create_topic", "run_params"},
+        # create_topic: the partitions to map over
+        "score_events": {"wait_for_events", "create_topic", "run_params"},
         "summarize": {"produce_events", "score_events"},
     }
+    assert not dag.render_template_as_native_obj  # values arrive typed, not literal_eval'd
     assert "produce_events" not in dag.get_task("score_events").get_flat_relative_ids(
         upstream=True
     )
@@ -133,3 +150,33 @@ def test_replay_schedule(dagbag) -> None:
     dag = dagbag.dags["loan_sample_replay"]
     assert dag.timetable.expression in ("@hourly", "0 * * * *")
     assert dag.params["rate"] <= 1000
+    assert dag.params["slice_size"] is None and dag.params["skip"] is None  # from the interval
+
+
+def test_assets_and_lineage(dagbag) -> None:
+    """produce_events declares the topic (an alias: the form picks it), summarize the two
+    tables; the example Dag is scheduled on risk_scored; the watcher Dag on the topic."""
+    from airflow.sdk import AssetAlias
+
+    from loanstream.airflow.assets import RISK_DECISIONS, RISK_SCORED, kafka_topic_uri
+
+    dag = dagbag.dags["loan_stream_pipeline"]
+    (alias,) = dag.get_task("produce_events").outlets
+    assert isinstance(alias, AssetAlias)
+    summarize_outlets = {asset.uri for asset in dag.get_task("summarize").outlets}
+    assert summarize_outlets == {RISK_SCORED.uri, RISK_DECISIONS.uri}
+    assert RISK_SCORED.uri.startswith("postgres://") and RISK_SCORED.uri.endswith(
+        "/loanstream/public/risk_scored"
+    )
+    report = dagbag.dags["loan_band_report"]
+    assert [a.uri for a in report.timetable.asset_condition.objects] == [
+        RISK_SCORED.uri
+    ]
+    watcher = dagbag.dags["loan_stream_watcher"]
+    (topic_asset,) = watcher.timetable.asset_condition.objects
+    assert topic_asset.uri == kafka_topic_uri("loan_applications")
+    (watch,) = topic_asset.watchers
+    kwargs = watch.trigger.kwargs
+    assert kwargs["kafka_config_id"] == "loanstream_kafka_watcher"  # not the sink's group
+    assert kwargs["apply_function"] == "loanstream.airflow.watcher.unscored_event"
+    assert watcher.is_paused_upon_creation

@@ -260,11 +260,26 @@ def _connection(**kwargs):
     return Connection(**kwargs)
 
 
+def _use_connection(monkeypatch: pytest.MonkeyPatch, conn) -> None:
+    """The loanstream hooks find ``conn`` (or, for None, no connection at all)."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from loanstream.airflow import hooks
+
+    def get_connection(conn_id: str):
+        if conn is None:
+            raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+        return conn
+
+    for hook in (hooks.LoanstreamKafkaHook, hooks.LoanstreamPostgresHook):
+        monkeypatch.setattr(hook, "get_connection", staticmethod(get_connection))
+
+
 @pytest.mark.unit
 def test_airflow_kafka_connection_passes_sasl_and_tls_through(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from loanstream.airflow import connections
+    from loanstream.airflow import hooks
 
     secret = uuid.uuid4().hex
     extra = {
@@ -276,41 +291,63 @@ def test_airflow_kafka_connection_passes_sasl_and_tls_through(
         "ssl.ca.location": "/ca.pem",
         "ssl.endpoint.identification.algorithm": "https",
     }
-    conn = _connection(conn_id="loanstream_kafka", conn_type="kafka", extra=json.dumps(extra))
-    monkeypatch.setattr(connections.BaseHook, "get_connection", lambda conn_id: conn)
-    assert connections.kafka_config(check=False) == extra
+    _use_connection(
+        monkeypatch,
+        _connection(conn_id="loanstream_kafka", conn_type="kafka", extra=json.dumps(extra)),
+    )
+    assert hooks.kafka_config(check=False) == extra
+    # the provider's test_connection and clients see the same config
+    assert hooks.LoanstreamKafkaHook()._build_config() == extra
 
 
 @pytest.mark.unit
 def test_airflow_kafka_connection_host_port_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    from loanstream.airflow import connections
+    from loanstream.airflow import hooks
 
     conn = _connection(
         conn_id="k", conn_type="kafka", host="kafka.internal", port=9093,
         extra=json.dumps({"security.protocol": "SSL"}),
     )  # fmt: skip
-    monkeypatch.setattr(connections.BaseHook, "get_connection", lambda conn_id: conn)
-    assert connections.kafka_config("k", check=False) == {
+    _use_connection(monkeypatch, conn)
+    assert hooks.kafka_config("k", check=False) == {
         "bootstrap.servers": "kafka.internal:9093",
         "security.protocol": "SSL",
     }
 
 
 @pytest.mark.unit
-def test_airflow_without_connection_falls_back_to_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.sdk.exceptions import AirflowNotFoundException
+def test_a_missing_connection_fails_naming_it_unless_env_fallback_is_chosen(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A misspelled conn id fails the task (no retry) naming it; ``env`` is explicit + logged."""
+    from loanstream.airflow import hooks
 
-    from loanstream.airflow import connections
-
-    def missing(conn_id):
-        raise AirflowNotFoundException(conn_id)
-
+    _use_connection(monkeypatch, None)
+    monkeypatch.delenv("LOANSTREAM_CONNECTION_FALLBACK", raising=False)
+    for call in (lambda: hooks.kafka_config("loanstream_kafak", check=False),
+                 lambda: hooks.postgres_dsn("loanstream_postgress")):  # fmt: skip
+        with pytest.raises(
+            hooks.MissingConnection,
+            match=r"connection 'loanstream_(kafak|postgress)' does not exist",
+        ):
+            call()
     for var, value in SECURITY_ENV.items():
         monkeypatch.setenv(var, value)
-    monkeypatch.setattr(connections.BaseHook, "get_connection", missing)
-    config = connections.kafka_config(check=False)
+    monkeypatch.setenv("LOANSTREAM_CONNECTION_FALLBACK", "env")
+    monkeypatch.setenv("LOANSTREAM_PG_DSN", "postgresql://u@db:5432/x")
+    with caplog.at_level("WARNING"):
+        config = hooks.kafka_config("nope", check=False)
+        assert hooks.postgres_dsn("nope") == "postgresql://u@db:5432/x"
     assert config["security.protocol"] == "SASL_SSL"
     assert config["ssl.ca.location"] == "/etc/ssl/kafka-ca.pem"
+    logged = caplog.text + capsys.readouterr().out  # Airflow's structlog writes to stdout
+    assert "connection 'nope' does not exist: using LOANSTREAM_BOOTSTRAP_SERVERS" in logged
+    assert "connection 'nope' does not exist: using LOANSTREAM_PG_DSN" in logged
+    monkeypatch.setenv("LOANSTREAM_CONNECTION_FALLBACK", "maybe")
+    with pytest.raises(Exception, match="expected 'none' or 'env'"):
+        hooks.kafka_config("nope", check=False)
 
 
 @pytest.mark.unit
@@ -322,17 +359,18 @@ def test_a_secured_kafka_connection_is_checked_once_and_a_refusal_fails_the_task
     from airflow.sdk.exceptions import AirflowFailException
 
     from loanstream import kafka_access
-    from loanstream.airflow import connections
+    from loanstream.airflow import hooks
 
     secret = uuid.uuid4().hex
     extra = {"bootstrap.servers": f"k-{secret[:6]}:9094", "security.protocol": "SASL_SSL",
              "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "u", "sasl.password": secret}  # fmt: skip
-    conn = _connection(conn_id="k", conn_type="kafka", extra=json.dumps(extra))
-    monkeypatch.setattr(connections.BaseHook, "get_connection", lambda conn_id: conn)
+    _use_connection(
+        monkeypatch, _connection(conn_id="k", conn_type="kafka", extra=json.dumps(extra))
+    )
     calls: list[dict] = []
     monkeypatch.setattr(kafka_access, "check_access", lambda config: calls.append(config))
-    assert connections.kafka_config("k") == extra
-    assert connections.kafka_config("k") == extra
+    assert hooks.kafka_config("k") == extra
+    assert hooks.kafka_config("k") == extra
     assert len(calls) == 1  # cached for this process and config
 
     def refuse(config: dict) -> None:
@@ -342,30 +380,36 @@ def test_a_secured_kafka_connection_is_checked_once_and_a_refusal_fails_the_task
 
     monkeypatch.setattr(kafka_access, "check_access", refuse)
     extra["sasl.password"] = "other-" + secret
-    conn = _connection(conn_id="k", conn_type="kafka", extra=json.dumps(extra))
+    _use_connection(
+        monkeypatch, _connection(conn_id="k", conn_type="kafka", extra=json.dumps(extra))
+    )
     with pytest.raises(AirflowFailException, match="SASL_SSL listener k-") as info:
-        connections.kafka_config("k")
+        hooks.kafka_config("k")
     assert secret not in str(info.value)
 
 
 @pytest.mark.unit
-def test_airflow_postgres_connection_dsn_quotes_and_redacts_password(
+def test_airflow_postgres_connection_dsn_quotes_keeps_ssl_extras_and_redacts_password(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import psycopg2.extensions
 
-    from loanstream.airflow import connections
+    from loanstream.airflow import hooks
 
-    odd = "".join(["p@ss", ":w/rd%", uuid.uuid4().hex[:6]])  # URL-hostile characters
+    odd = "".join(["p@ss ", ":w/rd%'", uuid.uuid4().hex[:6]])  # URL- and libpq-hostile
     conn = _connection(
         conn_id="pg", conn_type="postgres", host="db", port=5432, login="ls",
         password=odd, schema="loanstream",
+        extra=json.dumps({"sslmode": "verify-full", "sslrootcert": "/ca.pem", "cursor": "dictcursor"}),
     )  # fmt: skip
-    monkeypatch.setattr(connections.BaseHook, "get_connection", lambda conn_id: conn)
-    dsn = connections.postgres_dsn("pg")
+    _use_connection(monkeypatch, conn)
+    dsn = hooks.postgres_dsn("pg")
     parsed = psycopg2.extensions.parse_dsn(dsn)
     assert parsed["password"] == odd and parsed["host"] == "db" and parsed["user"] == "ls"
+    assert parsed["sslmode"] == "verify-full" and parsed["sslrootcert"] == "/ca.pem"
+    assert "cursor" not in parsed  # the provider's own options are not libpq's
     assert odd not in redact_dsn(dsn) and "***" in redact_dsn(dsn)
+    assert "w/rd" not in redact_dsn(dsn)
 
 
 # -- redaction -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from loanstream.airflow.connections import POSTGRES_CONN_ID, postgres_dsn
+from loanstream.airflow.hooks import POSTGRES_CONN_ID, postgres_dsn
 from loanstream.airflow.memory import LogsPeakMemory
 from loanstream.config import Settings
 

@@ -13,7 +13,8 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
-from loanstream.airflow.connections import (
+from loanstream.airflow.assets import RISK_DECISIONS, RISK_SCORED, TOPIC_ALIAS, kafka_topic_asset
+from loanstream.airflow.hooks import (
     KAFKA_CONN_ID,
     POSTGRES_CONN_ID,
     kafka_config,
@@ -52,8 +53,8 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
         self,
         *,
         topic: str,
-        partitions: int | str = 3,
-        retention_ms: int | str = 7 * 24 * 3600 * 1000,
+        partitions: int = 3,
+        retention_ms: int = 7 * 24 * 3600 * 1000,
         replication: int = 1,
         kafka_conn_id: str = KAFKA_CONN_ID,
         **kwargs: Any,
@@ -72,9 +73,9 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
             result = ensure_topic(
                 kafka_config(self.kafka_conn_id),
                 self.topic,
-                partitions=int(self.partitions),
+                partitions=self.partitions,
                 replication=self.replication,
-                retention_ms=int(self.retention_ms),
+                retention_ms=self.retention_ms,
             )
         except TopicError as exc:
             if "exists with" in str(exc):
@@ -163,9 +164,9 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         *,
         csv_path: str,
         topic: str,
-        rate: float | str = 0,
-        max_events: int | str | None = None,
-        skip: int | str = 0,
+        rate: float = 0,
+        max_events: int | None = None,
+        skip: int = 0,
         kafka_conn_id: str = KAFKA_CONN_ID,
         postgres_conn_id: str = POSTGRES_CONN_ID,
         **kwargs: Any,
@@ -188,21 +189,20 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         settings = Settings.from_env()
         ti = context["ti"]
         will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
-        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), str(self.topic))
+        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), self.topic)
         ledger.ensure_schema(settings.sql_dir / "schema.sql")  # the producer now runs first
-        self._producer = EventProducer(kafka_config(self.kafka_conn_id), str(self.topic))
-        max_events = None if self.max_events in (None, "", "None") else int(self.max_events)
+        self._producer = EventProducer(kafka_config(self.kafka_conn_id), self.topic)
         try:
             stats = self._producer.produce_csv(
                 csv_path,
-                rate=float(self.rate),
-                max_events=max_events,
-                skip=int(self.skip or 0),
+                rate=self.rate,
+                max_events=self.max_events,
+                skip=self.skip,
                 run_id=str(context.get("run_id")),
                 ledger=ledger,
                 # a paced run waits for its consumers (no event waits for Airflow to start
                 # them); an unthrottled one is a bulk load: it sends at once
-                wait_for_consumers=settings.wait_for_consumers_seconds if float(self.rate) else 0,
+                wait_for_consumers=settings.wait_for_consumers_seconds if self.rate else 0,
                 error_state="retrying" if will_retry else "failed",
             )
         except EventSourceError as exc:
@@ -211,6 +211,11 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         finally:
             ledger.close()
         self.log.info("%s", stats.human_line())
+        context["outlet_events"][TOPIC_ALIAS].add(
+            kafka_topic_asset(self.topic),
+            extra={"run_id": str(context.get("run_id")), **stats.counts(),
+                   "per_partition": stats.to_dict()["per_partition"]},
+        )  # fmt: skip
         if stats.interrupted:
             raise AirflowFailException(
                 f"stopped after {stats.sent} events (the task was killed or marked failed); "
@@ -234,6 +239,9 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
     :param topic: the events topic.
     :param partition: the partition to consume (None: all).
     :param republish: also produce each scored event to ``LOANSTREAM_SCORED_TOPIC``.
+    :param run_scoped: score this pipeline run's events, until the run ledger says its last
+        one is stored (default); False: everything not yet stored, up to the end offsets at
+        start (the watcher Dag).
     :param idle_timeout: once the run is over, seconds without an expected event before
         giving up on it (deleted by retention, say).
     :param kafka_conn_id: Airflow connection of the Kafka cluster.
@@ -246,8 +254,9 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         self,
         *,
         topic: str,
-        partition: int | str | None = None,
-        republish: bool | str = False,
+        partition: int | None = None,
+        republish: bool = False,
+        run_scoped: bool = True,
         idle_timeout: float = 30.0,
         kafka_conn_id: str = KAFKA_CONN_ID,
         postgres_conn_id: str = POSTGRES_CONN_ID,
@@ -257,6 +266,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         self.topic = topic
         self.partition = partition
         self.republish = republish
+        self.run_scoped = run_scoped
         self.idle_timeout = idle_timeout
         self.kafka_conn_id = kafka_conn_id
         self.postgres_conn_id = postgres_conn_id
@@ -269,7 +279,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         settings = Settings.from_env()
         dsn = postgres_dsn(self.postgres_conn_id)
         config = kafka_config(self.kafka_conn_id)
-        republish = str(self.republish).lower() in ("true", "1", "yes")
+        republish = self.republish
         self.log.info("scoring into %s", redact_dsn(dsn))
         if republish:
             scored = ensure_topic(config, settings.scored_topic, partitions=settings.partitions)
@@ -277,14 +287,16 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         self._sink = ScoringSink(
             config,
             dsn,
-            str(self.topic),
+            self.topic,
             group=settings.consumer_group,
             republish_topic=settings.scored_topic if republish else None,
             schema_path=settings.sql_dir / "schema.sql",
             native=settings.native_scoring,
         )
-        partitions = None if self.partition in (None, "") else [int(self.partition)]
-        ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), str(self.topic))
+        partitions = None if self.partition is None else [self.partition]
+        ledger = None
+        if self.run_scoped:
+            ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), self.topic)
         try:
             stats = self._sink.run(
                 partitions,
@@ -293,7 +305,8 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
                 stale_after=settings.producer_stale_seconds,
             )
         finally:
-            ledger.close()
+            if ledger is not None:
+                ledger.close()
         if stats.stopped_by in ("producer-gone", "no-producer", "run-failed", "run-stopped"):
             self.log.warning(
                 "the run's producer did not finish (%s): stored the %d events that arrived on "
@@ -353,4 +366,15 @@ class SummarizeRunOperator(LogsPeakMemory, BaseOperator):
             summary["latency_ms"]["p50"],
             summary["latency_ms"]["p99"],
         )
+        extra = {key: summary[key] for key in ("produced", "scored", "dead_lettered", "missing")}
+        context["outlet_events"][RISK_SCORED].extra = {
+            "run_id": run_id,
+            **extra,
+            "bands": summary["bands"],
+        }
+        context["outlet_events"][RISK_DECISIONS].extra = {
+            "run_id": run_id,
+            **extra,
+            "decisions": summary["decisions"],
+        }
         return summary

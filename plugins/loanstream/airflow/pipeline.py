@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from loanstream.airflow.assets import RISK_DECISIONS, RISK_SCORED, TOPIC_ALIAS
 from loanstream.airflow.operators import (
     CreateTopicOperator,
     ProduceEventsOperator,
@@ -24,19 +25,12 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
-def pipeline_tasks(
-    *,
-    csv_path: str,
-    topic: str,
-    partitions: str | int,
-    rate: str | float,
-    max_events: str | int | None,
-    republish: str | bool,
-    skip: str | int = 0,
-    wait_timeout: float = 600,
-) -> dict[str, Any]:
-    """validate_csv >> create_topic >> (produce_events || wait_for_events >> score_events,
-    mapped per partition) >> summarize, inside the current DAG context.
+def pipeline_tasks(params: Any, *, wait_timeout: float = 600) -> dict[str, Any]:
+    """run_params >> validate_csv >> create_topic >> (produce_events || wait_for_events >>
+    score_events, mapped per partition) >> summarize, inside the current DAG context.
+
+    ``params`` is the head task's output (``loanstream.airflow.params``): each task takes its
+    values as XComArgs, typed.
 
     The producer and the consumers run at the same time: the sensor opens as soon as the run's
     first event has landed, and each ``score_events`` task scores events as they arrive until
@@ -45,35 +39,37 @@ def pipeline_tasks(
     settings = Settings.from_env()
     validate_csv = ValidateCsvOperator(
         task_id="validate_csv",
-        csv_path=csv_path,
+        csv_path=params["csv_path"],
         doc_md="Great Expectations suite for LendingClub files. Fails without retries; the log "
         "lists failed expectations with example rows and the HTML report path. Runs first, so "
         "a rejected file leaves nothing behind.",
     )
     create_topic = CreateTopicOperator(
         task_id="create_topic",
-        topic=topic,
-        partitions=partitions,
+        topic=params["topic"],
+        partitions=params["partitions"],
         retention_ms=settings.retention_ms,
         doc_md="Creates the topic (rpk if installed, else the Kafka Admin API; the log says "
         "which). An existing topic with another partition count fails the run.",
     )
     produce_events = ProduceEventsOperator(
         task_id="produce_events",
-        csv_path=csv_path,
-        topic=topic,
-        rate=rate,
-        max_events=max_events,
-        skip=skip,
+        csv_path=params["csv_path"],
+        topic=params["topic"],
+        rate=params["rate"],
+        max_events=params["max_events"],
+        skip=params["skip"],
         execution_timeout=timedelta(hours=2),
+        outlets=[TOPIC_ALIAS],
         doc_md="Rate-controlled, idempotent producer: one keyed JSON event per row, with "
         "lineage headers. Records the run in the run ledger (heartbeat, offsets, final state) "
         "for the consumers; after the first event it waits (bounded) for them to be live. "
-        "Progress in the log; stats (delivered count) to XCom.",
+        "Progress in the log; stats (delivered count) to XCom. Emits an asset event for the "
+        "topic (kafka://server/topic, through the alias) with the run's counts.",
     )
     wait_for_events = EventsWaitingSensor(
         task_id="wait_for_events",
-        topic=topic,
+        topic=params["topic"],
         poke_interval=1,
         timeout=wait_timeout,
         retries=2,  # a broker hiccup on the first check; the timeout itself is not retried
@@ -83,8 +79,8 @@ def pipeline_tasks(
     )
     score_events = ScoreEventsOperator.partial(
         task_id="score_events",
-        topic=topic,
-        republish=republish,
+        topic=params["topic"],
+        republish=params["republish"],
         execution_timeout=timedelta(hours=2),
         doc_md="Exactly-once sink for one partition, streaming: scores events as they arrive "
         "and ends when the run's last event on the partition is stored. Scored rows, dead "
@@ -92,17 +88,21 @@ def pipeline_tasks(
     ).expand(partition=create_topic.output)
     summarize = SummarizeRunOperator(
         task_id="summarize",
-        produced="{{ ti.xcom_pull(task_ids='produce_events') }}",
-        consumed="{{ ti.xcom_pull(task_ids='score_events') }}",
+        produced=produce_events.output,
+        consumed=score_events.output,
         retries=0,
         trigger_rule="none_failed",  # a run that delivered nothing skipped the consumers
+        outlets=[RISK_SCORED, RISK_DECISIONS],
         doc_md="Produced vs scored + dead-lettered for this run (from Postgres), per band, "
-        "rates, latency, duration. Fails if any event is missing.",
+        "rates, latency, duration. Fails if any event is missing. A complete run emits asset "
+        "events for risk_scored and risk_decisions with its counts (loan_band_report runs "
+        "on them).",
     )
     validate_csv >> create_topic >> [produce_events, wait_for_events]
     wait_for_events >> score_events
     [produce_events, score_events] >> summarize
     return {
+        "run_params": params,
         "create_topic": create_topic,
         "validate_csv": validate_csv,
         "produce_events": produce_events,

@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 
-from loanstream.airflow.connections import (
+from loanstream.airflow.hooks import (
     KAFKA_CONN_ID,
     POSTGRES_CONN_ID,
     kafka_config,
@@ -70,7 +70,7 @@ class EventsWaitingSensor(LogsPeakMemory, BaseSensorOperator):
             gate = check_gate(
                 kafka_config(self.kafka_conn_id),
                 postgres_dsn(self.postgres_conn_id),
-                str(self.topic),
+                self.topic,
                 self.group,
                 run_id,
             )
@@ -87,8 +87,13 @@ class EventsWaitingSensor(LogsPeakMemory, BaseSensorOperator):
         )  # fmt: skip
         self.defer(
             trigger=RunGateTrigger(
-                str(self.topic), self.group, run_id, self.kafka_conn_id, self.postgres_conn_id,
-                float(self.poke_interval), float(self.timeout),
+                self.topic,
+                self.group,
+                run_id,
+                self.kafka_conn_id,
+                self.postgres_conn_id,
+                float(self.poke_interval),
+                float(self.timeout),
             ),  # fmt: skip
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout) + 60),

@@ -10,7 +10,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
-from loanstream.airflow.connections import kafka_config, postgres_dsn
+from loanstream.airflow.hooks import kafka_config, postgres_dsn
 from loanstream.gate import check_gate
 from loanstream.lag import LagError
 

@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy import bindparam, select
 
-from loanstream.airflow.connections import kafka_config, postgres_dsn
+from loanstream.airflow.hooks import kafka_config, postgres_dsn
 from loanstream.config import Settings
 
 log = logging.getLogger(__name__)

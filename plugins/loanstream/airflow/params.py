@@ -1,0 +1,56 @@
+"""The head task of each pipeline run: its parameters checked and typed, once.
+
+The other tasks take the values as XComArgs (``params["topic"]`` ...), so they arrive with
+their types: no Jinja rendering, no ``literal_eval`` turning a topic named ``2024`` into an int.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import task
+from airflow.sdk.exceptions import AirflowFailException
+
+from loanstream.run_params import RunParamError, count_data_rows, replay_slice, run_params
+
+log = logging.getLogger(__name__)
+
+
+def _checked(raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        params = run_params(raw)
+    except RunParamError as exc:
+        raise AirflowFailException(f"bad run parameter: {exc}. Nothing was read or sent.") from None
+    log.info("run parameters: %s", params.to_dict())
+    return params.to_dict()
+
+
+@task(task_id="run_params", multiple_outputs=True, retries=0)
+def trigger_params(**context: Any) -> dict[str, Any]:
+    """The trigger form's values (``params``), checked and typed."""
+    return _checked(dict(context["params"]))
+
+
+@task(task_id="run_params", multiple_outputs=True, retries=0)
+def replay_params(csv_path: str, topic: str, partitions: int, **context: Any) -> dict[str, Any]:
+    """A scheduled replay's slice from its data interval; a ``skip`` param picks one by hand."""
+    form = context["params"]
+    size = form.get("slice_size")
+    if form.get("skip") is not None:
+        skip, how = form["skip"], "chosen by the skip param"
+        size = size or 500
+    else:
+        now = datetime.now(UTC)  # a manual run may have no data interval
+        start = context.get("data_interval_start") or context.get("logical_date") or now
+        end = context.get("data_interval_end") or start
+        chosen = replay_slice(start, end, count_data_rows(Path(csv_path)), size)
+        skip, size = chosen.skip, chosen.size
+        how = f"slot {chosen.index + 1} of {chosen.slots} today (data interval {start} - {end})"
+    log.info("replaying rows %d-%d of %s: %s", skip + 1, skip + size, Path(csv_path).name, how)
+    return _checked(
+        {"csv_path": csv_path, "topic": topic, "partitions": partitions, "rate": form["rate"],
+         "max_events": size, "skip": skip, "republish": False}
+    )  # fmt: skip

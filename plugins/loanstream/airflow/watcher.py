@@ -1,0 +1,38 @@
+"""The AssetWatcher's message filter: ``unscored_event`` (``loanstream.watch.WakeFilter``).
+
+Named by import path in ``loan_stream_watcher``'s ``MessageQueueTrigger`` and run by the
+triggerer on each event it polls from the topic (consumer group ``LOANSTREAM_WATCH_GROUP``,
+from the ``loanstream_kafka_watcher`` connection). It reads the stored offsets and the run
+ledger through the ``loanstream_postgres`` connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loanstream.airflow.hooks import postgres_dsn
+from loanstream.clients import pg_connect
+from loanstream.config import Settings
+from loanstream.watch import WakeFilter
+
+WATCHER_CONN_ID = "loanstream_kafka_watcher"
+
+_filter: WakeFilter | None = None
+
+
+def _wake_filter() -> WakeFilter:
+    global _filter
+    if _filter is None:
+        dsn = postgres_dsn()
+        _filter = WakeFilter(
+            lambda: pg_connect(dsn, "loanstream-watcher"), Settings.from_env().consumer_group
+        )
+    return _filter
+
+
+def unscored_event(message: Any) -> dict | None:
+    """A wake-up for an event nobody will score yet, else None (the trigger goes on polling)."""
+    headers = dict(message.headers() or [])
+    raw_run_id = headers.get("run_id") or b""
+    run_id = raw_run_id.decode("utf-8", "replace") if isinstance(raw_run_id, bytes) else None
+    return _wake_filter().wake(message.topic(), message.partition(), message.offset(), run_id)

@@ -1,0 +1,142 @@
+"""A pipeline run's parameters: bounds defined once, values checked and typed once.
+
+The DAGs' trigger forms take their bounds from here, and the head task of every run turns the
+form's values into a ``RunParams`` (typed: a topic named ``2024`` stays the string ``"2024"``)
+that the other tasks receive as XComArgs, so no operator coerces strings.
+
+``replay_slice`` derives the slice a scheduled replay sends from its data interval, so over a
+day the runs walk through the whole sample instead of re-sending its first rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from loanstream.rate import MAX_RATE
+
+TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"  # Kafka's legal topic names
+MIN_PARTITIONS, MAX_PARTITIONS = 1, 64
+MIN_RATE = 0.0  # 0: unthrottled
+MAX_SLICE = 100_000
+DAY = timedelta(days=1)
+
+
+class RunParamError(ValueError):
+    """A parameter outside its allowed range; the message names the parameter."""
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """What one pipeline run streams and how."""
+
+    csv_path: str
+    topic: str
+    partitions: int
+    rate: float
+    max_events: int | None = None
+    skip: int = 0
+    republish: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _integer(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RunParamError(f"{name} must be an integer, got {type(value).__name__}")
+    try:
+        number = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except ValueError:
+        number = None
+    if number is None:
+        raise RunParamError(f"{name} must be an integer, got {str(value)[:40]!r}")
+    if number < low or (high is not None and number > high):
+        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise RunParamError(f"{name} must be {bound}, got {number}")
+    return number
+
+
+def check_topic(topic: Any) -> str:
+    """A legal Kafka topic name (digits, dots and dashes included) as a string."""
+    if isinstance(topic, bool) or not isinstance(topic, str | int):
+        raise RunParamError(f"topic must be a string, got {type(topic).__name__}")
+    name = str(topic)
+    if not re.fullmatch(TOPIC_PATTERN, name) or name in (".", ".."):
+        raise RunParamError(
+            f"topic {name[:60]!r} is not a legal Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)"
+        )
+    return name
+
+
+def run_params(raw: Mapping[str, Any]) -> RunParams:
+    """Check and type a run's parameters (the trigger form's values, or a DAG's fixed ones)."""
+    rate = raw.get("rate", 0)
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        raise RunParamError(f"rate must be a number, got {type(rate).__name__}")
+    if not MIN_RATE <= float(rate) <= MAX_RATE or math.isnan(float(rate)):
+        raise RunParamError(f"rate must be from {MIN_RATE:g} to {MAX_RATE:g} events/s, got {rate}")
+    max_events = raw.get("max_events")
+    republish = raw.get("republish", False)
+    if not isinstance(republish, bool):
+        raise RunParamError(f"republish must be true or false, got {str(republish)[:20]!r}")
+    csv_path = raw.get("csv_path")
+    if not isinstance(csv_path, str) or not csv_path.strip():
+        raise RunParamError("csv_path must be a non-empty string")
+    return RunParams(
+        csv_path=csv_path,
+        topic=check_topic(raw.get("topic")),
+        partitions=_integer("partitions", raw.get("partitions"), MIN_PARTITIONS, MAX_PARTITIONS),
+        rate=float(rate),
+        max_events=None if max_events is None else _integer("max_events", max_events, 1),
+        skip=_integer("skip", raw.get("skip", 0), 0),
+        republish=republish,
+    )
+
+
+@dataclass(frozen=True)
+class ReplaySlice:
+    """The rows one scheduled replay sends: ``size`` rows after skipping ``skip``."""
+
+    skip: int
+    size: int
+    index: int  # this run's slot within its day
+    slots: int  # runs per day at this schedule
+
+
+def replay_slice(
+    interval_start: datetime,
+    interval_end: datetime,
+    total_rows: int,
+    slice_size: int | None = None,
+) -> ReplaySlice:
+    """The slice of a ``total_rows`` sample that the run for this data interval replays.
+
+    A day holds ``slots`` runs of the interval's length; slot ``i`` (counted from midnight of
+    the interval's start, UTC) sends ``size`` rows from row ``i * size`` (modulo the sample's
+    length; a slice stops at the sample's end). ``size`` defaults to the share that covers the
+    sample in one day.
+    """
+    if total_rows < 1:
+        raise RunParamError("the replay sample has no data rows")
+    length = interval_end - interval_start
+    if length <= timedelta(0):
+        length = DAY  # a manual run: its interval is a point; count it as one slot a day
+    slots = max(1, DAY // length)
+    midnight = interval_start.replace(hour=0, minute=0, second=0, microsecond=0)
+    index = int((interval_start - midnight) // length) % slots
+    size = slice_size if slice_size is not None else math.ceil(total_rows / slots)
+    size = _integer("slice_size", size, 1, MAX_SLICE)
+    return ReplaySlice(skip=(index * size) % total_rows, size=size, index=index, slots=slots)
+
+
+def count_data_rows(csv_path: Path) -> int:
+    """Data rows of a CSV (its records after the header; quoted newlines counted once)."""
+    with csv_path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        return max(0, sum(1 for _ in csv.reader(handle)) - 1)

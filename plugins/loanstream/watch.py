@@ -1,0 +1,89 @@
+"""Which events wake the watcher Dag (``loan_stream_watcher``): the ones nobody will score.
+
+The AssetWatcher on the events topic polls it with its own consumer group (never the sink's)
+and asks ``WakeFilter.wake`` about each event. An event wakes the Dag only if
+
+* it is not yet stored: its offset is at or past the sink's next offset for its partition in
+  Postgres (``consumer_offsets``, the offsets that make scoring exactly once), and
+* no pipeline run will score it: its ``run_id`` header does not name a run in the run ledger
+  (a ``loan_stream_pipeline`` run brings its own consumers).
+
+So events written by another producer (``loanstream produce``, another service) wake it, a
+pipeline run's events do not, and a burst wakes it a few times at most: once the Dag's sink has
+stored the burst, the rest of it is skipped. Waking is all it does; the scoring, exactly once,
+is the sink's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg2
+
+from loanstream.clients import first_line
+
+log = logging.getLogger(__name__)
+
+STORED_OFFSETS_SQL = (
+    "SELECT partition, next_offset FROM consumer_offsets "
+    "WHERE consumer_group = %s AND topic = %s"
+)
+PIPELINE_RUN_SQL = "SELECT 1 FROM run_ledger WHERE run_id = %s AND topic = %s LIMIT 1"
+MAX_RUN_ID = 250  # a header is untrusted: longer ids are cut before use
+
+
+class WakeFilter:
+    """Decide, per event, whether it should wake the watcher Dag.
+
+    :param connect: opens a Postgres connection to the loanstream database.
+    :param group: the sink's consumer group (whose stored offsets say what is scored).
+    :param refresh_seconds: how long the stored offsets are reused before asking again.
+    """
+
+    def __init__(
+        self, connect: Callable[[], Any], group: str, refresh_seconds: float = 2.0
+    ) -> None:
+        self.connect = connect
+        self.group = group
+        self.refresh_seconds = refresh_seconds
+        self._stored: dict[str, tuple[float, dict[int, int]]] = {}
+        self._pipeline_runs: dict[tuple[str, str], bool] = {}
+
+    def wake(self, topic: str, partition: int, offset: int, run_id: str | None) -> dict | None:
+        """The wake-up's payload (topic, partition, offset, run_id), or None to let it pass."""
+        run_id = run_id[:MAX_RUN_ID] if run_id else None
+        try:
+            if offset < self._stored_offsets(topic).get(partition, 0):
+                return None  # already scored
+            if run_id and self._is_pipeline_run(run_id, topic):
+                return None  # its own pipeline run scores it
+        except psycopg2.Error as exc:
+            # waking once too often costs a no-op run; not waking could leave events unscored
+            log.warning("cannot read Postgres (%s): waking the watcher Dag anyway", first_line(exc))
+        return {"topic": topic, "partition": partition, "offset": offset, "run_id": run_id}
+
+    def _stored_offsets(self, topic: str, force: bool = False) -> dict[int, int]:
+        fetched, offsets = self._stored.get(topic, (0.0, {}))
+        if force or time.monotonic() - fetched > self.refresh_seconds:
+            offsets = dict(self._query(STORED_OFFSETS_SQL, (self.group, topic)))
+            self._stored[topic] = (time.monotonic(), offsets)
+        return offsets
+
+    def _is_pipeline_run(self, run_id: str, topic: str) -> bool:
+        key = (run_id, topic)
+        if key not in self._pipeline_runs:
+            # a pipeline run's ledger row is written before its first event, so a miss is final
+            self._pipeline_runs[key] = bool(self._query(PIPELINE_RUN_SQL, key))
+        return self._pipeline_runs[key]
+
+    def _query(self, sql: str, args: tuple) -> list[tuple]:
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                return cur.fetchall()
+        finally:
+            conn.close()

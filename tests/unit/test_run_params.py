@@ -1,0 +1,91 @@
+"""A run's parameters, checked and typed once; a replay's slice from its data interval."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from loanstream.run_params import (
+    RunParamError,
+    count_data_rows,
+    replay_slice,
+    run_params,
+)
+
+pytestmark = pytest.mark.unit
+
+FORM = {"csv_path": "x.csv", "topic": "loan_applications", "partitions": 3, "rate": 1000,
+        "max_events": None, "republish": False}  # fmt: skip
+
+
+@pytest.mark.parametrize("topic", ["2024", "1.5", "-", "a.b-c_d", "0" * 249])
+def test_topic_names_of_digits_dots_and_dashes_stay_strings(topic: str) -> None:
+    params = run_params({**FORM, "topic": topic})
+    assert params.topic == topic and isinstance(params.topic, str)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("topic", "bad topic!", "not a legal Kafka topic"),
+        ("topic", "x" * 250, "not a legal Kafka topic"),
+        ("topic", "..", "not a legal Kafka topic"),
+        ("topic", None, "topic must be a string"),
+        ("partitions", 0, "partitions must be from 1 to 64"),
+        ("partitions", 65, "partitions must be from 1 to 64"),
+        ("partitions", "3; DROP", "partitions must be an integer"),
+        ("partitions", 2.5, "partitions must be an integer"),
+        ("rate", -1, "rate must be from 0 to 50000"),
+        ("rate", 50_001, "rate must be from 0 to 50000"),
+        ("rate", "fast", "rate must be a number"),
+        ("rate", float("nan"), "rate must be from"),
+        ("max_events", 0, "max_events must be at least 1"),
+        ("republish", "yes", "republish must be true or false"),
+        ("csv_path", "", "csv_path must be a non-empty string"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_the_parameter(
+    field: str, value: object, message: str
+) -> None:
+    with pytest.raises(RunParamError, match=message):
+        run_params({**FORM, field: value})
+
+
+def test_values_arrive_typed() -> None:
+    params = run_params({**FORM, "rate": 0, "max_events": 10, "republish": True})
+    assert params.partitions == 3 and params.rate == 0.0 and params.max_events == 10
+    assert params.skip == 0 and params.republish is True
+
+
+def _hourly(hour: int) -> tuple[datetime, datetime]:
+    start = datetime(2026, 11, 29, hour, tzinfo=UTC)
+    return start, start + timedelta(hours=1)
+
+
+def test_a_day_of_hourly_replays_covers_the_sample_once_in_order() -> None:
+    slices = [replay_slice(*_hourly(hour), total_rows=5000) for hour in range(24)]
+    assert [s.index for s in slices] == list(range(24)) and {s.slots for s in slices} == {24}
+    covered: list[int] = []
+    for chosen in slices:
+        covered.extend(range(chosen.skip, min(chosen.skip + chosen.size, 5000)))
+    assert sorted(covered) == covered and set(covered) == set(range(5000))
+    assert slices[0].skip == 0 and slices[1].skip == slices[0].size == 209
+
+
+def test_a_fixed_slice_size_wraps_around_and_other_schedules_work() -> None:
+    assert replay_slice(*_hourly(23), total_rows=5000, slice_size=500).skip == (23 * 500) % 5000
+    start = datetime(2026, 11, 29, 18, 15, tzinfo=UTC)
+    every_15 = replay_slice(start, start + timedelta(minutes=15), total_rows=960)
+    assert (every_15.slots, every_15.index, every_15.size, every_15.skip) == (96, 73, 10, 730)
+    manual = replay_slice(start, start, total_rows=100)  # a point interval: one slot a day
+    assert (manual.skip, manual.size, manual.slots) == (0, 100, 1)
+    with pytest.raises(RunParamError, match="no data rows"):
+        replay_slice(start, start, total_rows=0)
+
+
+def test_count_data_rows_counts_records_not_lines(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text('id,desc\n1,"two\nlines"\n2,x\n', encoding="utf-8")
+    assert count_data_rows(path) == 2
