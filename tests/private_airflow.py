@@ -65,14 +65,13 @@ def private_api_server(timeout: float = 120) -> Iterator[str]:
         "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
     }
     LOGS.mkdir(parents=True, exist_ok=True)
-    log_path = LOGS / f"private-api-server-{port}.log"
+    log_path = LOGS / "private-api-server.log"  # the last one's, kept (git-ignored)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1",
              "--port", str(port)],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-    failed = True
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -87,7 +86,6 @@ def private_api_server(timeout: float = 120) -> Iterator[str]:
                 raise RuntimeError(f"the private API server did not answer in {timeout}s: {log_path}")
             time.sleep(1)
         yield url
-        failed = False
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -97,8 +95,6 @@ def private_api_server(timeout: float = 120) -> Iterator[str]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-        if not failed:
-            log_path.unlink(missing_ok=True)  # kept (git-ignored) when something failed
 
 
 @contextlib.contextmanager
