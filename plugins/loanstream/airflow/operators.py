@@ -189,7 +189,7 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         ti = context["ti"]
         will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
         ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), str(self.topic))
-        ledger.ensure_schema(settings.sql_dir / "schema.sql")  # the producer now runs first
+        ledger.check_schema(settings.migrations_dir)  # `loanstream schema migrate` applies it
         self._producer = EventProducer(kafka_config(self.kafka_conn_id), str(self.topic))
         max_events = None if self.max_events in (None, "", "None") else int(self.max_events)
         try:
@@ -280,7 +280,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
             str(self.topic),
             group=settings.consumer_group,
             republish_topic=settings.scored_topic if republish else None,
-            schema_path=settings.sql_dir / "schema.sql",
+            migrations_dir=settings.migrations_dir,
             native=settings.native_scoring,
         )
         partitions = None if self.partition in (None, "") else [int(self.partition)]
