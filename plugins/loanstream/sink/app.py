@@ -30,7 +30,7 @@ from typing import Any
 import psycopg2
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from loanstream import clients, migrations
+from loanstream import clients, kafka_clients, migrations
 from loanstream.config import Settings, redact_dsn
 from loanstream.ledger import RunLedger
 from loanstream.scoring import load_rules
@@ -151,12 +151,15 @@ class ScoringSink:
                 "fetch.queue.backoff.ms": 10,
             }
         )
-        return Consumer(config)
+        return kafka_clients.consumer(config, f"score '{self.topic}'")
 
-    def _partitions(self, consumer: Consumer, wanted: list[int] | None) -> list[int]:
+    def _partitions(self, wanted: list[int] | None) -> list[int]:
         brokers = str(self.kafka_config.get("bootstrap.servers"))
         try:
-            existing = topic_partitions(consumer, self.topic, 10, brokers)
+            # an admin client: served while it waits, so an unreachable broker's lines are
+            # logged (collapsed) as they come, before the error
+            with kafka_clients.admin_client(self.kafka_config, f"topic '{self.topic}'") as admin:
+                existing = topic_partitions(admin, self.topic, 10, brokers)
         except TopicError as exc:
             raise SinkError(str(exc)) from None
         if existing is None:
@@ -195,10 +198,11 @@ class ScoringSink:
         stats = SinkStats(
             topic=self.topic, group=self.group, run_id=ledger.run_id if ledger else None
         )
-        consumer = self._consumer()
+        consumer: Any = None
         conn = None
         try:
-            stats.partitions = self._partitions(consumer, partitions)
+            stats.partitions = self._partitions(partitions)
+            consumer = self._consumer()
             conn = self._connect()
             watermarks = self._watermarks(consumer, stats.partitions)
             if follow:
@@ -251,7 +255,11 @@ class ScoringSink:
                     if self.republish_topic
                     else None
                 )
-                self._loop(consumer, conn, republisher, stats, until, max_events)
+                try:
+                    self._loop(consumer, conn, republisher, stats, until, max_events)
+                finally:
+                    if republisher is not None:
+                        republisher.close()
             stats.end_offsets.update(until.limits())
             self._final_kafka_commit(consumer, stats)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
@@ -268,7 +276,8 @@ class ScoringSink:
             ) from exc
         finally:
             stats.seconds = time.perf_counter() - started
-            consumer.close()
+            if consumer is not None:
+                consumer.close()  # serves the library's last lines, writes their counts
             if conn is not None:
                 conn.close()  # releases the leases too
         log.info(
