@@ -5,6 +5,7 @@ points real clients at a closed port."""
 from __future__ import annotations
 
 import logging
+import secrets
 
 import pytest
 
@@ -179,14 +180,15 @@ def test_secrets_never_written(recorder: Recorder) -> None:
 
 def test_settings_get_the_logger_on_a_copy_only() -> None:
     """The caller's dict (what rpk's command line and a serialised trigger see) is unchanged."""
-    config = {"bootstrap.servers": "127.0.0.1:9", "sasl.password": "pw-123"}
+    password = secrets.token_hex(8)
+    config = {"bootstrap.servers": "127.0.0.1:9", "sasl.password": password}
     log = kafka_clients.client_log(config, "admin client", "topic 't'")
     settings = kafka_clients._settings(config, log, None)
     assert settings["logger"] is log and callable(settings["error_cb"])
-    assert config == {"bootstrap.servers": "127.0.0.1:9", "sasl.password": "pw-123"}
-    assert log.secrets == ("pw-123",)
+    assert config == {"bootstrap.servers": "127.0.0.1:9", "sasl.password": password}
+    assert log.secrets == (password,)
     command = " ".join(rpk_create_command("rpk", "t", 3, 1, 1000, config["bootstrap.servers"]))
-    assert "logger" not in command and "pw-123" not in command
+    assert "logger" not in command and password not in command
 
 
 def test_serving_refuses_a_consumer() -> None:
