@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from loanstream import producer as producer_module
 from loanstream.producer import EventProducer, ProduceError, ProducerOptions
 from loanstream.sink import ScoringSink, SinkError
 from loanstream.topics import TopicError, ensure_topic
@@ -71,21 +70,23 @@ def test_create_topic_with_kafka_down(closed_port: str, caplog, capfd) -> None:
     assert check_log(caplog, capfd, "admin client (topic 't_down')") >= 50
 
 
-def test_producer_with_kafka_down(closed_port: str, shared_csv: Path, caplog, capfd,
-                                  monkeypatch) -> None:  # fmt: skip
-    """The producer's own client (the topic check is skipped: it would fail first, through an
-    admin client): every event times out, its repeated connection errors counted once."""
+def test_producer_with_kafka_down(closed_port: str, shared_csv: Path, resources, live_settings,
+                                  caplog, capfd) -> None:  # fmt: skip
+    """The producer's own client: the topic check passes on the real broker, the producer's
+    client (its bootstrap overridden) finds the closed port; every event times out, its
+    repeated connection errors counted once."""
     caplog.set_level(logging.INFO)
-    monkeypatch.setattr(producer_module, "check_topic", lambda config, topic: 3)
+    topic = resources.topic("down", partitions=1)
     producer = EventProducer(
-        {"bootstrap.servers": closed_port}, "t_down",
-        options=ProducerOptions(delivery_timeout_ms=3000), flush_timeout=6,
+        live_settings.kafka_config(), topic,
+        options=ProducerOptions(delivery_timeout_ms=3000, extra={"bootstrap.servers": closed_port}),
+        flush_timeout=6,
     )  # fmt: skip
     message = fail_like_a_task(
         lambda: producer.produce_csv(shared_csv, max_events=5), ProduceError
     )
     assert "5 of 5 events were not delivered" in message
-    check_log(caplog, capfd, "producer (produce to 't_down')")
+    check_log(caplog, capfd, f"producer (produce to '{topic}')")
 
 
 def test_sink_with_kafka_down(closed_port: str, caplog, capfd) -> None:
