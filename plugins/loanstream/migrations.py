@@ -202,6 +202,8 @@ def migrate(conn: Any, directory: Path) -> tuple[SchemaStatus, list[Migration]]:
     the migrations applied now. One advisory lock around all of it; each file in its own
     transaction with its ``schema_migrations`` row."""
     started = time.perf_counter()
+    autocommit = conn.autocommit
+    conn.autocommit = False  # `with conn` must be a transaction: a file is applied whole or not
     with conn, conn.cursor() as cur:
         cur.execute(_LOCK_SQL, (MIGRATION_LOCK_ID,))  # session lock: held across transactions
     done: list[Migration] = []
@@ -237,6 +239,8 @@ def migrate(conn: Any, directory: Path) -> tuple[SchemaStatus, list[Migration]]:
                     cur.execute(_UNLOCK_SQL, (MIGRATION_LOCK_ID,))
             except psycopg2.Error:
                 conn.close()  # closing the session releases its lock
+            else:
+                conn.autocommit = autocommit
     if after.newer:
         log.warning(
             "schema: the database has migrations this code does not ship (%s): newer code "

@@ -156,6 +156,28 @@ def test_pending_and_failing_migrations(resources, tmp_path: Path) -> None:
     assert [m.version for m in done] == [nxt + 1] and state.up_to_date
 
 
+def test_a_failing_file_leaves_nothing_even_on_an_autocommit_connection(
+    resources, tmp_path: Path
+) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "0001_first.sql").write_text("CREATE TABLE first_table (id int);\n")
+    (directory / "0002_broken.sql").write_text(
+        "CREATE TABLE half_done (id int);\nSELECT no_such_column FROM first_table;\n"
+    )
+    dsn = resources.schema(apply=False)
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with pytest.raises(migrations.MigrationError, match="0002_broken.sql failed"):
+            migrations.migrate(conn, directory)
+        assert conn.autocommit is True
+    finally:
+        conn.close()
+    assert tables(dsn) == {"first_table", "schema_migrations"}
+    assert query(dsn, "SELECT version FROM schema_migrations") == [(1,)]
+
+
 def test_sink_and_ledger_refuse_a_database_behind(resources, live_settings) -> None:
     dsn = resources.schema(apply=False)
     topic = resources.topic("mig", partitions=1)
