@@ -20,13 +20,14 @@ DOC = f"""
 
 Replays the shipped sample (`{settings.sample_csv.name}`) through the same tasks as
 `loan_stream_pipeline`, on schedule `{SCHEDULE}` (set `LOANSTREAM_REPLAY_CRON`), one slice per
-run. The slice follows from the run's data interval: the day's runs walk through the sample in
+run. The slice follows from the run's schedule slot (Airflow 3 gives a cron run its cron time as a
+point data interval): the day's runs walk through the sample in
 order (hourly: run *i* of the day sends the *i*-th twenty-fourth), so over a day the schedule
 covers the whole sample. `run_params`'s log says which rows a run sends.
 
 No catch-up, one run at a time. Re-sent loans are upserted by loan id, so replays never
 duplicate rows. Params: `slice_size` (empty = the sample's share per run), `rate` (events/s),
-`skip` (empty = from the data interval; a number replays the slice from that row, 0-based).
+`skip` (empty = from the schedule slot; a number replays the slice from that row, 0-based).
 """
 
 with DAG(
@@ -55,7 +56,7 @@ with DAG(
             type=["null", "integer"],
             minimum=0,
             title="First row of the slice (0-based)",
-            description="Empty: the slice of this run's data interval.",
+            description="Empty: the slice of this run's schedule slot.",
         ),
     },  # fmt: skip
 ) as dag:
@@ -64,5 +65,6 @@ with DAG(
             csv_path=str(settings.sample_csv),
             topic=settings.topic,
             partitions=settings.partitions,
+            schedule=SCHEDULE,
         )
     )

@@ -11,6 +11,7 @@ until the run finishes, print each task's state and the ``return_value`` XCom of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -30,6 +31,9 @@ class ApiError(RuntimeError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+
+
+REPORT_DAG = "loan_band_report"
 
 
 class Airflow:
@@ -166,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  import error: {err}", file=sys.stderr)
         return 2
     api.request("PATCH", f"/api/v2/dags/{args.dag_id}", {"is_paused": False}, {"update_mask": ["is_paused"]})
+    with contextlib.suppress(ApiError):  # the example Dag on the risk_scored asset runs after it
+        api.request("PATCH", f"/api/v2/dags/{REPORT_DAG}", {"is_paused": False}, {"update_mask": ["is_paused"]})
     run = api.request(
         "POST", f"/api/v2/dags/{args.dag_id}/dagRuns", {"logical_date": None, "conf": conf}
     )
@@ -220,6 +226,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print("\n(no summary: task `summarize` left no return_value)")
 
+    with contextlib.suppress(ApiError):
+        events = api.request("GET", "/api/v2/assets/events",
+                             query={"source_dag_id": args.dag_id, "source_run_id": run_id})
+        uris = sorted(event["uri"] for event in events.get("asset_events", []))
+        if uris:
+            print(f"\nasset events: {', '.join(uris)}; {REPORT_DAG} (scheduled on risk_scored)"
+                  " writes this run's band mix to band_reports")
     print(
         f"\nAirflow UI: {args.url}  — log in as `admin`; the password is the random"
         f" LOANSTREAM_AIRFLOW_ADMIN_PASSWORD that `make up` generated into {root / '.env'}"

@@ -321,7 +321,7 @@ pg_wait() {
 }
 
 # pg_provision: roles and databases for loanstream and Airflow (passwords from the env,
-# re-applied on every start), then include/sql/schema.sql as the loanstream role.
+# re-applied on every start). The loanstream tables come from pg_migrate.
 pg_provision() {
     local bin base
     bin="$(pg_bin)"
@@ -343,11 +343,21 @@ SELECT format('CREATE ROLE %I LOGIN', :'af_user') WHERE NOT EXISTS (SELECT FROM 
 ALTER ROLE :"af_user" WITH LOGIN PASSWORD :'af_pw';
 SELECT format('CREATE DATABASE %I OWNER %I', :'af_db', :'af_user') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'af_db') \gexec
 SQL
-    PGPASSWORD="$LOANSTREAM_PG_PASSWORD" PGOPTIONS="-c client_min_messages=warning" \
-        "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$LOANSTREAM_PG_HOST" -p "$LOANSTREAM_PG_PORT" \
-        -U "$LOANSTREAM_PG_USER" -d "$LOANSTREAM_PG_DB" -f "$ROOT/include/sql/schema.sql" \
-        >>"$LOGS/postgres.log" 2>&1 || fail_service postgres "applying include/sql/schema.sql failed"
-    log "postgres: roles/databases $LOANSTREAM_PG_USER/$LOANSTREAM_PG_DB and $AIRFLOW_PG_USER/$AIRFLOW_PG_DB ready, schema applied"
+    log "postgres: roles/databases $LOANSTREAM_PG_USER/$LOANSTREAM_PG_DB and $AIRFLOW_PG_USER/$AIRFLOW_PG_DB ready"
+}
+
+# pg_migrate: the pending include/sql/migrations of the loanstream database, as its role
+# (`loanstream schema migrate`; on every `up`, also when the stack was already running).
+pg_migrate() {
+    local out rc=0 version applied
+    echo "==== $(date -Is) stack.sh: loanstream schema migrate" >>"$LOGS/postgres.log"
+    out="$(PYTHONPATH="$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m loanstream.cli \
+        schema migrate 2>>"$LOGS/postgres.log")" || rc=$?
+    echo "$out" >>"$LOGS/postgres.log"
+    [ "$rc" = 0 ] || fail_service postgres "loanstream schema migrate failed (exit $rc)"
+    version="$(grep -o '"current": "[0-9]*"' <<<"$out" | grep -o '[0-9][0-9]*' || true)"
+    applied="$(grep -o '"applied_now": \[[^]]*\]' <<<"$out" | sed 's/"applied_now": //' || true)"
+    log "postgres: loanstream schema at ${version:-?} (applied now: ${applied:-[]})"
 }
 
 pg_stop() {
@@ -554,7 +564,8 @@ cmd_up() {
     mkdir -p "$RUN" "$LOGS"
     [ -x "$PY" ] || die "no $PY: run \`make setup\` first"
     if all_healthy && credentials_current; then
-        log "all services already running and healthy: nothing to do"
+        pg_migrate
+        log "all services already running and healthy: nothing else to do"
         cmd_status
         return
     fi
@@ -563,6 +574,7 @@ cmd_up() {
     pg_start
     pg_wait
     pg_provision
+    pg_migrate
     kafka_wait
     if ! credentials_current && any_airflow_running; then
         log "airflow: its services were started with other passwords or another Kafka connection"

@@ -38,6 +38,7 @@ from loanstream.config import Settings
 from loanstream.topics import ensure_topic
 
 REPO = Path(__file__).resolve().parents[1]
+MIGRATIONS_DIR = REPO / "include" / "sql" / "migrations"
 STALE_AFTER_S = 6 * 3600  # no test or benchmark runs this long
 _NAME = re.compile(r"^(?P<prefix>[a-z][a-z0-9_]*?)_(?P<born>[0-9a-f]{8})_(?P<rand>[0-9a-f]{6})$")
 _GONE = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.GROUP_ID_NOT_FOUND}
@@ -170,7 +171,7 @@ class Resources:
     def schema(self, apply: bool = True) -> str:
         """A new Postgres schema (with the loanstream tables unless ``apply`` is false); its
         DSN (``search_path`` set to it). Dropped on close."""
-        from loanstream.sink import apply_schema
+        from loanstream import migrations
 
         schema = unique_name("t")
         self.schemas.append(schema)
@@ -184,7 +185,7 @@ class Resources:
         if apply:
             conn = psycopg2.connect(dsn)
             try:
-                apply_schema(conn, REPO / "include" / "sql" / "schema.sql")
+                migrations.migrate(conn, MIGRATIONS_DIR)
             finally:
                 conn.close()
         return dsn

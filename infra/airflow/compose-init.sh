@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # docker-compose only (service airflow-init): secrets generated once into the shared volume,
-# the admin password, `airflow db migrate`, and the loanstream connections.
+# the admin password, `airflow db migrate`, the loanstream schema's migrations (`loanstream
+# schema migrate`), and the loanstream connections.
 set -euo pipefail
 S=/opt/airflow/secrets
 mkdir -p "$S"
@@ -30,6 +31,7 @@ with open("/tmp/connections.json", "w") as f:
     json.dump(conns, f)
 PY
 airflow db migrate
+loanstream schema migrate
 airflow connections import --overwrite /tmp/connections.json
 rm -f /tmp/connections.json
 echo "airflow-init: done"

@@ -141,6 +141,11 @@ class Settings:
         return self.home / "include" / "sql"
 
     @property
+    def migrations_dir(self) -> Path:
+        """The versioned schema migrations (``loanstream.migrations``)."""
+        return self.sql_dir / "migrations"
+
+    @property
     def profiles_dir(self) -> Path:
         """The generator's tables, as data (``include/profiles``)."""
         return self.home / "include" / "profiles"

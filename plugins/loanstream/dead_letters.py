@@ -10,7 +10,7 @@ Exactly once, even when a redrive is killed and run again, or two run at the sam
 batch locks its dead-letter rows (``FOR UPDATE``) and takes only those still open after the
 lock; a killed batch rolls back whole; a resolved row is never selected again. The run id of
 a redriven row is the dead letter's, so the run's counts stay whole (produced = scored +
-dead-lettered). Columns: ``include/sql/migrations/0002_dead_letter_redrive.sql``.
+dead-lettered). Columns: migration ``0002_dead_letter_redrive``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from psycopg2.extras import execute_values
@@ -31,7 +30,6 @@ from loanstream.sink.rows import ROW_COLUMNS, score_value
 
 log = logging.getLogger(__name__)
 
-MIGRATION = Path("migrations") / "0002_dead_letter_redrive.sql"
 MAX_RUN_ID_CHARS = 250
 MAX_REASON_CHARS = 200
 MAX_IDS = 1000
@@ -163,21 +161,6 @@ class RedriveResult:
             f"{self.skipped} resolved meanwhile by another redrive, in {self.seconds:.2f} s "
             f"(rules {self.rules_version})"
         )
-
-
-def ensure_schema(conn: Any, sql_dir: Path) -> None:
-    """The tables and the redrive's columns (idempotent; each file in its own transaction)."""
-    from loanstream.sink import apply_schema
-
-    apply_schema(conn, sql_dir / "schema.sql")
-    ensure_redrive_columns(conn, sql_dir)
-
-
-def ensure_redrive_columns(conn: Any, sql_dir: Path) -> None:
-    """Only the redrive's columns on ``dead_letters`` (migration 0002; idempotent)."""
-    from loanstream.sink import apply_schema
-
-    apply_schema(conn, sql_dir / MIGRATION)
 
 
 def _reason(error: str) -> str:

@@ -84,7 +84,9 @@ def check_access(config: dict[str, Any], timeout: float = 15.0) -> None:
     """
     if not is_secured(config):
         return
-    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka import KafkaException
+
+    from loanstream import kafka_clients
 
     unreachable = _unreachable_codes()
     errors: list[tuple[int, str]] = []
@@ -97,9 +99,9 @@ def check_access(config: dict[str, Any], timeout: float = 15.0) -> None:
         for key, value in config.items()
         if key not in ("group.id", "enable.auto.commit", "auto.offset.reset")
     }
-    client_config.update({"error_cb": on_error, "log_level": 0, "socket.timeout.ms": 10000})
+    client_config["socket.timeout.ms"] = 10000
     try:
-        client = Producer(client_config)
+        client = kafka_clients.producer(client_config, "access check", on_error=on_error)
     except KafkaException as exc:  # e.g. a mechanism librdkafka does not know
         raise KafkaAccessError(
             f"Kafka {describe_listener(config)}: the client settings are invalid: "
@@ -144,3 +146,4 @@ def check_access(config: dict[str, Any], timeout: float = 15.0) -> None:
                 return
     finally:
         client.flush(0)
+        client.finish_log()

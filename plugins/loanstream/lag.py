@@ -13,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg2
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
+from loanstream import kafka_clients
 from loanstream.clients import first_line, pg_connect
 from loanstream.sink.offsets import OffsetStore
 from loanstream.topics import TopicError, topic_partitions
@@ -29,15 +30,18 @@ def topic_watermarks(
 ) -> dict[int, tuple[int, int]]:
     """(log start, end offset) of each partition of ``topic``."""
     brokers = kafka_config.get("bootstrap.servers")
-    client = Consumer({**kafka_config, "group.id": "loanstream-watermarks",
-                       "enable.auto.commit": False})  # fmt: skip
+    try:  # an admin client first: served while it waits (an unreachable broker is said once)
+        with kafka_clients.admin_client(kafka_config, f"offsets of '{topic}'") as admin:
+            partitions = topic_partitions(admin, topic, timeout, str(brokers))
+    except TopicError as exc:
+        raise LagError(str(exc)) from None
+    if partitions is None:
+        raise LagError(f"topic '{topic}' does not exist")
+    client = kafka_clients.consumer(
+        {**kafka_config, "group.id": "loanstream-watermarks", "enable.auto.commit": False},
+        f"offsets of '{topic}'",
+    )
     try:
-        try:
-            partitions = topic_partitions(client, topic, timeout, str(brokers))
-        except TopicError as exc:
-            raise LagError(str(exc)) from None
-        if partitions is None:
-            raise LagError(f"topic '{topic}' does not exist")
         return {
             p: client.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
             for p in partitions

@@ -152,14 +152,20 @@ class RunLedger:
                 self._conn = None
                 raise _pg_error(exc) from exc
 
-    def ensure_schema(self, schema_path: Path) -> None:
-        """Apply the idempotent schema (``loanstream.sink.apply_schema``'s lock and file)."""
-        from loanstream.sink import apply_schema
+    def check_schema(self, migrations_dir: Path) -> int:
+        """The database's schema version; ``LedgerError`` if it is behind ``migrations_dir``'s
+        newest migration (one query; the schema is applied by ``loanstream schema migrate``)."""
+        from loanstream import migrations
 
         with self._lock:
-            conn = self._connect()
             try:
-                apply_schema(conn, schema_path)
+                conn = self._connect()
+            except psycopg2.Error as exc:
+                raise _pg_error(exc) from exc
+            try:
+                return migrations.check(conn, migrations_dir)
+            except migrations.MigrationError as exc:
+                raise LedgerError(str(exc)) from None
             except psycopg2.Error as exc:
                 raise _pg_error(exc) from exc
             finally:

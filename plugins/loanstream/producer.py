@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
 
+from loanstream import kafka_clients
 from loanstream.events import Rejection, finish_event, iter_event_batches, utc_now_iso
 from loanstream.ledger import Heartbeat, LedgerError, RunLedger
 from loanstream.lendingclub import SkippedLines, describe_skipped
@@ -127,7 +127,8 @@ def check_topic(admin_config: dict[str, Any], topic: str, timeout: float = 10.0)
     """The topic's partition count; a clear ``ProduceError`` if Kafka or the topic is missing."""
     brokers = str(admin_config.get("bootstrap.servers"))
     try:
-        partitions = topic_partitions(AdminClient(admin_config), topic, timeout, brokers)
+        with kafka_clients.admin_client(admin_config, f"topic '{topic}'") as admin:
+            partitions = topic_partitions(admin, topic, timeout, brokers)
     except TopicError as exc:
         raise ProduceError(str(exc)) from None
     if partitions is None:
@@ -149,14 +150,16 @@ class EventProducer:
         options: ProducerOptions | None = None,
         progress_seconds: float = 5.0,
         flush_timeout: float | None = None,
-        producer_factory: Callable[[dict[str, Any]], Producer] = Producer,
+        producer_factory: Callable[[dict[str, Any]], Producer] | None = None,
     ) -> None:
         self.kafka_config = dict(kafka_config)
         self.topic = topic
         self.options = options or ProducerOptions()
         self.progress_seconds = progress_seconds
         self.flush_timeout = flush_timeout or self.options.delivery_timeout_ms / 1000 + 10
-        self._producer_factory = producer_factory
+        self._producer_factory = producer_factory or (
+            lambda config: kafka_clients.producer(config, f"produce to '{topic}'")
+        )
         self._stop_requested = False
 
     def stop(self) -> None:
@@ -373,6 +376,7 @@ class EventProducer:
             stats.seconds = limiter.elapsed()  # the pace: until the last event's slot
             remaining = producer.flush(self.flush_timeout)
             stats.delivery_seconds = limiter.elapsed()  # until every delivery report
+            kafka_clients.finish_log(producer)  # the library's repeated lines, counted
             stats.per_partition = dict(per_partition)
             if remaining:
                 stats.failed += remaining

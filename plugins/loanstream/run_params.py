@@ -4,7 +4,7 @@ The DAGs' trigger forms take their bounds from here, and the head task of every 
 form's values into a ``RunParams`` (typed: a topic named ``2024`` stays the string ``"2024"``)
 that the other tasks receive as XComArgs, so no operator coerces strings.
 
-``replay_slice`` derives the slice a scheduled replay sends from its data interval, so over a
+``replay_slice`` derives the slice a scheduled replay sends from its schedule slot, so over a
 day the runs walk through the whole sample instead of re-sending its first rows.
 """
 
@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from croniter import croniter
 
 from loanstream.rate import MAX_RATE
 
@@ -108,32 +110,45 @@ class ReplaySlice:
     size: int
     index: int  # this run's slot within its day
     slots: int  # runs per day at this schedule
+    slot_start: datetime
+
+
+def schedule_slot(schedule: str, when: datetime) -> tuple[datetime, timedelta]:
+    """The slot of a cron ``schedule`` that ``when`` falls in: its start and its length.
+
+    Airflow 3 gives a cron-scheduled run a point as data interval (start = end = the cron
+    time), and a manual run the trigger time, so the slot comes from the schedule itself.
+    """
+    try:
+        start = croniter(schedule, when + timedelta(microseconds=1)).get_prev(datetime)
+        end = croniter(schedule, start).get_next(datetime)
+    except (ValueError, KeyError) as exc:
+        raise RunParamError(f"schedule {schedule!r} is not a cron expression: {exc}") from None
+    return start, end - start
 
 
 def replay_slice(
-    interval_start: datetime,
-    interval_end: datetime,
-    total_rows: int,
-    slice_size: int | None = None,
+    when: datetime, schedule: str, total_rows: int, slice_size: int | None = None
 ) -> ReplaySlice:
-    """The slice of a ``total_rows`` sample that the run for this data interval replays.
+    """The slice of a ``total_rows`` sample that the run at ``when`` of ``schedule`` replays.
 
-    A day holds ``slots`` runs of the interval's length; slot ``i`` (counted from midnight of
-    the interval's start, UTC) sends ``size`` rows from row ``i * size`` (modulo the sample's
+    A day holds ``slots`` runs of the schedule's period; slot ``i`` (counted from midnight of
+    the slot's start, UTC) sends ``size`` rows from row ``i * size`` (modulo the sample's
     length; a slice stops at the sample's end). ``size`` defaults to the share that covers the
     sample in one day.
     """
     if total_rows < 1:
         raise RunParamError("the replay sample has no data rows")
-    length = interval_end - interval_start
-    if length <= timedelta(0):
-        length = DAY  # a manual run: its interval is a point; count it as one slot a day
-    slots = max(1, DAY // length)
-    midnight = interval_start.replace(hour=0, minute=0, second=0, microsecond=0)
-    index = int((interval_start - midnight) // length) % slots
+    start, period = schedule_slot(schedule, when)
+    period_s = max(1.0, period.total_seconds())
+    slots = max(1, int(DAY.total_seconds() // period_s))
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    index = int((start - midnight).total_seconds() // period_s) % slots
     size = slice_size if slice_size is not None else math.ceil(total_rows / slots)
     size = _integer("slice_size", size, 1, MAX_SLICE)
-    return ReplaySlice(skip=(index * size) % total_rows, size=size, index=index, slots=slots)
+    return ReplaySlice(
+        skip=(index * size) % total_rows, size=size, index=index, slots=slots, slot_start=start
+    )
 
 
 def count_data_rows(csv_path: Path) -> int:

@@ -13,6 +13,8 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from loanstream import kafka_clients
+
 log = logging.getLogger(__name__)
 
 
@@ -99,7 +101,22 @@ def ensure_topic(
     timeout: float = 30.0,
 ) -> TopicResult:
     """Create ``topic`` if missing; pass if it exists with ``partitions``; fail clearly otherwise."""
-    admin = AdminClient(kafka_config)
+    with kafka_clients.admin_client(kafka_config, f"topic '{topic}'") as admin:
+        return _ensure_topic(
+            admin, kafka_config, topic, partitions, replication, retention_ms, use_rpk, timeout
+        )
+
+
+def _ensure_topic(
+    admin: AdminClient,
+    kafka_config: dict[str, Any],
+    topic: str,
+    partitions: int,
+    replication: int,
+    retention_ms: int,
+    use_rpk: bool | None,
+    timeout: float,
+) -> TopicResult:
     brokers = str(kafka_config.get("bootstrap.servers"))
     found = existing_partitions(admin, topic, brokers=brokers)
     rpk = find_rpk() if use_rpk is not False else None

@@ -68,7 +68,13 @@ class WakeFilter:
     def _stored_offsets(self, topic: str, force: bool = False) -> dict[int, int]:
         fetched, offsets = self._stored.get(topic, (0.0, {}))
         if force or time.monotonic() - fetched > self.refresh_seconds:
-            offsets = dict(self._query(STORED_OFFSETS_SQL, (self.group, topic)))
+            conn = self.connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(STORED_OFFSETS_SQL, (self.group, topic))
+                    offsets = dict(cur.fetchall())
+            finally:
+                conn.close()
             self._stored[topic] = (time.monotonic(), offsets)
         return offsets
 
@@ -76,14 +82,11 @@ class WakeFilter:
         key = (run_id, topic)
         if key not in self._pipeline_runs:
             # a pipeline run's ledger row is written before its first event, so a miss is final
-            self._pipeline_runs[key] = bool(self._query(PIPELINE_RUN_SQL, key))
+            conn = self.connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(PIPELINE_RUN_SQL, key)
+                    self._pipeline_runs[key] = cur.fetchone() is not None
+            finally:
+                conn.close()
         return self._pipeline_runs[key]
-
-    def _query(self, sql: str, args: tuple) -> list[tuple]:
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, args)
-                return cur.fetchall()
-        finally:
-            conn.close()

@@ -13,9 +13,9 @@ import orjson
 import psycopg2
 from confluent_kafka import Producer
 
+from loanstream import migrations
 from loanstream.config import Settings
 from loanstream.producer import EventProducer
-from loanstream.sink import apply_schema
 from loanstream.topics import ensure_topic
 from tests.helpers import REPO, query, read_topic, unique_name, write_loans_csv
 from tests.resources import delete_topics
@@ -191,7 +191,7 @@ def slow_batches(dsn: str, seconds: float = BATCH_DELAY_S) -> None:
     sleeps, in the schema of ``dsn`` only.)"""
     conn = psycopg2.connect(dsn)
     try:
-        apply_schema(conn, REPO / "include" / "sql" / "schema.sql")
+        migrations.migrate(conn, REPO / "include" / "sql" / "migrations")  # no-op if migrated
         with conn, conn.cursor() as cur:
             cur.execute(
                 "CREATE FUNCTION chaos_slow_batch() RETURNS trigger LANGUAGE plpgsql AS "

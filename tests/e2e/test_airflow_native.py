@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ pytestmark = pytest.mark.e2e
 PIPELINE = "loan_stream_pipeline"
 REPORT = "loan_band_report"
 WATCHER = "loan_stream_watcher"
-DIGITS_TOPIC = "2024"
 FORGET_TOPIC_SQL = """
 WITH o AS (DELETE FROM consumer_offsets WHERE topic = %(topic)s RETURNING 1),
      p AS (DELETE FROM run_partitions WHERE topic = %(topic)s RETURNING 1),
@@ -108,12 +108,15 @@ def test_connection_test_passes_over_rest_as_the_ui_test_button(dag_runner, conn
 
 @pytest.fixture
 def digits_topic(settings: Settings) -> Iterator[str]:
-    _forget_topic(settings, DIGITS_TOPIC)
-    yield DIGITS_TOPIC
-    _forget_topic(settings, DIGITS_TOPIC)
+    """A topic named by digits only, like ``2024``, which native templating turned into an int.
+    Unique per test run: risk_decisions keeps each Kafka position once, and a topic deleted and
+    made again starts its offsets from 0."""
+    topic = f"2024{uuid.uuid4().int % 10**8:08d}"
+    yield topic
+    _forget_topic(settings, topic)
 
 
-def test_a_run_on_topic_2024_emits_asset_events_and_the_band_report_follows(
+def test_a_run_on_a_topic_of_digits_emits_asset_events_and_the_band_report_follows(
     dag_runner, settings: Settings, shared_csv: Path, digits_topic: str
 ) -> None:
     _set_paused(dag_runner, REPORT, False)
@@ -125,7 +128,7 @@ def test_a_run_on_topic_2024_emits_asset_events_and_the_band_report_follows(
         state = dag_runner.wait(PIPELINE, run_id)
         assert state == "success", dag_runner.task_states(PIPELINE, run_id)
         params = dag_runner.xcom(PIPELINE, run_id, "run_params")
-        assert params["topic"] == "2024" and params["partitions"] == 3
+        assert params["topic"] == digits_topic and params["partitions"] == 3
         topic_xcom = dag_runner.xcom(PIPELINE, run_id, "create_topic")
         assert topic_xcom == [0, 1, 2]
         ((scored, decisions),) = query(
@@ -144,8 +147,8 @@ def test_a_run_on_topic_2024_emits_asset_events_and_the_band_report_follows(
             query={"source_dag_id": PIPELINE, "source_run_id": run_id, "limit": "50"},
         )["asset_events"]  # fmt: skip
         by_uri = {event["uri"]: event["extra"] for event in events}
-        assert set(by_uri) == {kafka_topic_uri("2024"), RISK_SCORED.uri, RISK_DECISIONS.uri}
-        assert by_uri[kafka_topic_uri("2024")]["delivered"] == 300
+        assert set(by_uri) == {kafka_topic_uri(digits_topic), RISK_SCORED.uri, RISK_DECISIONS.uri}
+        assert by_uri[kafka_topic_uri(digits_topic)]["delivered"] == 300
         for uri in (RISK_SCORED.uri, RISK_DECISIONS.uri):
             extra = by_uri[uri]
             assert extra["run_id"] == run_id and extra["scored"] == scored
@@ -246,3 +249,42 @@ def test_an_external_producers_events_are_scored_by_the_watcher_dag_exactly_once
                 dag_runner.api.request(
                     "DELETE", f"/api/v2/dags/{WATCHER}/dagRuns/{run['dag_run_id']}"
                 )
+
+
+def test_a_scheduled_replay_sends_the_slice_of_its_data_interval(
+    dag_runner, settings: Settings
+) -> None:
+    """The replay run of 05:00 sends the sample's sixth twenty-fourth, all of it scored."""
+    from datetime import UTC, datetime, timedelta
+
+    from loanstream.run_params import count_data_rows, replay_slice
+
+    replay = "loan_sample_replay"
+    # a logical date is unique per Dag: a random day, at 05:00 (slot 6 of 24)
+    when = datetime(2020, 1, 1, 5, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 3000)
+    dag_runner.wait_for_dag(replay)
+    _set_paused(dag_runner, replay, False)
+    try:
+        run = dag_runner.api.request(
+            "POST", f"/api/v2/dags/{replay}/dagRuns",
+            {"logical_date": when.isoformat(), "conf": {"rate": 1000},
+             "dag_run_id": unique_name("replay")},
+        )  # fmt: skip
+        run_id = run["dag_run_id"]
+        state = dag_runner.wait(replay, run_id)
+        assert state == "success", dag_runner.task_states(replay, run_id)
+    finally:
+        _set_paused(dag_runner, replay, True)
+    expected = replay_slice(when, "@hourly", count_data_rows(settings.sample_csv))
+    params = dag_runner.xcom(replay, run_id, "run_params")
+    assert (params["skip"], params["max_events"]) == (expected.skip, expected.size)
+    assert (expected.slots, expected.index) == (24, 5) and expected.skip == 5 * expected.size
+    log = dag_runner.log(replay, run_id, "run_params")
+    assert f"replaying rows {expected.skip + 1}-{expected.skip + expected.size}" in log
+    ((stored,),) = query(
+        settings.pg_dsn,
+        "SELECT (SELECT count(*) FROM risk_scored WHERE run_id = %s)"
+        " + (SELECT count(*) FROM dead_letters WHERE run_id = %s)",
+        (run_id, run_id),
+    )
+    assert stored == expected.size

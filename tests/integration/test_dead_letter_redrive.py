@@ -15,7 +15,7 @@ import time
 import psycopg2
 import pytest
 
-from loanstream.dead_letters import RedriveError, Selection, ensure_schema, redrive
+from loanstream.dead_letters import RedriveError, Selection, redrive
 from loanstream.monitoring import metrics, queries
 from tests.helpers import REPO, query, temp_schema, unique_name
 from tests.monitoring_data import HOSTILE, seed_run
@@ -26,11 +26,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def schema_dsn(settings):
     with temp_schema(settings) as dsn:
-        conn = psycopg2.connect(dsn)
-        try:
-            ensure_schema(conn, REPO / "include" / "sql")
-        finally:
-            conn.close()
         yield dsn
 
 
@@ -210,3 +205,12 @@ def test_cli_list_and_replay_print_json_last(schema_dsn, shared_csv) -> None:
     assert code == 2 and "run id" in refused["error"]
     with pytest.raises(RedriveError):
         Selection.of(ids=[0])
+
+
+def test_cli_on_a_database_behind_the_migrations_says_what_to_run(resources) -> None:
+    dsn = resources.schema(apply=False)  # never migrated
+    env = {**os.environ, "LOANSTREAM_PG_DSN": dsn, "PYTHONPATH": f"{REPO / 'plugins'}:{REPO}"}
+    done = subprocess.run([sys.executable, "-m", "loanstream.cli", "dead-letters", "replay"],
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    assert "loanstream schema migrate" in json.loads(done.stdout.splitlines()[-1])["error"]

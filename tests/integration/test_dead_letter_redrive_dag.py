@@ -10,11 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psycopg2
 import pytest
 from psycopg2.extensions import parse_dsn
 
-from loanstream.dead_letters import ensure_schema
 from tests.helpers import REPO, query, temp_schema, unique_name
 from tests.monitoring_data import HOSTILE, seed_run
 
@@ -34,11 +32,6 @@ print("RESULT " + json.dumps({{"state": str(run.state), "task": str(ti.state),
 def test_dag_redrives_the_runs_dead_letters_matching_the_reason(settings, shared_csv,
                                                                 tmp_path: Path) -> None:  # fmt: skip
     with temp_schema(settings) as dsn:
-        conn = psycopg2.connect(dsn)
-        try:
-            ensure_schema(conn, REPO / "include" / "sql")
-        finally:
-            conn.close()
         run = seed_run(dsn, shared_csv, unique_name("dagredrive"), "t_dag", fixable=2)
         other = seed_run(dsn, shared_csv, unique_name("dagredrive"), "t_dag_other")
         pg = parse_dsn(dsn)

@@ -22,7 +22,7 @@ from loanstream.config import Settings
 from loanstream.producer import EventProducer
 from loanstream.sink import ScoringSink
 from loanstream.validation import validate_csv
-from tests.helpers import REPO, query, temp_schema, temp_topic, unique_name
+from tests.helpers import query, temp_schema, temp_topic, unique_name
 from tests.lendingclub_exports import write_download, write_kaggle
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,6 @@ def test_export_is_validated_streamed_and_every_loan_scored(
                 dsn,
                 topic,
                 group=group,
-                schema_path=REPO / "include" / "sql" / "schema.sql",
             )
             stats = sink.run(idle_timeout=20)
         finally:

@@ -109,9 +109,7 @@ def test_topic_producer_sensor_and_sink_through_sasl_ssl(
         assert produced.delivered == EVENTS and produced.failed == 0
         opened = gate(config, dsn, topic, group)
         assert opened.status == "open" and sum(opened.lag.values()) == EVENTS, opened
-        sink = ScoringSink(
-            config, dsn, topic, group=group, schema_path=REPO / "include" / "sql" / "schema.sql"
-        )
+        sink = ScoringSink(config, dsn, topic, group=group)
         stats = sink.run(None, idle_timeout=5.0).to_dict()
         ((scored,),) = query(dsn, "SELECT count(*) FROM risk_scored WHERE run_id = %s", (topic,))
         assert scored == len(ids), stats

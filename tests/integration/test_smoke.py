@@ -69,5 +69,13 @@ def test_postgres_schema_is_applied(pg_conn) -> None:
         for table in ("risk_scored", "consumer_offsets", "dead_letters"):
             cur.execute("SELECT to_regclass(%s)", (f"public.{table}",))
             assert cur.fetchone()[0] == table, (
-                f"{table} missing: `make up` applies include/sql/schema.sql"
+                f"{table} missing: `make up` applies include/sql/migrations (loanstream schema migrate)"
             )
+
+
+def test_postgres_schema_is_at_the_newest_migration(pg_conn) -> None:
+    """`make up` migrated the stack's database to this checkout's newest migration."""
+    from loanstream import migrations
+    from loanstream.config import Settings
+
+    assert migrations.check(pg_conn, Settings.from_env().migrations_dir) >= 1

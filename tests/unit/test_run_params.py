@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -59,13 +59,12 @@ def test_values_arrive_typed() -> None:
     assert params.skip == 0 and params.republish is True
 
 
-def _hourly(hour: int) -> tuple[datetime, datetime]:
-    start = datetime(2026, 11, 29, hour, tzinfo=UTC)
-    return start, start + timedelta(hours=1)
+def _at(hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, 29, hour, minute, tzinfo=UTC)
 
 
 def test_a_day_of_hourly_replays_covers_the_sample_once_in_order() -> None:
-    slices = [replay_slice(*_hourly(hour), total_rows=5000) for hour in range(24)]
+    slices = [replay_slice(_at(hour), "@hourly", total_rows=5000) for hour in range(24)]
     assert [s.index for s in slices] == list(range(24)) and {s.slots for s in slices} == {24}
     covered: list[int] = []
     for chosen in slices:
@@ -74,15 +73,24 @@ def test_a_day_of_hourly_replays_covers_the_sample_once_in_order() -> None:
     assert slices[0].skip == 0 and slices[1].skip == slices[0].size == 209
 
 
+def test_a_manual_run_gets_the_slot_it_falls_in() -> None:
+    """Airflow 3 gives runs a point as data interval: the slot comes from the schedule."""
+    assert replay_slice(_at(5, 23), "@hourly", total_rows=5000) == replay_slice(
+        _at(5), "@hourly", total_rows=5000
+    )
+    assert replay_slice(_at(5, 23), "@hourly", total_rows=5000).slot_start == _at(5)
+
+
 def test_a_fixed_slice_size_wraps_around_and_other_schedules_work() -> None:
-    assert replay_slice(*_hourly(23), total_rows=5000, slice_size=500).skip == (23 * 500) % 5000
-    start = datetime(2026, 11, 29, 18, 15, tzinfo=UTC)
-    every_15 = replay_slice(start, start + timedelta(minutes=15), total_rows=960)
+    assert replay_slice(_at(23), "@hourly", 5000, slice_size=500).skip == (23 * 500) % 5000
+    every_15 = replay_slice(_at(18, 20), "*/15 * * * *", total_rows=960)
     assert (every_15.slots, every_15.index, every_15.size, every_15.skip) == (96, 73, 10, 730)
-    manual = replay_slice(start, start, total_rows=100)  # a point interval: one slot a day
-    assert (manual.skip, manual.size, manual.slots) == (0, 100, 1)
+    daily = replay_slice(_at(18), "@daily", total_rows=100)
+    assert (daily.skip, daily.size, daily.slots) == (0, 100, 1)
     with pytest.raises(RunParamError, match="no data rows"):
-        replay_slice(start, start, total_rows=0)
+        replay_slice(_at(1), "@hourly", total_rows=0)
+    with pytest.raises(RunParamError, match="not a cron expression"):
+        replay_slice(_at(1), "every hour", total_rows=10)
 
 
 def test_count_data_rows_counts_records_not_lines(tmp_path: Path) -> None:

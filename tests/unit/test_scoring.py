@@ -26,7 +26,7 @@ pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "include" / "rules" / "risk_rules.yaml"
-SCHEMA = REPO / "include" / "sql" / "schema.sql"
+SCHEMA = REPO / "include" / "sql" / "migrations" / "0001_initial.sql"
 
 BASE: dict[str, Any] = {
     "id": "90134693",

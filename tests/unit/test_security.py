@@ -161,8 +161,8 @@ def _dynamic_parts(node: ast.AST, constants: set[str]) -> list[str]:
     if isinstance(node, ast.BinOp):
         return _dynamic_parts(node.left, constants) + _dynamic_parts(node.right, constants)
     if isinstance(node, ast.Call):
-        # the schema file is trusted DDL read from include/sql
-        if ast.unparse(node) == "schema_path.read_text()":
+        # trusted DDL: loanstream.migrations runs the project's include/sql/migrations files
+        if ast.unparse(node) == "migration.sql()":
             return []
         return [ast.unparse(node)]
     return [ast.unparse(node)]

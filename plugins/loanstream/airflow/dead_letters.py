@@ -41,7 +41,8 @@ class RedriveDeadLettersOperator(LogsPeakMemory, BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from loanstream.clients import pg_connect
-        from loanstream.dead_letters import RedriveError, Selection, ensure_schema, redrive
+        from loanstream.dead_letters import RedriveError, Selection, redrive
+        from loanstream.migrations import SchemaBehindError, check
 
         try:
             selection = Selection.of(self.run_id_filter, self.reason, None, int(self.limit))
@@ -50,7 +51,9 @@ class RedriveDeadLettersOperator(LogsPeakMemory, BaseOperator):
         dsn = postgres_dsn(self.postgres_conn_id)
         conn = pg_connect(dsn, "loanstream-redrive")
         try:
-            ensure_schema(conn, Settings.from_env().sql_dir)
+            check(conn, Settings.from_env().migrations_dir)
+        except SchemaBehindError as exc:
+            raise AirflowFailException(f"{exc}. Nothing was redriven.") from None
         finally:
             conn.close()
         self.log.info(

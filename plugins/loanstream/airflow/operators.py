@@ -190,7 +190,7 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         ti = context["ti"]
         will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
         ledger = _run_ledger(self.postgres_conn_id, str(context.get("run_id")), self.topic)
-        ledger.ensure_schema(settings.sql_dir / "schema.sql")  # the producer now runs first
+        ledger.check_schema(settings.migrations_dir)  # `loanstream schema migrate` applies it
         self._producer = EventProducer(kafka_config(self.kafka_conn_id), self.topic)
         try:
             stats = self._producer.produce_csv(
@@ -290,7 +290,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
             self.topic,
             group=settings.consumer_group,
             republish_topic=settings.scored_topic if republish else None,
-            schema_path=settings.sql_dir / "schema.sql",
+            migrations_dir=settings.migrations_dir,
             native=settings.native_scoring,
         )
         partitions = None if self.partition is None else [self.partition]

@@ -35,20 +35,31 @@ def trigger_params(**context: Any) -> dict[str, Any]:
 
 
 @task(task_id="run_params", multiple_outputs=True, retries=0)
-def replay_params(csv_path: str, topic: str, partitions: int, **context: Any) -> dict[str, Any]:
-    """A scheduled replay's slice from its data interval; a ``skip`` param picks one by hand."""
+def replay_params(
+    csv_path: str, topic: str, partitions: int, schedule: str, **context: Any
+) -> dict[str, Any]:
+    """A scheduled replay's slice from its schedule slot; a ``skip`` param picks one by hand."""
     form = context["params"]
     size = form.get("slice_size")
     if form.get("skip") is not None:
         skip, how = form["skip"], "chosen by the skip param"
         size = size or 500
     else:
-        now = datetime.now(UTC)  # a manual run may have no data interval
-        start = context.get("data_interval_start") or context.get("logical_date") or now
-        end = context.get("data_interval_end") or start
-        chosen = replay_slice(start, end, count_data_rows(Path(csv_path)), size)
+        when = (
+            context.get("data_interval_start")
+            or context.get("logical_date")
+            or getattr(context.get("dag_run"), "run_after", None)
+            or datetime.now(UTC)
+        )
+        try:
+            chosen = replay_slice(when, schedule, count_data_rows(Path(csv_path)), size)
+        except RunParamError as exc:
+            raise AirflowFailException(f"cannot choose the replay slice: {exc}") from None
         skip, size = chosen.skip, chosen.size
-        how = f"slot {chosen.index + 1} of {chosen.slots} today (data interval {start} - {end})"
+        how = (
+            f"slot {chosen.index + 1} of {chosen.slots} of the day ({schedule} slot from "
+            f"{chosen.slot_start.isoformat()})"
+        )
     log.info("replaying rows %d-%d of %s: %s", skip + 1, skip + size, Path(csv_path).name, how)
     return _checked(
         {"csv_path": csv_path, "topic": topic, "partitions": partitions, "rate": form["rate"],

@@ -14,9 +14,11 @@ manager decides). The figures come from ``loanstream.monitoring``; this module o
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,24 +65,29 @@ def _redrive_access() -> Any:
 
 
 _LATENCY_CACHE: dict = {}  # latency of settled runs (loanstream.monitoring.queries)
-_columns_ready: list[bool] = []  # the redrive's columns ensured once per process
+@contextlib.contextmanager
+def _db() -> Iterator[Any]:
+    """A connection to the loanstream database for one request; closed after it. A database
+    behind this code's migrations (a column or table missing) answers 503 saying what to run."""
+    import psycopg2.errors
 
-
-def _connect() -> Any:
     from loanstream.clients import first_line, pg_connect
-    from loanstream.dead_letters import ensure_redrive_columns
+    from loanstream.migrations import MIGRATE_HINT
 
     try:
         conn = pg_connect(postgres_dsn(), application_name="loanstream-ui")
-        if not _columns_ready:
-            ensure_redrive_columns(conn, Settings.from_env().sql_dir)
-            _columns_ready.append(True)
-        return conn
     except Exception as exc:  # noqa: BLE001 - psycopg2 or the connection lookup
         log.error("Loanstream page: cannot reach the loanstream database (%s)", first_line(exc))
         raise HTTPException(
             503, "the loanstream database is not reachable; see `make status`"
         ) from None
+    try:
+        yield conn
+    except (psycopg2.errors.UndefinedColumn, psycopg2.errors.UndefinedTable) as exc:
+        log.error("Loanstream page: %s; %s", first_line(exc), MIGRATE_HINT)
+        raise HTTPException(503, f"the loanstream database is behind this code: {MIGRATE_HINT}") from None
+    finally:
+        conn.close()
 
 
 # Airflow's own tables, through its models (bound parameters, as everywhere).
@@ -168,11 +175,8 @@ def create_app() -> FastAPI:
     def runs(limit: int = Query(20, ge=1, le=100)) -> JSONResponse:
         from loanstream.monitoring import queries
 
-        conn = _connect()
-        try:
+        with _db() as conn:
             found = queries.recent_runs(conn, limit, cache=_LATENCY_CACHE)
-        finally:
-            conn.close()
         return _json({"runs": _with_airflow_runs(found)})
 
     @app.get("/api/runs/{run_id:path}", dependencies=read)
@@ -181,11 +185,8 @@ def create_app() -> FastAPI:
 
         if not 0 < len(run_id) <= 250:
             return _json({"error": "run id must have 1 to 250 characters"}, 400)
-        conn = _connect()
-        try:
+        with _db() as conn:
             found = queries.run_detail(conn, run_id)
-        finally:
-            conn.close()
         if found is None:
             return _json({"error": "no such run in the run ledger"}, 404)
         return _json(_with_airflow_runs([found])[0])
@@ -216,24 +217,18 @@ def create_app() -> FastAPI:
     ) -> JSONResponse:
         from loanstream.monitoring import queries
 
-        conn = _connect()
-        try:
+        with _db() as conn:
             found = queries.dead_letters(
                 conn, run_id=run_id or None, reason=reason or None, limit=limit, open_only=not all
             )
-        finally:
-            conn.close()
         return _json(found)
 
     @app.get("/api/dead-letters/{dead_letter_id}", dependencies=read)
     def dead_letter(dead_letter_id: int) -> JSONResponse:
         from loanstream.monitoring import queries
 
-        conn = _connect()
-        try:
+        with _db() as conn:
             found = queries.dead_letter(conn, dead_letter_id)
-        finally:
-            conn.close()
         return _json(found) if found else _json({"error": "no such dead letter"}, 404)
 
     @app.post("/api/dead-letters/redrive", dependencies=[_redrive_access()])
@@ -251,7 +246,8 @@ def create_app() -> FastAPI:
         except RedriveError as exc:
             return _json({"error": str(exc)}, 400)
         dsn = postgres_dsn()
-        result = run_redrive(lambda: pg_connect(dsn, "loanstream-redrive"), selection)
+        with _db():  # the schema's answer (503) if it is behind
+            result = run_redrive(lambda: pg_connect(dsn, "loanstream-redrive"), selection)
         log.info("Loanstream page: %s", result.human_line())
         return _json(result.to_dict())
 
@@ -265,16 +261,12 @@ def create_app() -> FastAPI:
         errors: dict[str, str] = {}
         totals = last = None
         try:
-            conn = _connect()
-        except HTTPException as exc:
-            errors["postgres"] = str(exc.detail)
-        else:
-            try:
+            with _db() as conn:
                 totals = queries.totals(conn)
                 newest = queries.recent_runs(conn, 1, latency=False)
                 last = queries.run_detail(conn, newest[0]["run_id"]) if newest else None
-            finally:
-                conn.close()
+        except HTTPException as exc:
+            errors["postgres"] = str(exc.detail)
         lag_by_topic: dict[str, dict[int, int]] = {}
         settings = Settings.from_env()
         topics = {settings.topic} | ({last["topic"]} if last else set())

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             group=args.group,
             batch_size=args.batch_size,
             republish_topic=settings.scored_topic if args.republish else None,
-            schema_path=settings.sql_dir / "schema.sql",
+            migrations_dir=settings.migrations_dir,
             native=settings.native_scoring,
         )
         on_stop_signals(sink.stop)

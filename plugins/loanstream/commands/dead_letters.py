@@ -19,7 +19,8 @@ import psycopg2
 from loanstream.clients import first_line, pg_connect
 from loanstream.commands._common import print_json
 from loanstream.config import Settings
-from loanstream.dead_letters import RedriveError, RedriveResult, Selection, ensure_schema, redrive
+from loanstream.dead_letters import RedriveError, RedriveResult, Selection, redrive
+from loanstream.migrations import SchemaBehindError, check
 from loanstream.monitoring.queries import dead_letters
 
 log = logging.getLogger("loanstream.dead_letters")
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         conn = _connect(settings.pg_dsn)
         try:
-            ensure_schema(conn, settings.sql_dir)
+            check(conn, settings.migrations_dir)  # raises SchemaBehindError (what to run)
             if args.action == "list":
                 found = dead_letters(conn, run_id=selection.run_id, reason=selection.reason,
                                      limit=min(selection.limit, 500), open_only=not args.all)  # fmt: skip
@@ -83,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
             log.info("%s", result.human_line())
 
         result = redrive(lambda: _connect(settings.pg_dsn), selection, progress=progress)
+    except SchemaBehindError as exc:
+        log.error("%s; nothing was read", exc)
+        print_json({"error": str(exc)})
+        return 1
     except psycopg2.Error as exc:
         log.error("Postgres failed (%s): nothing was changed by the unfinished batch; "
                   "run the same command again, it resumes", first_line(exc))  # fmt: skip

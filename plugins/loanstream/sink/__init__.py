@@ -6,7 +6,7 @@ scored natively or in Python, dead letters), ``writer`` (the one transaction per
 ``rows`` (what a ``risk_scored`` row is). See ``app`` for how exactly-once holds.
 """
 
-from loanstream.sink.app import ScoringSink, apply_schema, pg_connect
+from loanstream.sink.app import ScoringSink, pg_connect
 from loanstream.sink.errors import FencedError, SinkError
 from loanstream.sink.rows import ROW_COLUMNS, csv_lines, score_message
 from loanstream.sink.stats import SinkStats
@@ -22,7 +22,6 @@ __all__ = [
     "ScoringSink",
     "SinkError",
     "SinkStats",
-    "apply_schema",
     "csv_lines",
     "pg_connect",
     "score_message",

@@ -30,8 +30,8 @@ from typing import Any
 import psycopg2
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from loanstream import clients
-from loanstream.config import redact_dsn
+from loanstream import clients, kafka_clients, migrations
+from loanstream.config import Settings, redact_dsn
 from loanstream.ledger import RunLedger
 from loanstream.scoring import load_rules
 from loanstream.sink.errors import SinkError
@@ -45,15 +45,7 @@ from loanstream.topics import TopicError, topic_partitions
 
 log = logging.getLogger("loanstream.sink")
 
-SCHEMA_LOCK_ID = 74_210_001  # pg advisory lock serialising schema creation
 LEASE_RETRY_SECONDS = 0.5
-
-
-def apply_schema(conn: Any, schema_path: Path) -> None:
-    """Apply the idempotent schema, serialised by an advisory lock (mapped tasks start together)."""
-    with conn, conn.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
-        cur.execute(schema_path.read_text())
 
 
 def pg_connect(dsn: str) -> Any:
@@ -77,7 +69,9 @@ class ScoringSink:
     :param batch_size: most events in one batch (one transaction).
     :param poll_seconds: longest wait for the next event when none is ready.
     :param republish_topic: also produce each scored event there (at-least-once).
-    :param schema_path: apply this idempotent schema at start (None: assume it is applied).
+    :param migrations_dir: the schema migrations this code ships (default: the settings');
+        the database must be at their newest version (checked once at start, never applied
+        here: ``loanstream schema migrate``).
     :param rules_path: the rules file (default: the shipped one).
     :param progress_seconds: seconds between progress log lines.
     :param native: ``auto``, ``on`` or ``off``: the native scorer (``LOANSTREAM_NATIVE_SCORING``).
@@ -96,7 +90,7 @@ class ScoringSink:
         batch_size: int = 2000,
         poll_seconds: float = 0.1,
         republish_topic: str | None = None,
-        schema_path: Path | None = None,
+        migrations_dir: Path | None = None,
         rules_path: Path | None = None,
         progress_seconds: float = 5.0,
         native: str = "auto",
@@ -110,7 +104,7 @@ class ScoringSink:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.republish_topic = republish_topic
-        self.schema_path = schema_path
+        self.migrations_dir = migrations_dir or Settings.from_env().migrations_dir
         self.rules = load_rules(rules_path) if rules_path else load_rules()
         self.progress_seconds = progress_seconds
         self.lease = lease
@@ -131,8 +125,11 @@ class ScoringSink:
 
     def _connect(self) -> Any:
         conn = pg_connect(self.pg_dsn)
-        if self.schema_path:
-            apply_schema(conn, self.schema_path)
+        try:
+            migrations.check(conn, self.migrations_dir)
+        except migrations.MigrationError as exc:
+            conn.close()
+            raise SinkError(f"{exc} (database {redact_dsn(self.pg_dsn)})") from None
         BatchWriter.prepare(conn)
         return conn
 
@@ -154,12 +151,15 @@ class ScoringSink:
                 "fetch.queue.backoff.ms": 10,
             }
         )
-        return Consumer(config)
+        return kafka_clients.consumer(config, f"score '{self.topic}'")
 
-    def _partitions(self, consumer: Consumer, wanted: list[int] | None) -> list[int]:
+    def _partitions(self, wanted: list[int] | None) -> list[int]:
         brokers = str(self.kafka_config.get("bootstrap.servers"))
         try:
-            existing = topic_partitions(consumer, self.topic, 10, brokers)
+            # an admin client: served while it waits, so an unreachable broker's lines are
+            # logged (collapsed) as they come, before the error
+            with kafka_clients.admin_client(self.kafka_config, f"topic '{self.topic}'") as admin:
+                existing = topic_partitions(admin, self.topic, 10, brokers)
         except TopicError as exc:
             raise SinkError(str(exc)) from None
         if existing is None:
@@ -198,10 +198,11 @@ class ScoringSink:
         stats = SinkStats(
             topic=self.topic, group=self.group, run_id=ledger.run_id if ledger else None
         )
-        consumer = self._consumer()
+        consumer: Any = None
         conn = None
         try:
-            stats.partitions = self._partitions(consumer, partitions)
+            stats.partitions = self._partitions(partitions)
+            consumer = self._consumer()
             conn = self._connect()
             watermarks = self._watermarks(consumer, stats.partitions)
             if follow:
@@ -254,7 +255,11 @@ class ScoringSink:
                     if self.republish_topic
                     else None
                 )
-                self._loop(consumer, conn, republisher, stats, until, max_events)
+                try:
+                    self._loop(consumer, conn, republisher, stats, until, max_events)
+                finally:
+                    if republisher is not None:
+                        republisher.close()
             stats.end_offsets.update(until.limits())
             self._final_kafka_commit(consumer, stats)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
@@ -271,7 +276,8 @@ class ScoringSink:
             ) from exc
         finally:
             stats.seconds = time.perf_counter() - started
-            consumer.close()
+            if consumer is not None:
+                consumer.close()  # serves the library's last lines, writes their counts
             if conn is not None:
                 conn.close()  # releases the leases too
         log.info(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message
 
+from loanstream import kafka_clients
 from loanstream.sink.errors import SinkError
 from loanstream.sink.scorer import Batch
 
@@ -23,14 +24,15 @@ class Republisher:
 
     def __init__(self, kafka_config: dict[str, Any], topic: str) -> None:
         self.topic = topic
-        self._producer = Producer(
+        self._producer = kafka_clients.producer(
             {
                 **kafka_config,
                 "enable.idempotence": True,  # retries never duplicate within a session
                 "acks": "all",
                 "linger.ms": 5,
                 "partitioner": "murmur2_random",  # same key -> same partition as Java clients
-            }
+            },
+            f"republish to '{topic}'",
         )
 
     def publish(self, batch: Batch) -> int:
@@ -58,3 +60,7 @@ class Republisher:
                 f"events ({failures[:3]}); nothing was committed, re-run to retry"
             )
         return len(batch.republish)
+
+    def close(self) -> None:
+        """Write the client's repeated-line counts (every batch was flushed by ``publish``)."""
+        self._producer.finish_log()

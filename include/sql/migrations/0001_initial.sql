@@ -1,4 +1,8 @@
--- loanstream schema. Idempotent: safe to apply any number of times (`loanstream schema`).
+-- Migration 0001: the loanstream tables as they stood before versioned migrations.
+-- Applied once by `loanstream schema migrate` (`make up` runs it) and recorded in
+-- schema_migrations. It stays idempotent (IF NOT EXISTS, ADD COLUMN IF NOT EXISTS): a database
+-- made by the old include/sql/schema.sql already holds all of it, and is recorded as at 0001.
+-- Never edit an applied migration (its checksum is checked): add the next NNNN_name.sql.
 
 -- One row per loan id: the latest scoring of that loan, with the Kafka position it came from.
 CREATE TABLE IF NOT EXISTS risk_scored (
