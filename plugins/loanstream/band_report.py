@@ -1,8 +1,8 @@
 """A per-run band report: the example of work hung off the ``risk_scored`` asset.
 
 ``loan_band_report`` (dags/) runs after each pipeline run that scored loans and writes one row
-per run to ``band_reports``: loans scored, and the mix of risk bands and decisions. The table is
-the example's own (created here if missing), as a user's DAG would own its tables.
+per run to ``band_reports`` (migration 0003): loans scored, and the mix of risk bands and
+decisions.
 """
 
 from __future__ import annotations
@@ -11,16 +11,6 @@ import json
 from typing import Any
 
 from loanstream.clients import pg_connect
-
-BAND_REPORTS_DDL = """
-CREATE TABLE IF NOT EXISTS band_reports (
-    run_id      text PRIMARY KEY,
-    scored      bigint NOT NULL,
-    bands       jsonb NOT NULL,
-    decisions   jsonb NOT NULL,
-    reported_at timestamptz NOT NULL DEFAULT now()
-)
-"""
 
 WRITE_REPORT_SQL = """
 INSERT INTO band_reports (run_id, scored, bands, decisions)
@@ -46,7 +36,6 @@ def write_band_reports(dsn: str, run_ids: list[str]) -> list[dict[str, Any]]:
     conn = pg_connect(dsn, "loanstream-band-report")
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(BAND_REPORTS_DDL)
             for run_id in dict.fromkeys(run_ids):  # once each, in order
                 cur.execute(WRITE_REPORT_SQL, {"run_id": run_id})
                 row = cur.fetchone()
