@@ -1439,6 +1439,7 @@ struct Scanner {
     fields: Vec<u8>,
     ends: Vec<usize>,
     nfields: usize,     // of the record parsed last
+    gap: usize,         // bytes between its fields in `fields` (1: a comma)
     keys: Vec<Vec<u8>>, // `"name":` of each kept column, JSON-escaped
     keep: Vec<usize>,   // the record's field behind each key
     width: usize,
@@ -1604,6 +1605,33 @@ impl Scanner {
             if input[0] == b'\r' || input[0] == b'\n' {
                 return Ok(None);
             }
+            // A line without a quote is its fields split at the commas, for both parsers.
+            if let Some(i) = memchr2(b'\r', b'\n', input) {
+                if memchr::memchr(b'"', &input[..i]).is_none() {
+                    let Some(len) = line_end(input, i, self.eof) else {
+                        self.refill()?;
+                        continue;
+                    };
+                    let line = &input[..i];
+                    if memchr::memchr(0, line).is_some() || std::str::from_utf8(line).is_err() {
+                        return Ok(None);
+                    }
+                    self.fields.clear();
+                    self.fields.extend_from_slice(line);
+                    self.ends.clear();
+                    self.ends.extend(memchr::memchr_iter(b',', line));
+                    self.ends.push(line.len());
+                    self.nfields = self.ends.len();
+                    self.gap = 1; // the commas stay between the fields
+                    return Ok(Some((len, 1)));
+                }
+            }
+            if self.fields.len() < input.len().min(1 << 16) {
+                self.fields.resize(1 << 16, 0);
+            }
+            if self.ends.len() < 256 {
+                self.ends.resize(256, 0);
+            }
             self.core.reset();
             let (mut nin, mut nout, mut nend) = (0, 0, 0);
             loop {
@@ -1643,6 +1671,7 @@ impl Scanner {
                 }
             }
             self.nfields = nend;
+            self.gap = 0;
             match check_record(input, &self.fields, &self.ends[..nend], self.eof) {
                 Checked::Same { len, lines } => return Ok(Some((len, lines))),
                 Checked::Unsure => return Ok(None),
@@ -1684,7 +1713,8 @@ impl Scanner {
             return false;
         }
         let (fields, ends) = (&self.fields, &self.ends[..self.nfields]);
-        let field = |i: usize| &fields[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
+        let gap = self.gap;
+        let field = |i: usize| &fields[if i == 0 { 0 } else { ends[i - 1] + gap }..ends[i]];
         let id = field(self.key_index);
         if id.is_empty() || !id.iter().all(u8::is_ascii_digit) {
             return false; // Python strips it, or skips or rejects the record
@@ -1740,6 +1770,7 @@ impl CsvEvents {
                 fields: vec![0; 1 << 16],
                 ends: vec![0; 256],
                 nfields: 0,
+                gap: 0,
                 keys: Vec::new(),
                 keep: Vec::new(),
                 width: 0,
