@@ -84,7 +84,18 @@ class EventBatch:
         return len(self.keys) + len(self.rejections) + len(self.skipped)
 
 
-_second_cache: list = [None, ""]  # [epoch second, "YYYY-MM-DDTHH:MM:SS"]
+# [epoch second, "YYYY-MM-DDTHH:MM:SS" as str, as bytes]
+_second_cache: list = [None, "", b""]
+
+
+def _clock() -> tuple[float, int]:
+    """(now, its whole second), with the second's date and time formatted in the cache."""
+    now = time.time()
+    second = int(now)
+    if second != _second_cache[0]:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache[:] = [second, text, text.encode("ascii")]
+    return now, second
 
 
 def utc_now_iso() -> str:
@@ -92,17 +103,20 @@ def utc_now_iso() -> str:
 
     Called once per event, so the date part is formatted once per second.
     """
-    now = time.time()
-    second = int(now)
-    if second != _second_cache[0]:
-        _second_cache[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second_cache[0] = second
+    now, second = _clock()
     return f"{_second_cache[1]}.{int((now - second) * 1_000_000):06d}+00:00"
 
 
 def finish_event(body: bytes, event_time: str) -> bytes:
     """Close an event body by appending its ``event_time``."""
     return b'%s,"event_time":"%s"}' % (body, event_time.encode("ascii"))
+
+
+def finish_event_now(body: bytes) -> bytes:
+    """``finish_event(body, utc_now_iso())`` in one step, the producer's call per event."""
+    now, second = _clock()
+    micros = int((now - second) * 1_000_000)
+    return b'%s,"event_time":"%s.%06d+00:00"}' % (body, _second_cache[2], micros)
 
 
 def row_to_event(header: list[str], values: list[str], event_time: str | None = None) -> dict:

@@ -20,7 +20,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 
-from loanstream.events import Rejection, finish_event, iter_event_batches, utc_now_iso
+from loanstream.events import Rejection, finish_event_now, iter_event_batches
 from loanstream.ledger import Heartbeat, LedgerError, RunLedger
 from loanstream.lendingclub import SkippedLines, describe_skipped
 from loanstream.rate import RateLimiter
@@ -297,8 +297,8 @@ class EventProducer:
                     seen[1] = max(seen[1], offset + 1)
                     seen[2] += 1
 
-        source = csv_path.name.encode()
-        run_b = run_id.encode()
+        source_header = ("source_file", csv_path.name.encode())
+        run_header = ("run_id", run_id.encode())
         poll_every = 1 if rate else 500
         log.info(
             "producing %s to topic '%s' (%d partitions) at %s, max %s events, skip %d, run %s",
@@ -326,8 +326,8 @@ class EventProducer:
                         break
                     if rate:
                         limiter.wait(index)
-                    value = finish_event(body, utc_now_iso())
-                    headers = [("source_file", source), ("row", b"%d" % row), ("run_id", run_b)]
+                    value = finish_event_now(body)
+                    headers = [source_header, ("row", b"%d" % row), run_header]
                     while True:
                         try:
                             producer.produce(

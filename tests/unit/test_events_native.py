@@ -130,7 +130,7 @@ def test_records_across_the_readers_1mib_reads(marker: str, tmp_path: Path) -> N
     the second (a CRLF, a doubled quote, a blank CR line, a multi-byte character split)."""
     for shift in (1, 0):
         head = 'id,desc\r\n1,"'
-        tail = f'"\r\n2,"a ""b""\r\nc"\r\r3,é\r\n4,x\r\n'
+        tail = '"\r\n2,"a ""b""\r\nc"\r\r3,é\r\n4,x\r\n'
         at = tail.index(marker)
         pad = READ_BYTES - shift - len(head.encode()) - len(tail[:at].encode())
         path = tmp_path / f"cross_{shift}.csv"
