@@ -135,8 +135,8 @@ def test_records_across_the_readers_1mib_reads(marker: str, tmp_path: Path) -> N
         pad = READ_BYTES - shift - len(head.encode()) - len(tail[:at].encode())
         path = tmp_path / f"cross_{shift}.csv"
         path.write_bytes((head + "p" * pad + tail).encode())
-        assert path.read_bytes()[READ_BYTES - shift : READ_BYTES - shift + 1] == (
-            marker.encode()[:1]
+        assert (
+            path.read_bytes()[READ_BYTES - shift : READ_BYTES - shift + 1] == (marker.encode()[:1])
         )
         events = same(path)
         assert [key for keys, *_ in events for key in keys] == ["1", "2", "3", "4"]
@@ -172,9 +172,7 @@ ids = st.from_regex(r"[0-9]{1,4}", fullmatch=True) | st.sampled_from(["", " 7", 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    rows=st.lists(
-        st.tuples(ids, st.lists(text, min_size=0, max_size=4)), min_size=0, max_size=8
-    ),
+    rows=st.lists(st.tuples(ids, st.lists(text, min_size=0, max_size=4)), min_size=0, max_size=8),
     quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
     newline=st.sampled_from(["\n", "\r\n", "\r"]),
     bom=st.booleans(),
