@@ -1414,8 +1414,6 @@ fn json_escaped(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&s[start..]);
 }
 
-/// Records longer than this are left to Python (it enforces the field size limit itself).
-const MAX_NATIVE_RECORD: usize = 1 << 24;
 /// Bytes read from the file at a time.
 const READ_BYTES: usize = 1 << 20;
 
@@ -1444,6 +1442,7 @@ struct Scanner {
     keep: Vec<usize>,   // the record's field behind each key
     width: usize,
     key_index: usize,
+    max_record: usize, // longer records are Python's (csv.field_size_limit: its error)
     // one scan's output, handed to Python afterwards
     bodies: Vec<u8>,
     body_ends: Vec<usize>,
@@ -1623,7 +1622,7 @@ impl Scanner {
                     self.ends.push(line.len());
                     self.nfields = self.ends.len();
                     self.gap = 1; // the commas stay between the fields
-                    return Ok(Some((len, 1)));
+                    return Ok((len < self.max_record).then_some((len, 1)));
                 }
             }
             if self.fields.len() < input.len().min(1 << 16) {
@@ -1662,7 +1661,7 @@ impl Scanner {
                         break;
                     }
                     R::InputEmpty => {
-                        if input.len() >= MAX_NATIVE_RECORD {
+                        if input.len() >= self.max_record {
                             return Ok(None);
                         }
                         self.refill()?;
@@ -1673,7 +1672,9 @@ impl Scanner {
             self.nfields = nend;
             self.gap = 0;
             match check_record(input, &self.fields, &self.ends[..nend], self.eof) {
-                Checked::Same { len, lines } => return Ok(Some((len, lines))),
+                Checked::Same { len, lines } => {
+                    return Ok((len < self.max_record).then_some((len, lines)))
+                }
                 Checked::Unsure => return Ok(None),
                 Checked::NeedMore => self.refill()?,
             }
@@ -1775,6 +1776,7 @@ impl CsvEvents {
                 keep: Vec::new(),
                 width: 0,
                 key_index: 0,
+                max_record: 0,
                 bodies: Vec::new(),
                 body_ends: Vec::new(),
                 ids: Vec::new(),
@@ -1799,13 +1801,15 @@ impl CsvEvents {
     }
 
     /// The event's columns: `names` (no repeats), taken from the record's fields `keep`, of a
-    /// record of `width` fields whose id is field `key_index`.
+    /// record of `width` fields whose id is field `key_index`. Records of `field_limit` bytes
+    /// or more (`csv.field_size_limit()`) are left to Python, which may refuse them.
     fn columns(
         &mut self,
         names: Vec<String>,
         keep: Vec<usize>,
         width: usize,
         key_index: usize,
+        field_limit: usize,
     ) -> PyResult<()> {
         if names.is_empty() || names.len() != keep.len() || key_index >= width {
             return Err(PyValueError::new_err("columns do not fit the header"));
@@ -1827,6 +1831,7 @@ impl CsvEvents {
         }
         let scan = &mut self.scan;
         (scan.keys, scan.keep, scan.width, scan.key_index) = (keys, keep, width, key_index);
+        scan.max_record = field_limit;
         Ok(())
     }
 
@@ -1866,5 +1871,6 @@ impl CsvEvents {
 fn _scoring_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BatchScorer>()?;
     m.add_class::<CsvEvents>()?;
+    m.add("READ_BYTES", READ_BYTES)?;
     Ok(())
 }

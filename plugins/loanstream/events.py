@@ -40,7 +40,8 @@ KEY_COLUMN = "id"
 EVENT_TIME_FIELD = "event_time"
 
 # A CSV field can legitimately be long (LendingClub's `desc`), but not unbounded.
-csv.field_size_limit(16 * 1024 * 1024)
+FIELD_LIMIT = 16 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
 
 
 class EventSourceError(ValueError):
@@ -277,7 +278,7 @@ def iter_event_batches(
             keep = [i for i, name in enumerate(header) if name != EVENT_TIME_FIELD]
             names = [header[i] for i in keep]
             if fast is not None:
-                fast.columns(names, keep, width, key_index)
+                fast.columns(names, keep, width, key_index, csv.field_size_limit())
             log.info("%s: reading and encoding events in %s", path.name, how)
             while max_events is None or emitted < max_events:
                 if fast is not None:

@@ -33,7 +33,6 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "include" / "data" / "loan_applications_sample.csv"
 CORPUS = REPO / "tests" / "data" / "bad_inputs"
-READ_BYTES = 1 << 20  # native/src/lib.rs: bytes read at a time
 
 
 def batches(path: Path, native: str, **kwargs: Any) -> Any:
@@ -128,6 +127,9 @@ def test_quoted_fields_and_line_breaks_inside(
 def test_records_across_the_readers_1mib_reads(marker: str, tmp_path: Path) -> None:
     """The marker's first byte lands on the last byte of the first read, then on the first of
     the second (a CRLF, a doubled quote, a blank CR line, a multi-byte character split)."""
+    from loanstream import _scoring_native
+
+    READ_BYTES = _scoring_native.READ_BYTES  # noqa: N806 (bytes read at a time)
     for shift in (1, 0):
         head = 'id,desc\r\n1,"'
         tail = '"\r\n2,"a ""b""\r\nc"\r\r3,é\r\n4,x\r\n'
@@ -152,6 +154,19 @@ def test_modes(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         open_event_reader(tmp_path / "x.csv", "on")
     assert same(tmp_path / "x.csv") == ("error", f"{tmp_path / 'x.csv'}: file not found")
+
+
+def test_records_over_the_field_limit_are_pythons(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("id,desc\n1,short\n2," + "x" * 5000 + "\n3,short\n", encoding="utf-8")
+    before = csv.field_size_limit(4096)
+    try:
+        assert same(path) == (
+            "error",
+            f"{path}, row 2: malformed CSV: field larger than field limit (4096)",
+        )
+    finally:
+        csv.field_size_limit(before)
 
 
 def test_event_time_column_and_ids_python_strips(tmp_path: Path) -> None:
