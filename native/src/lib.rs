@@ -1836,19 +1836,21 @@ impl CsvEvents {
     }
 
     /// Read events after row `row` (rows up to `skip` are passed over) until `limit` are
-    /// appended to `keys` (str), `bodies` (bytes) and `rows` (int), or the next record is
-    /// Python's to read (`next_line`), or the file ends. Returns (the last row consumed,
-    /// whether `limit` was reached).
+    /// appended to `batch` (an `EventBatch`: `keys` str, `bodies` bytes, `rows` int), or the
+    /// next record is Python's to read (`next_line`), or the file ends. Returns (the last row
+    /// consumed, whether `limit` was reached).
     fn read(
         &mut self,
         py: Python<'_>,
-        keys: &Bound<'_, PyList>,
-        bodies: &Bound<'_, PyList>,
-        rows: &Bound<'_, PyList>,
+        batch: &Bound<'_, PyAny>,
         row: u64,
         skip: u64,
         limit: usize,
     ) -> PyResult<(u64, bool)> {
+        let list = |name: &str| -> PyResult<Bound<'_, PyList>> {
+            Ok(batch.getattr(name)?.downcast_into::<PyList>()?)
+        };
+        let (keys, bodies, rows) = (list("keys")?, list("bodies")?, list("rows")?);
         if self.scan.keys.is_empty() {
             return Err(PyValueError::new_err("columns() first"));
         }

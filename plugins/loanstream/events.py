@@ -286,7 +286,7 @@ def iter_event_batches(
                     if max_events is not None:
                         budget = min(budget, max_events - emitted)
                     before = len(batch.keys)
-                    row, full = fast.read(batch.keys, batch.bodies, batch.rows, row, skip, budget)
+                    row, full = fast.read(batch, row, skip, budget)
                     emitted += len(batch.keys) - before
                     if full:  # a full batch, or max_events
                         if batch.entries() >= chunk_rows:
