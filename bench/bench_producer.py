@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,13 @@ def rate_accuracy(
     return results
 
 
+def cpu_seconds(who: int) -> float:
+    """User + system CPU time of this process (all its threads) or of its waited-for children:
+    what a run costs the 2 shared cores, steadier than its wall time on a busy machine."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def encoding(csv: Path) -> dict:
     """CSV -> event bodies only (no Kafka): the Python encoder vs the native one, µs per event
     (best of 3 passes each, alternating)."""
@@ -148,7 +156,10 @@ def ours_unthrottled(
     before = os.environ.get("LOANSTREAM_NATIVE_ENCODING")
     os.environ["LOANSTREAM_NATIVE_ENCODING"] = encoding
     try:
-        stats = EventProducer(settings.kafka_config(), topics.new("ours")).produce_csv(csv)
+        producer = EventProducer(settings.kafka_config(), topics.new("ours"))
+        cpu = cpu_seconds(resource.RUSAGE_SELF)
+        stats = producer.produce_csv(csv)
+        cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu
     finally:
         if before is None:
             del os.environ["LOANSTREAM_NATIVE_ENCODING"]
@@ -161,7 +172,7 @@ def ours_unthrottled(
     result = {"bench": name, "events": stats.sent,
               "seconds": round(stats.delivery_seconds, 3),
               "eps": round(stats.sent / stats.delivery_seconds, 1),
-              "sending_eps": round(stats.eps, 1)}  # fmt: skip
+              "sending_eps": round(stats.eps, 1), "cpu_seconds": round(cpu, 3)}  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
 
@@ -198,11 +209,13 @@ def producer_performance(settings: Settings, topics: Topics, csv: Path, rows: in
         "--payload-file", str(payloads), "--payload-delimiter", "\n",
         "--producer-props", *[f"{k}={v}" for k, v in props.items()],
     ]  # fmt: skip
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu  # the JVM's start included
     line = [x for x in proc.stdout.splitlines() if "records sent" in x][-1]
     eps = float(re.search(r"([\d.]+) records/sec", line).group(1))
     result = {"bench": "kafka_producer_performance", "events": rows, "avg_record_bytes": avg,
-              "eps": eps, "tool_line": line.strip()}  # fmt: skip
+              "eps": eps, "cpu_seconds": round(cpu, 3), "tool_line": line.strip()}  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
 
@@ -329,7 +342,8 @@ def main() -> int:
               f"{r['achieved_eps']:,} eps, ratio {r['ratio']:.4f} (incl. final flush "
               f"{r['ratio_incl_final_flush']:.4f}) |")  # fmt: skip
     for o, t in pairs:
-        print(f"| pair: loanstream {o['eps']:,} eps, ProducerPerformance {t['eps']:,} eps | "
+        print(f"| pair: loanstream {o['eps']:,} eps ({o['cpu_seconds']} CPU s), "
+              f"ProducerPerformance {t['eps']:,} eps ({t['cpu_seconds']} CPU s) | "
               f"ratio {o['eps'] / t['eps']:.3f} |")  # fmt: skip
     print(f"| unthrottled, {rows:,} rows: loanstream (until every event is acknowledged) | "
           f"{ours['eps']:,} eps (sending only: {ours['sending_eps']:,}) |")  # fmt: skip

@@ -136,6 +136,9 @@ def _to_json_body(names: list[str], values: list[str]) -> bytes:
     return orjson.dumps({n: (v if v != "" else None) for n, v in zip(names, values)})[:-1]
 
 
+NATIVE_READ_ROWS = 1024  # events read natively per call (bounds the native side's buffer)
+
+
 def _decode_reason(exc: UnicodeDecodeError, header_read: bool = True) -> str:
     """Why the text is not UTF-8; the byte's value only once the header has been read (until
     then the file is not known to be data, and nothing of it is quoted)."""
@@ -282,13 +285,13 @@ def iter_event_batches(
             log.info("%s: reading and encoding events in %s", path.name, how)
             while max_events is None or emitted < max_events:
                 if fast is not None:
-                    budget = chunk_rows - batch.entries()
+                    budget = min(chunk_rows - batch.entries(), NATIVE_READ_ROWS)
                     if max_events is not None:
                         budget = min(budget, max_events - emitted)
                     before = len(batch.keys)
                     row, full = fast.read(batch, row, skip, budget)
                     emitted += len(batch.keys) - before
-                    if full:  # a full batch, or max_events
+                    if full:  # NATIVE_READ_ROWS events, a full batch, or max_events
                         if batch.entries() >= chunk_rows:
                             yield batch
                             batch = EventBatch()
