@@ -192,8 +192,12 @@ def payload_file(csv: Path, rows: int) -> tuple[Path, int]:
     return path, total // max(count, 1)
 
 
-def producer_performance(settings: Settings, topics: Topics, csv: Path, rows: int) -> dict:
+def producer_performance(
+    settings: Settings, topics: Topics, csv: Path, rows: int, records: int | None = None
+) -> dict:
+    """ProducerPerformance sends ``records`` (default: all ``rows``) of our payloads."""
     payloads, avg = payload_file(csv, rows)
+    records = records or rows
     options = ProducerOptions()
     props = {
         "bootstrap.servers": settings.bootstrap_servers,
@@ -205,7 +209,7 @@ def producer_performance(settings: Settings, topics: Topics, csv: Path, rows: in
     }
     command = [
         "java", "-Xmx1g", "-cp", f"{KAFKA_LIBS}/*", "org.apache.kafka.tools.ProducerPerformance",
-        "--topic", topics.new("perftool"), "--num-records", str(rows), "--throughput", "-1",
+        "--topic", topics.new("perftool"), "--num-records", str(records), "--throughput", "-1",
         "--payload-file", str(payloads), "--payload-delimiter", "\n",
         "--producer-props", *[f"{k}={v}" for k, v in props.items()],
     ]  # fmt: skip
@@ -214,7 +218,7 @@ def producer_performance(settings: Settings, topics: Topics, csv: Path, rows: in
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu  # the JVM's start included
     line = [x for x in proc.stdout.splitlines() if "records sent" in x][-1]
     eps = float(re.search(r"([\d.]+) records/sec", line).group(1))
-    result = {"bench": "kafka_producer_performance", "events": rows, "avg_record_bytes": avg,
+    result = {"bench": "kafka_producer_performance", "events": records, "avg_record_bytes": avg,
               "eps": eps, "cpu_seconds": round(cpu, 3), "tool_line": line.strip()}  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
@@ -313,6 +317,8 @@ def main() -> int:
         ours, tool = sorted(pairs, key=lambda pair: pair[0]["eps"] / pair[1]["eps"])[
             len(pairs) // 2
         ]
+        # the tool's fixed CPU cost (JVM start, JIT, connecting), to compare CPU per event
+        tool_start = producer_performance(settings, topics, small, rows, records=1000)
         ours_python = ours_unthrottled(settings, topics, small, rows, encoding="off")
         naive = naive_baseline(settings, topics, small, rows)
         memory = peak_memory(settings, topics, dataset(big_rows))
@@ -329,6 +335,13 @@ def main() -> int:
         "ours_sending_only_vs_producer_performance": round(ours["sending_eps"] / tool["eps"], 3),
         "ours_python_encoding_vs_producer_performance": round(ours_python["eps"] / tool["eps"], 3),
         "speedup_vs_naive": round(ours["eps"] / naive["eps"], 2),
+        "cpu_us_per_event": {
+            "ours": [round(o["cpu_seconds"] / rows * 1e6, 1) for o, _ in pairs],
+            "producer_performance_less_its_1000_record_run": [
+                round((t["cpu_seconds"] - tool_start["cpu_seconds"]) / (rows - 1000) * 1e6, 1)
+                for _, t in pairs
+            ],
+        },
         "peak_rss_mb_1m_rows": memory["peak_rss_mb"],
         "encoding_us_per_event": {
             "python": encoded["python_us_per_event"],
@@ -345,6 +358,11 @@ def main() -> int:
         print(f"| pair: loanstream {o['eps']:,} eps ({o['cpu_seconds']} CPU s), "
               f"ProducerPerformance {t['eps']:,} eps ({t['cpu_seconds']} CPU s) | "
               f"ratio {o['eps'] / t['eps']:.3f} |")  # fmt: skip
+    cpu = summary["cpu_us_per_event"]
+    print(f"| CPU µs per event: loanstream | {cpu['ours']} |")
+    print(f"| CPU µs per event: ProducerPerformance, less its fixed cost "
+          f"({tool_start['cpu_seconds']} CPU s for 1,000 records) | "
+          f"{cpu['producer_performance_less_its_1000_record_run']} |")  # fmt: skip
     print(f"| unthrottled, {rows:,} rows: loanstream (until every event is acknowledged) | "
           f"{ours['eps']:,} eps (sending only: {ours['sending_eps']:,}) |")  # fmt: skip
     print(f"| the same with the Python encoder (`LOANSTREAM_NATIVE_ENCODING=off`) | "
