@@ -226,3 +226,21 @@ def test_any_bytes_read_identically(body: list[str], tmp_path_factory: Any) -> N
     path.write_bytes(b"id,a\n" + raw)
     same(path)
     same(path, skip=1, chunk_rows=1)
+
+
+def test_without_the_native_module_python_reads_and_the_log_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import loanstream.native
+
+    def not_built() -> Any:
+        raise ImportError("No module named 'loanstream._scoring_native'")
+
+    monkeypatch.setattr(loanstream.native, "_import_scorer", not_built)
+    with pytest.raises(NativeScoringUnavailable, match="make setup"):
+        open_event_reader(SHIPPED, "on")
+    with caplog.at_level(logging.INFO, logger="loanstream.events"):
+        events = batches(SHIPPED, "auto")
+    assert "encoding events in Python (the native reader is not built" in caplog.text
+    monkeypatch.undo()
+    assert events == batches(SHIPPED, "on")
