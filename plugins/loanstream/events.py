@@ -6,8 +6,9 @@ cell's text exactly as in the file (``" 36 months"`` keeps its space) and ``null
 key is the loan ``id`` as a string. Typing happens downstream, in ``scoring.preprocess_event``,
 so no information is lost in transit.
 
-The file is read as a stream (``csv`` module, ``chunk_rows`` rows at a time), so memory stays
-flat for files of any length. LendingClub's non-loan lines (banner, section titles, policy-code
+The file is read as a stream (``chunk_rows`` rows at a time), so memory stays flat for files
+of any length: the plain loan rows by the native reader (:func:`loanstream.native.open_event_reader`),
+which writes exactly this module's events, and everything else by the ``csv`` module. LendingClub's non-loan lines (banner, section titles, policy-code
 totals, blank lines: :mod:`loanstream.lendingclub`, the same definition validation uses) are
 skipped and counted by kind with their file lines. Rows that cannot become an event (no id,
 wrong field count) are rejected with their row number and reason; they are counted, never
