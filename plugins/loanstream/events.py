@@ -7,10 +7,11 @@ key is the loan ``id`` as a string. Typing happens downstream, in ``scoring.prep
 so no information is lost in transit.
 
 The file is read as a stream (``chunk_rows`` rows at a time), so memory stays flat for files
-of any length: the plain loan rows by the native reader (:func:`loanstream.native.open_event_reader`),
-which writes exactly this module's events, and everything else by the ``csv`` module. LendingClub's non-loan lines (banner, section titles, policy-code
-totals, blank lines: :mod:`loanstream.lendingclub`, the same definition validation uses) are
-skipped and counted by kind with their file lines. Rows that cannot become an event (no id,
+of any length: the plain loan rows by the native reader
+(:func:`loanstream.native.open_event_reader`), which writes exactly this module's events, and
+everything else by the ``csv`` module. LendingClub's non-loan lines (banner, section titles,
+policy-code totals, blank lines: :mod:`loanstream.lendingclub`, the same definition validation
+uses) are skipped and counted by kind with their file lines. Rows that cannot become an event (no id,
 wrong field count) are rejected with their row number and reason; they are counted, never
 dropped silently.
 
