@@ -7,6 +7,8 @@
 2. Unthrottled, 100,000 rows of the generated sample: our events/s vs Kafka's own
    ``org.apache.kafka.tools.ProducerPerformance`` sending the same number of records with the
    same payloads (our serialised events, via --payload-file) and the same client settings.
+   Both count until the last record is acknowledged (ours: the final flush included).
+   ``--pairs`` (3) runs of the two back to back; the median pair is the result.
 3. The same 100,000 rows through a naive baseline written like the prototype
    (pandas ``iterrows`` + ``json.dumps`` + flush every 200): our speed-up.
 4. Peak RSS of ``loanstream produce`` on a 1,000,000-row CSV.
@@ -22,6 +24,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -119,6 +122,13 @@ def rate_accuracy(
     return results
 
 
+def cpu_seconds(who: int) -> float:
+    """User + system CPU time of this process (all its threads) or of its waited-for children:
+    what a run costs the 2 shared cores, steadier than its wall time on a busy machine."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def encoding(csv: Path) -> dict:
     """CSV -> event bodies only (no Kafka): the Python encoder vs the native one, µs per event
     (best of 3 passes each, alternating)."""
@@ -146,7 +156,10 @@ def ours_unthrottled(
     before = os.environ.get("LOANSTREAM_NATIVE_ENCODING")
     os.environ["LOANSTREAM_NATIVE_ENCODING"] = encoding
     try:
-        stats = EventProducer(settings.kafka_config(), topics.new("ours")).produce_csv(csv)
+        producer = EventProducer(settings.kafka_config(), topics.new("ours"))
+        cpu = cpu_seconds(resource.RUSAGE_SELF)
+        stats = producer.produce_csv(csv)
+        cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu
     finally:
         if before is None:
             del os.environ["LOANSTREAM_NATIVE_ENCODING"]
@@ -154,8 +167,12 @@ def ours_unthrottled(
             os.environ["LOANSTREAM_NATIVE_ENCODING"] = before
     assert stats.delivered == rows, stats
     name = "ours_unthrottled" if encoding != "off" else "ours_unthrottled_python_encoding"
-    result = {"bench": name, "events": stats.sent, "seconds": round(stats.seconds, 3),
-              "eps": round(stats.eps, 1)}  # fmt: skip
+    # `eps`: every event delivered and acknowledged, as ProducerPerformance counts (it reports
+    # after close(), from its callbacks); `sending_eps`: until the last produce() call
+    result = {"bench": name, "events": stats.sent,
+              "seconds": round(stats.delivery_seconds, 3),
+              "eps": round(stats.sent / stats.delivery_seconds, 1),
+              "sending_eps": round(stats.eps, 1), "cpu_seconds": round(cpu, 3)}  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
 
@@ -175,8 +192,12 @@ def payload_file(csv: Path, rows: int) -> tuple[Path, int]:
     return path, total // max(count, 1)
 
 
-def producer_performance(settings: Settings, topics: Topics, csv: Path, rows: int) -> dict:
+def producer_performance(
+    settings: Settings, topics: Topics, csv: Path, rows: int, records: int | None = None
+) -> dict:
+    """ProducerPerformance sends ``records`` (default: all ``rows``) of our payloads."""
     payloads, avg = payload_file(csv, rows)
+    records = records or rows
     options = ProducerOptions()
     props = {
         "bootstrap.servers": settings.bootstrap_servers,
@@ -188,15 +209,17 @@ def producer_performance(settings: Settings, topics: Topics, csv: Path, rows: in
     }
     command = [
         "java", "-Xmx1g", "-cp", f"{KAFKA_LIBS}/*", "org.apache.kafka.tools.ProducerPerformance",
-        "--topic", topics.new("perftool"), "--num-records", str(rows), "--throughput", "-1",
+        "--topic", topics.new("perftool"), "--num-records", str(records), "--throughput", "-1",
         "--payload-file", str(payloads), "--payload-delimiter", "\n",
         "--producer-props", *[f"{k}={v}" for k, v in props.items()],
     ]  # fmt: skip
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu  # the JVM's start included
     line = [x for x in proc.stdout.splitlines() if "records sent" in x][-1]
     eps = float(re.search(r"([\d.]+) records/sec", line).group(1))
-    result = {"bench": "kafka_producer_performance", "events": rows, "avg_record_bytes": avg,
-              "eps": eps, "tool_line": line.strip()}  # fmt: skip
+    result = {"bench": "kafka_producer_performance", "events": records, "avg_record_bytes": avg,
+              "eps": eps, "cpu_seconds": round(cpu, 3), "tool_line": line.strip()}  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
 
@@ -268,6 +291,9 @@ def peak_memory(settings: Settings, topics: Topics, csv: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script")
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="unthrottled runs of ours and the tool (median)"
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
     rows = 10_000 if args.quick else 100_000
@@ -279,9 +305,21 @@ def main() -> int:
         small = dataset(rows)
         encoded = encoding(small)
         rates = rate_accuracy(settings, topics, csv, seconds)
-        ours = ours_unthrottled(settings, topics, small, rows)
+        pairs = []  # (ours, tool) back to back: the tool's speed swings between minutes
+        for _ in range(args.pairs):
+            pairs.append(
+                (
+                    ours_unthrottled(settings, topics, small, rows),
+                    producer_performance(settings, topics, small, rows),
+                )
+            )
+            topics.cleanup()  # 2 x 390 MB per pair
+        ours, tool = sorted(pairs, key=lambda pair: pair[0]["eps"] / pair[1]["eps"])[
+            len(pairs) // 2
+        ]
+        # the tool's fixed CPU cost (JVM start, JIT, connecting), to compare CPU per event
+        tool_start = producer_performance(settings, topics, small, rows, records=1000)
         ours_python = ours_unthrottled(settings, topics, small, rows, encoding="off")
-        tool = producer_performance(settings, topics, small, rows)
         naive = naive_baseline(settings, topics, small, rows)
         memory = peak_memory(settings, topics, dataset(big_rows))
     finally:
@@ -293,8 +331,17 @@ def main() -> int:
             for rate in sorted({r["target_eps"] for r in rates})
         },
         "ours_vs_producer_performance": round(ours["eps"] / tool["eps"], 3),
+        "ours_vs_producer_performance_pairs": [round(o["eps"] / t["eps"], 3) for o, t in pairs],
+        "ours_sending_only_vs_producer_performance": round(ours["sending_eps"] / tool["eps"], 3),
         "ours_python_encoding_vs_producer_performance": round(ours_python["eps"] / tool["eps"], 3),
         "speedup_vs_naive": round(ours["eps"] / naive["eps"], 2),
+        "cpu_us_per_event": {
+            "ours": [round(o["cpu_seconds"] / rows * 1e6, 1) for o, _ in pairs],
+            "producer_performance_less_its_1000_record_run": [
+                round((t["cpu_seconds"] - tool_start["cpu_seconds"]) / (rows - 1000) * 1e6, 1)
+                for _, t in pairs
+            ],
+        },
         "peak_rss_mb_1m_rows": memory["peak_rss_mb"],
         "encoding_us_per_event": {
             "python": encoded["python_us_per_event"],
@@ -307,12 +354,23 @@ def main() -> int:
         print(f"| rate {r['target_eps']:,} eps, {r['events']:,} events | achieved "
               f"{r['achieved_eps']:,} eps, ratio {r['ratio']:.4f} (incl. final flush "
               f"{r['ratio_incl_final_flush']:.4f}) |")  # fmt: skip
-    print(f"| unthrottled, {rows:,} rows: loanstream | {ours['eps']:,} eps |")
+    for o, t in pairs:
+        print(f"| pair: loanstream {o['eps']:,} eps ({o['cpu_seconds']} CPU s), "
+              f"ProducerPerformance {t['eps']:,} eps ({t['cpu_seconds']} CPU s) | "
+              f"ratio {o['eps'] / t['eps']:.3f} |")  # fmt: skip
+    cpu = summary["cpu_us_per_event"]
+    print(f"| CPU µs per event: loanstream | {cpu['ours']} |")
+    print(f"| CPU µs per event: ProducerPerformance, less its fixed cost "
+          f"({tool_start['cpu_seconds']} CPU s for 1,000 records) | "
+          f"{cpu['producer_performance_less_its_1000_record_run']} |")  # fmt: skip
+    print(f"| unthrottled, {rows:,} rows: loanstream (until every event is acknowledged) | "
+          f"{ours['eps']:,} eps (sending only: {ours['sending_eps']:,}) |")  # fmt: skip
     print(f"| the same with the Python encoder (`LOANSTREAM_NATIVE_ENCODING=off`) | "
           f"{ours_python['eps']:,} eps |")  # fmt: skip
     print(f"| same rows/payloads: Kafka ProducerPerformance | {tool['eps']:,} eps "
           f"(avg record {tool['avg_record_bytes']} B) |")  # fmt: skip
-    print(f"| ratio loanstream / ProducerPerformance | {summary['ours_vs_producer_performance']} |")
+    print(f"| ratio loanstream / ProducerPerformance (median pair) | "
+          f"{summary['ours_vs_producer_performance']} |")  # fmt: skip
     print(f"| naive prototype-style baseline | {naive['eps']:,} eps |")
     print(f"| speed-up over naive | {summary['speedup_vs_naive']}x |")
     print(f"| peak RSS, {memory['rows']:,}-row CSV | {memory['peak_rss_mb']} MB |")

@@ -142,7 +142,7 @@ setup_native() {
         return
     fi
     if ! command -v cargo >/dev/null 2>&1; then
-        log "native: WARNING cargo (Rust) not found: the sink will score in Python (slower);"
+        log "native: WARNING cargo (Rust) not found: the sink will score and the producer encode in Python (slower);"
         log "native: install Rust (https://rustup.rs) and re-run make setup to build it"
         return
     fi

@@ -6,10 +6,12 @@ cell's text exactly as in the file (``" 36 months"`` keeps its space) and ``null
 key is the loan ``id`` as a string. Typing happens downstream, in ``scoring.preprocess_event``,
 so no information is lost in transit.
 
-The file is read as a stream (``csv`` module, ``chunk_rows`` rows at a time), so memory stays
-flat for files of any length. LendingClub's non-loan lines (banner, section titles, policy-code
-totals, blank lines: :mod:`loanstream.lendingclub`, the same definition validation uses) are
-skipped and counted by kind with their file lines. Rows that cannot become an event (no id,
+The file is read as a stream (``chunk_rows`` rows at a time), so memory stays flat for files
+of any length: the plain loan rows by the native reader
+(:func:`loanstream.native.open_event_reader`), which writes exactly this module's events, and
+everything else by the ``csv`` module. LendingClub's non-loan lines (banner, section titles,
+policy-code totals, blank lines: :mod:`loanstream.lendingclub`, the same definition validation
+uses) are skipped and counted by kind with their file lines. Rows that cannot become an event (no id,
 wrong field count) are rejected with their row number and reason; they are counted, never
 dropped silently.
 
@@ -19,14 +21,16 @@ non-loan line after the header is a row too, so row numbers follow the file's li
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -38,7 +42,8 @@ KEY_COLUMN = "id"
 EVENT_TIME_FIELD = "event_time"
 
 # A CSV field can legitimately be long (LendingClub's `desc`), but not unbounded.
-csv.field_size_limit(16 * 1024 * 1024)
+FIELD_LIMIT = 16 * 1024 * 1024
+csv.field_size_limit(FIELD_LIMIT)
 
 
 class EventSourceError(ValueError):
@@ -77,8 +82,23 @@ class EventBatch:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def entries(self) -> int:
+        """Events, rejections and skipped lines: what ``chunk_rows`` bounds."""
+        return len(self.keys) + len(self.rejections) + len(self.skipped)
 
-_second_cache: list = [None, ""]  # [epoch second, "YYYY-MM-DDTHH:MM:SS"]
+
+# [epoch second, "YYYY-MM-DDTHH:MM:SS" as str, as bytes]
+_second_cache: list = [None, "", b""]
+
+
+def _clock() -> tuple[float, int]:
+    """(now, its whole second), with the second's date and time formatted in the cache."""
+    now = time.time()
+    second = int(now)
+    if second != _second_cache[0]:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache[:] = [second, text, text.encode("ascii")]
+    return now, second
 
 
 def utc_now_iso() -> str:
@@ -86,17 +106,20 @@ def utc_now_iso() -> str:
 
     Called once per event, so the date part is formatted once per second.
     """
-    now = time.time()
-    second = int(now)
-    if second != _second_cache[0]:
-        _second_cache[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second_cache[0] = second
+    now, second = _clock()
     return f"{_second_cache[1]}.{int((now - second) * 1_000_000):06d}+00:00"
 
 
 def finish_event(body: bytes, event_time: str) -> bytes:
     """Close an event body by appending its ``event_time``."""
     return b'%s,"event_time":"%s"}' % (body, event_time.encode("ascii"))
+
+
+def finish_event_now(body: bytes) -> bytes:
+    """``finish_event(body, utc_now_iso())`` in one step, the producer's call per event."""
+    now, second = _clock()
+    micros = int((now - second) * 1_000_000)
+    return b'%s,"event_time":"%s.%06d+00:00"}' % (body, _second_cache[2], micros)
 
 
 def row_to_event(header: list[str], values: list[str], event_time: str | None = None) -> dict:
@@ -109,42 +132,13 @@ def row_to_event(header: list[str], values: list[str], event_time: str | None = 
 def _to_json_body(names: list[str], values: list[str]) -> bytes:
     """The row as a JSON object without its closing brace; blank cells become ``null``.
 
-    The definition: the native encoder (``loanstream.native.load_body_encoder``) writes exactly
-    these bytes or declines the record, and this function encodes it.
+    The definition: the native reader (``loanstream.native.open_event_reader``) writes exactly
+    these bytes or leaves the record to Python, and this function encodes it.
     """
     return orjson.dumps({n: (v if v != "" else None) for n, v in zip(names, values)})[:-1]
 
 
-ENCODE_ROWS = 256  # records encoded together (bounds the memory held as Python lists)
-
-
-class _Bodies:
-    """Event bodies for a stream of records: batches of :data:`ENCODE_ROWS` go to the native
-    encoder when it is available; whatever it declines (or everything, without it) is encoded
-    by :func:`_to_json_body`."""
-
-    def __init__(self, names: list[str], mode: str) -> None:
-        from loanstream.native import load_body_encoder
-
-        self.names = names
-        self.encoder, self.path = load_body_encoder(names, mode)
-        self.pending: list[list[str]] = []
-
-    def add(self, values: list[str], out: list[bytes]) -> None:
-        if self.encoder is None:
-            out.append(_to_json_body(self.names, values))
-            return
-        self.pending.append(values)
-        if len(self.pending) >= ENCODE_ROWS:
-            self.flush(out)
-
-    def flush(self, out: list[bytes]) -> None:
-        if not self.pending:
-            return
-        bodies = self.encoder.encode(self.pending)
-        for body, values in zip(bodies, self.pending, strict=True):
-            out.append(body if body is not None else _to_json_body(self.names, values))
-        self.pending = []
+NATIVE_READ_ROWS = 1024  # events read natively per call (bounds the native side's buffer)
 
 
 def _decode_reason(exc: UnicodeDecodeError, header_read: bool = True) -> str:
@@ -173,6 +167,27 @@ def _header_is_data(path: Path, limit: int = 1 << 20) -> bool:
 def _open_text(path: Path):
     # utf-8-sig drops a BOM; newline="" lets csv handle CRLF, LF, CR-only and quoted newlines.
     return path.open("r", encoding="utf-8-sig", errors="strict", newline="")
+
+
+def _physical_lines(handle: BinaryIO) -> Iterator[bytes]:
+    """The file's lines as universal newlines split them (``\r\n``, ``\r``, ``\n``; kept)."""
+    pending = b""
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        lines = (pending + block).splitlines(keepends=True)
+        pending = lines.pop()  # may go on in the next block (a "\r" may be half of "\r\n")
+        yield from lines
+    if pending:
+        yield pending
+
+
+def _decoded(lines: Iterator[bytes]) -> Iterator[str]:
+    """``lines`` as text: UTF-8, strict, a BOM dropped at the start of the file. Decoded one
+    line at a time (a line break never splits a UTF-8 sequence), so a decoding error is raised
+    for the record that holds the bad byte, not for one read earlier."""
+    first = next(lines, None)
+    if first is None:
+        return iter(())
+    return itertools.chain([first.decode().removeprefix("\ufeff")], map(bytes.decode, lines))
 
 
 def read_header(path: str | Path) -> list[str]:
@@ -226,17 +241,31 @@ def iter_event_batches(
 
     ``skip`` data rows are passed over first; at most ``max_events`` events are yielded
     (rejected rows do not count towards it). ``native``: ``auto``/``on``/``off`` for the native
-    encoder (default: ``LOANSTREAM_NATIVE_ENCODING``); the bodies are the same either way.
+    reader (default: ``LOANSTREAM_NATIVE_ENCODING``), which reads and encodes the plain loan
+    rows in one pass and leaves every other record to the ``csv.reader`` below (the same file
+    cursor, so rows and lines are counted alike); the batches are the same either way.
     """
+    from loanstream.native import open_event_reader
+
     path = Path(path)
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
+    if native is None:
+        from loanstream.config import Settings
+
+        native = Settings.from_env().native_encoding
     emitted = 0
     row = 0
+    in_python = 0  # records csv.reader read after the header
     header: list[str] = []
     try:
-        with _open_text(path) as handle:
-            reader = csv.reader(handle)
+        with contextlib.ExitStack() as stack:
+            fast, how = open_event_reader(path, native)
+            if fast is None:
+                lines = _physical_lines(stack.enter_context(path.open("rb")))
+            else:
+                lines = iter(fast.next_line, None)
+            reader = csv.reader(_decoded(lines))
             batch = EventBatch()
             raw_header = _first_record(reader, batch.skipped)
             if not raw_header:
@@ -253,20 +282,34 @@ def iter_event_batches(
                 )
             keep = [i for i, name in enumerate(header) if name != EVENT_TIME_FIELD]
             names = [header[i] for i in keep]
-            if native is None:
-                from loanstream.config import Settings
-
-                native = Settings.from_env().native_encoding
-            bodies = _Bodies(names, native)
-            log.info("%s: encoding events in %s", path.name, bodies.path)
-            for values in reader:
+            if fast is not None:
+                fast.columns(names, keep, width, key_index, csv.field_size_limit())
+            log.info("%s: reading and encoding events in %s", path.name, how)
+            while max_events is None or emitted < max_events:
+                if fast is not None:
+                    budget = min(chunk_rows - batch.entries(), NATIVE_READ_ROWS)
+                    if max_events is not None:
+                        budget = min(budget, max_events - emitted)
+                    before = len(batch.keys)
+                    row, full = fast.read(batch, row, skip, budget)
+                    emitted += len(batch.keys) - before
+                    if full:  # NATIVE_READ_ROWS events, a full batch, or max_events
+                        if batch.entries() >= chunk_rows:
+                            yield batch
+                            batch = EventBatch()
+                        continue
+                values = next(reader, None)  # the next record in Python
+                if values is None:
+                    break
                 row += 1
+                in_python += 1
                 if row <= skip:
                     continue
+                line = fast.line if fast is not None else reader.line_num
                 if len(values) != width:
                     kind = body_kind(values, width, key_index)
                     if kind:
-                        batch.skipped.append((kind, reader.line_num))
+                        batch.skipped.append((kind, line))
                     else:
                         batch.rejections.append(
                             Rejection(row, f"has {len(values)} fields, header has {width}")
@@ -275,29 +318,29 @@ def iter_event_batches(
                     key = values[key_index].strip()
                     kind = None if key.isdigit() else body_kind(values, width, key_index)
                     if kind:
-                        batch.skipped.append((kind, reader.line_num))
+                        batch.skipped.append((kind, line))
                     elif not key:
                         batch.rejections.append(Rejection(row, f"no loan '{KEY_COLUMN}'"))
                     else:
                         if has_event_time:
                             values = [values[i] for i in keep]
                         batch.keys.append(key)
-                        bodies.add(values, batch.bodies)
+                        batch.bodies.append(_to_json_body(names, values))
                         batch.rows.append(row)
                         emitted += 1
-                        if max_events is not None and emitted >= max_events:
-                            break
-                if len(batch.keys) + len(batch.rejections) + len(batch.skipped) >= chunk_rows:
-                    bodies.flush(batch.bodies)
+                if batch.entries() >= chunk_rows:
                     yield batch
                     batch = EventBatch()
-            bodies.flush(batch.bodies)
             if batch.keys or batch.rejections or batch.skipped:
                 yield batch
+            log.info(
+                "%s: %d rows read, %d of them by csv.reader (%s)",
+                path.name, row, in_python, "all" if fast is None else "the rest natively",
+            )  # fmt: skip
     except FileNotFoundError:
         raise EventSourceError(path, "file not found") from None
     except UnicodeDecodeError as exc:
         reason = _decode_reason(exc, header_read=bool(header) or _header_is_data(path))
-        raise EventSourceError(path, reason + " (at or after this row)", row + 1) from None
+        raise EventSourceError(path, reason, row + 1) from None
     except csv.Error as exc:
         raise EventSourceError(path, f"malformed CSV: {exc}", row + 1) from None

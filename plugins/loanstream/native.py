@@ -18,16 +18,23 @@ The scorer holds no bound of its own: the limits in force
 ``LOANSTREAM_NATIVE_SCORING``: ``auto`` (default: native when built and the rule set is one it
 models, else Python), ``on`` (fail if it cannot be used), ``off`` (Python only).
 
-**The encoder** (:func:`load_body_encoder`) turns batches of CSV records into the producer's
-event bodies: exactly the bytes of :func:`loanstream.events._to_json_body`, or it declines a
-record (a cell that is not text or not valid UTF-8, a wrong field count) and Python encodes
-it. ``tests/unit/test_events_native.py`` holds the two to the same bytes on both samples, on
-hypothesis input, on the bad-input corpus and on LendingClub's export shapes.
+**The reader** (:func:`open_event_reader`) reads the producer's CSV file and turns its plain
+loan rows into events in one pass, without the GIL: the id, exactly the bytes of
+:func:`loanstream.events._to_json_body` and the row. It parses with the ``csv`` crate's parser
+(``csv-core``) and takes a record only when its bytes are written in the one unambiguous form
+both parsers read alike (fields as they are or quoted with doubled quotes, commas, a line
+break) and it is valid UTF-8 with the header's field count and an id of plain digits. Every
+other record (blank lines, LendingClub's totals, stray quotes, bad bytes, ragged rows) it
+leaves to ``csv.reader`` and Python, which read it through the same cursor
+(``CsvEvents.next_line``), so rows, file lines, skips, rejections and errors are Python's.
+``tests/unit/test_events_native.py`` holds the two paths to the same batches on both samples,
+on hypothesis input, on the bad-input corpus and on LendingClub's export shapes.
 ``LOANSTREAM_NATIVE_ENCODING``: ``auto`` (default), ``on``, ``off``, as for the scorer.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -67,20 +74,22 @@ def _import_scorer() -> Any:
     return _scoring_native
 
 
-def load_body_encoder(names: list[str], mode: str = "auto") -> tuple[Any | None, str]:
-    """(a native ``BodyEncoder`` for the columns ``names`` or None, a few words on which)."""
+def open_event_reader(path: Path, mode: str = "auto") -> tuple[Any | None, str]:
+    """(a native ``CsvEvents`` reading ``path`` or None, a few words on which).
+
+    Raises ``FileNotFoundError`` (or another ``OSError``) as ``open`` does."""
     if mode not in MODES:
         raise ValueError(f"LOANSTREAM_NATIVE_ENCODING must be one of {MODES}, got {mode!r}")
     if mode == "off":
         return None, "Python (LOANSTREAM_NATIVE_ENCODING=off)"
     try:
-        encoder = _import_scorer().BodyEncoder(list(names))
+        reader = _import_scorer().CsvEvents(str(path))
     except ImportError as exc:
-        why = f"the native encoder is not built ({exc}); `make setup` builds it with cargo"
-    except (AttributeError, ValueError, TypeError) as exc:
-        why = f"the native encoder cannot encode these columns ({exc})"
+        why = f"the native reader is not built ({exc}); `make setup` builds it with cargo"
+    except AttributeError:
+        why = "the native module predates the native reader; `make setup` rebuilds it"
     else:
-        return encoder, "native (Rust), Python for any record it declines"
+        return reader, "native (Rust), csv.reader and Python for any record it leaves"
     if mode == "on":
         raise NativeScoringUnavailable(why)
     return None, f"Python ({why})"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from loanstream import kafka_clients
-from loanstream.events import Rejection, finish_event, iter_event_batches, utc_now_iso
+from loanstream.events import Rejection, finish_event_now, iter_event_batches
 from loanstream.ledger import Heartbeat, LedgerError, RunLedger
 from loanstream.lendingclub import SkippedLines, describe_skipped
 from loanstream.rate import RateLimiter
@@ -281,27 +280,29 @@ class EventProducer:
         run_id = stats.run_id
         partitions = check_topic(self.kafka_config, self.topic)
         producer = self._producer_factory(self.options.client_config(self.kafka_config))
-        per_partition: Counter[int] = Counter()
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                stats.failed += 1
-                if len(stats.first_errors) < MAX_ERRORS_KEPT:
-                    stats.first_errors.append(f"key {msg.key()!r}: {err.str()}")
-            else:
+            # called once per event (the cost that is left in an unthrottled run): no more
+            # than a count and the partition's offset range; per-partition counts at the end
+            if err is None:
                 stats.delivered += 1
-                partition, offset = msg.partition(), msg.offset()
-                per_partition[partition] += 1
-                seen = offsets.get(partition)
+                offset = msg.offset()
+                seen = offsets.get(msg.partition())
                 if seen is None:
-                    offsets[partition] = [offset, offset + 1, 1]
+                    offsets[msg.partition()] = [offset, offset + 1, 1]
                 else:
-                    seen[0] = min(seen[0], offset)
-                    seen[1] = max(seen[1], offset + 1)
+                    if offset < seen[0]:
+                        seen[0] = offset
+                    if offset >= seen[1]:
+                        seen[1] = offset + 1
                     seen[2] += 1
+                return
+            stats.failed += 1
+            if len(stats.first_errors) < MAX_ERRORS_KEPT:
+                stats.first_errors.append(f"key {msg.key()!r}: {err.str()}")
 
-        source = csv_path.name.encode()
-        run_b = run_id.encode()
+        source_header = ("source_file", csv_path.name.encode())
+        run_header = ("run_id", run_id.encode())
         poll_every = 1 if rate else 500
         log.info(
             "producing %s to topic '%s' (%d partitions) at %s, max %s events, skip %d, run %s",
@@ -329,8 +330,8 @@ class EventProducer:
                         break
                     if rate:
                         limiter.wait(index)
-                    value = finish_event(body, utc_now_iso())
-                    headers = [("source_file", source), ("row", b"%d" % row), ("run_id", run_b)]
+                    value = finish_event_now(body)
+                    headers = [source_header, ("row", b"%d" % row), run_header]
                     while True:
                         try:
                             producer.produce(
@@ -377,7 +378,7 @@ class EventProducer:
             remaining = producer.flush(self.flush_timeout)
             stats.delivery_seconds = limiter.elapsed()  # until every delivery report
             kafka_clients.finish_log(producer)  # the library's repeated lines, counted
-            stats.per_partition = dict(per_partition)
+            stats.per_partition = {p: seen[2] for p, seen in sorted(offsets.items())}
             if remaining:
                 stats.failed += remaining
                 stats.first_errors.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -10,6 +12,7 @@ import pytest
 from loanstream.events import (
     EventSourceError,
     finish_event,
+    finish_event_now,
     iter_event_batches,
     read_header,
 )
@@ -111,3 +114,12 @@ def test_real_lending_club_rows_keep_all_151_columns(shared_csv: Path) -> None:
     assert len(header) == 151 and len(evts) == 50
     assert all(set(e) == set(header) | {"event_time"} for e in evts)
     assert evts[0]["term"] in (" 36 months", " 60 months")
+
+
+def test_finish_event_now_is_finish_event_with_the_current_time() -> None:
+    before = datetime.now(UTC)
+    value = finish_event_now(b'{"id":"1"')
+    stamp = orjson.loads(value)["event_time"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", stamp)
+    assert value == finish_event(b'{"id":"1"', stamp)
+    assert before <= datetime.fromisoformat(stamp) <= datetime.now(UTC)
