@@ -260,9 +260,12 @@ def test_a_scheduled_replay_sends_the_slice_of_its_data_interval(
     from loanstream.run_params import count_data_rows, replay_slice
 
     replay = "loan_sample_replay"
-    # a logical date is unique per Dag: a random day, at 05:00 (slot 6 of 24)
-    # (in the past: a run with a future logical date waits for it)
-    when = datetime(2020, 1, 1, 5, tzinfo=UTC) + timedelta(days=uuid.uuid4().int % 2000)
+    # past (a future logical date waits for it), after the Dag's start_date (earlier runs have
+    # no tasks), unique (one run per logical date): a random day of 2026 at 05:mm:ss.ffffff
+    rand = uuid.uuid4().int
+    when = datetime(2026, 1, 1, 5, tzinfo=UTC) + timedelta(
+        days=rand % 300, minutes=rand % 60, microseconds=rand % 10**6
+    )
     dag_runner.wait_for_dag(replay)
     _set_paused(dag_runner, replay, False)
     try:
