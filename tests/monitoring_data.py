@@ -4,6 +4,8 @@ an older parser refused) and some that never will (hostile bytes, shown on the p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,3 +102,16 @@ def delete_seeded(dsn: str, run_id: str) -> None:
             cur.execute("DELETE FROM run_ledger WHERE run_id = %s", (run_id,))
     finally:
         conn.close()
+
+
+@contextmanager
+def seeded(dsn: str, csv: Path, prefix: str, started_ago: str) -> Iterator[SeededRun]:
+    """A seeded run (unique run id and topic from ``prefix``), deleted afterwards."""
+    from tests.helpers import unique_name
+
+    run = seed_run(dsn, csv, unique_name(prefix), unique_name(f"{prefix}_t"),
+                   started_ago=started_ago)  # fmt: skip
+    try:
+        yield run
+    finally:
+        delete_seeded(dsn, run.run_id)

@@ -22,7 +22,8 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Shots
 from tests.helpers import query, unique_name
-from tests.monitoring_data import HOSTILE, SeededRun, delete_seeded, seed_run
+from tests.monitoring_data import HOSTILE, SeededRun
+from tests.monitoring_data import seeded as seeded_run
 from tests.private_airflow import loanstream_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -41,12 +42,8 @@ def page_url(airflow_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def seeded(pg_dsn: str, shared_csv) -> Iterator[SeededRun]:
-    run = seed_run(pg_dsn, shared_csv, unique_name("ui_dead"), unique_name("ui_dead_t"),
-                   started_ago="3 hours")  # fmt: skip
-    try:
+    with seeded_run(pg_dsn, shared_csv, "ui_dead", started_ago="3 hours") as run:
         yield run
-    finally:
-        delete_seeded(pg_dsn, run.run_id)
 
 
 def counts_on_page(page: Page) -> dict[str, int]:

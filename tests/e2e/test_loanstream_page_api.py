@@ -13,8 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import query, unique_name
-from tests.monitoring_data import HOSTILE, SeededRun, delete_seeded, seed_run
+from tests.helpers import query
+from tests.monitoring_data import HOSTILE, SeededRun
+from tests.monitoring_data import seeded as seeded_run
 from tests.private_airflow import loanstream_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -72,12 +73,8 @@ def token(page_url: str) -> str:
 @pytest.fixture
 def seeded(pg_dsn: str, shared_csv) -> Iterator[SeededRun]:
     # two hours old: never "the last run" of anyone's page
-    run = seed_run(pg_dsn, shared_csv, unique_name("e2e_page"), unique_name("e2e_page_t"),
-                   started_ago="2 hours")  # fmt: skip
-    try:
+    with seeded_run(pg_dsn, shared_csv, "e2e_page", started_ago="2 hours") as run:
         yield run
-    finally:
-        delete_seeded(pg_dsn, run.run_id)
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
