@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nAirflow UI: {args.url}  — log in as `admin`; the password is the random"
         f" LOANSTREAM_AIRFLOW_ADMIN_PASSWORD that `make up` generated into {root / '.env'}"
         f" (read it there: grep LOANSTREAM_AIRFLOW_ADMIN_PASSWORD {root / '.env'})\n"
-        f"This run: {args.url}/dags/{args.dag_id}/runs/{urllib.parse.quote(run_id)}"
+        f"This run: {args.url}/dags/{args.dag_id}/runs/{urllib.parse.quote(run_id)}\n"
+        f"The stream (counts, throughput, latency, lag, dead letters): {args.url}/loanstream/"
     )
     return 0 if state == "success" else 1
 
