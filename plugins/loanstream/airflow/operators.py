@@ -54,7 +54,7 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
         topic: str,
         partitions: int | str = 3,
         retention_ms: int | str = 7 * 24 * 3600 * 1000,
-        replication: int = 1,
+        replication: int | None = None,  # None: min(3, brokers) (loanstream.topics)
         kafka_conn_id: str = KAFKA_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -81,11 +81,12 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
                 raise AirflowFailException(str(exc)) from None
             raise
         self.log.info(
-            "topic '%s': %s via %s (%d partitions)",
+            "topic '%s': %s via %s (%d partitions, %s)",
             result.topic,
             "created" if result.created else "already present",
             "rpk" if result.method == "rpk" else "the Kafka Admin API (rpk not installed)",
             result.partitions,
+            result.describe(),
         )
         context["ti"].xcom_push(key="topic", value=result.to_dict())
         return list(range(result.partitions))
