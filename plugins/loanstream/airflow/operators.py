@@ -301,7 +301,8 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
                 "partitions %s. Clear produce_events and wait_for_events (with downstream) to "
                 "complete the file: nothing is doubled", stats.stopped_by, stats.consumed, stats.partitions,
             )  # fmt: skip
-        return stats.to_dict()
+        # where it ran (a Celery worker's own hostname: loanstream.airflow.workers)
+        return {**stats.to_dict(), "hostname": getattr(context["ti"], "hostname", None)}
 
     def on_kill(self) -> None:
         if self._sink is not None:
