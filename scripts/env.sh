@@ -42,6 +42,11 @@ export LOANSTREAM_VENV="$LOANSTREAM_ROOT/.venv"
 # (not exported: only the services get it, from scripts/stack.sh)
 LOANSTREAM_STACK_ID="$(printf '%s' "$LOANSTREAM_ROOT" | sha1sum | cut -c1-12)"
 export -n LOANSTREAM_STACK_ID
+# Cluster mode (LOANSTREAM_KAFKA_BROKERS=3): clients bootstrap from all three nodes, so any
+# one of them may be down when a client starts.
+if [ "${LOANSTREAM_KAFKA_BROKERS:-1}" = 3 ] && [ "${LOANSTREAM_BOOTSTRAP_SERVERS:-}" = "127.0.0.1:${LOANSTREAM_KAFKA_PORT:-}" ]; then
+    LOANSTREAM_BOOTSTRAP_SERVERS="$LOANSTREAM_BOOTSTRAP_SERVERS,127.0.0.1:${LOANSTREAM_KAFKA_NODE2_PORTS%%,*},127.0.0.1:${LOANSTREAM_KAFKA_NODE3_PORTS%%,*}"
+fi
 export LOANSTREAM_AIRFLOW_URL="http://${LOANSTREAM_AIRFLOW_HOST}:${LOANSTREAM_AIRFLOW_PORT}"
 
 # --- Airflow 3 configuration (env vars override airflow.cfg) ---

@@ -476,7 +476,12 @@ kafka_extra = {"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"]}
 if os.environ.get("LOANSTREAM_KAFKA_SASL_SSL", "0") == "1":
     # the pipeline goes through the SASL_SSL listener (scripts/kafka_sasl.py: client_config)
     kafka_extra = {
-        "bootstrap.servers": "127.0.0.1:" + os.environ["LOANSTREAM_KAFKA_SASL_PORT"],
+        "bootstrap.servers": ",".join(
+            "127.0.0.1:" + port
+            for port in [os.environ["LOANSTREAM_KAFKA_SASL_PORT"]]
+            + ([os.environ[f"LOANSTREAM_KAFKA_NODE{n}_PORTS"].split(",")[2] for n in (2, 3)]
+               if os.environ.get("LOANSTREAM_KAFKA_BROKERS", "1") == "3" else [])
+        ),
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.username": os.environ["LOANSTREAM_KAFKA_SCRAM_USER"],
@@ -661,6 +666,8 @@ kafka_client_fp() {
     else
         printf 'plaintext'
     fi
+    # the cluster's bootstrap list is in the connection too (unchanged for one broker)
+    if [ "$KAFKA_BROKERS" = 3 ]; then printf ' brokers 3'; fi
 }
 
 credentials_fp() {
