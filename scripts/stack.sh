@@ -648,7 +648,8 @@ celery_workers_wait() {
 
 # the executor the running Airflow services were started with (.local/run/executor)
 EXECUTOR_STAMP="$RUN/executor"
-executor_current() { [ -f "$EXECUTOR_STAMP" ] && [ "$(cat "$EXECUTOR_STAMP")" = "$EXECUTOR" ]; }
+# (no stamp: a stack started before the Celery option, i.e. with the LocalExecutor)
+executor_current() { [ "$(cat "$EXECUTOR_STAMP" 2>/dev/null || echo local)" = "$EXECUTOR" ]; }
 
 # --- credentials ---------------------------------------------------------------------------
 # A hash of the passwords the running stack was given (.local/run/credentials.sha256). When
