@@ -136,13 +136,18 @@ def cluster_layout(
 
 
 def min_insync_of(admin: AdminClient, topic: str, timeout: float = 10.0) -> int | None:
-    """The topic's ``min.insync.replicas`` (None if the cluster does not say)."""
+    """The topic's ``min.insync.replicas`` (None if the cluster does not say within
+    ``timeout``: right after creation a broker may not know the topic yet, so it asks again)."""
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    try:
-        entries = admin.describe_configs([resource])[resource].result(timeout=timeout)
-        return int(entries["min.insync.replicas"].value)
-    except (KafkaException, KeyError, ValueError, TypeError):
-        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            entries = admin.describe_configs([resource])[resource].result(timeout=timeout)
+            return int(entries["min.insync.replicas"].value)
+        except (KafkaException, KeyError, ValueError, TypeError):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
 
 
 def existing_partitions(

@@ -82,89 +82,94 @@ def test_leader_sigkill_while_producing_and_consuming_is_exactly_once(
     csv, ids = _big_csv(shared_csv, tmp_path)
     rng = random.Random(seed := env_seed())
     trials = []
-    for trial in range(TRIALS):
-        if not all(node.alive() for node in cluster.nodes):
-            cluster.start()
-        topic = unique_name("cluster_kill")
-        layout = ensure_topic(kafka.kafka_config(), topic, partitions=PARTITIONS, use_rpk=False)
-        assert (layout.replication, layout.min_insync_replicas, layout.brokers) == (3, 2, 3)
-        try:
-            # --- 1. the leader of a partition dies while the producer sends ---------------
-            log = tmp_path / f"produce{trial}.log"
-            producer = start_cli(
-                kafka, "produce", "--allow-any-path", "--csv", str(csv), "--topic", topic,
-                "--rate", str(RATE), "--bootstrap", cluster.bootstrap,
-                "--run-id", f"cluster-{trial}", log=log,
-            )  # fmt: skip
-            time.sleep(rng.uniform(1.0, 0.5 * len(ids) / RATE))
-            assert producer.poll() is None, "the producer finished before the kill"
-            produce_kill = _kill_leader(cluster, topic, rng)
-            rc = producer.wait(240)
-            output = log.read_text()
-            assert rc == 0, output[-3000:]
-            stats = json.loads(output.strip().splitlines()[-1])
-            messages = read_topic(kafka, topic, timeout=60)
-            keys = Counter(m.key().decode() for m in messages)
-            rows = Counter(dict(m.headers())["row"] for m in messages)
-            produced = {
-                "sent": stats["sent"],
-                "delivered": stats["delivered"],
-                "failed": stats["failed"],
-                "in_topic": len(messages),
-                "duplicate_keys": sum(n - 1 for n in keys.values()),
-                "duplicate_rows": sum(n - 1 for n in rows.values()),
-                "missing": len(set(ids) - set(keys)),
-                "producer_s": stats["seconds"],
-            }
-            assert stats["sent"] == stats["delivered"] == len(ids), produced
-            assert stats["failed"] == 0, produced
-            assert len(messages) == len(ids) and set(keys) == set(ids), produced
-            assert produced["duplicate_keys"] == produced["duplicate_rows"] == 0, produced
-            ends = topic_ends(kafka, topic)
-            assert sum(ends.values()) == len(ids)
-
-            # --- 2. the leader of a partition dies while the sink consumes ----------------
-            with temp_schema(settings) as dsn:
-                slow_batches(dsn, 0.05)  # ~120 batches: a ~6 s stream to aim the kill at
-                group = unique_name("cluster_group")
-                sink_settings = Settings(bootstrap_servers=cluster.bootstrap, pg_dsn=dsn)
-                log = tmp_path / f"consume{trial}.log"
-                consumer = start_cli(
-                    sink_settings, "consume", "--topic", topic, "--group", group,
-                    "--batch-size", str(BATCH), "--idle-timeout", str(IDLE_TIMEOUT), log=log,
+    try:
+        for trial in range(TRIALS):
+            if not all(node.alive() for node in cluster.nodes):
+                cluster.start()
+            topic = unique_name("cluster_kill")
+            layout = ensure_topic(kafka.kafka_config(), topic, partitions=PARTITIONS, use_rpk=False)
+            assert (layout.replication, layout.min_insync_replicas, layout.brokers) == (3, 2, 3)
+            try:
+                # --- 1. the leader of a partition dies while the producer sends ---------------
+                log = tmp_path / f"produce{trial}.log"
+                producer = start_cli(
+                    kafka, "produce", "--allow-any-path", "--csv", str(csv), "--topic", topic,
+                    "--rate", str(RATE), "--bootstrap", cluster.bootstrap,
+                    "--run-id", f"cluster-{trial}", log=log,
                 )  # fmt: skip
-                target = rng.randint(BATCH, len(ids) // 2)
-                t0 = time.monotonic()
-                while consumer.poll() is None and time.monotonic() - t0 < 60:
-                    if query(dsn, "SELECT count(*) FROM risk_scored")[0][0] >= target:
-                        break
-                    time.sleep(0.02)
-                (stored_at_kill,) = query(dsn, "SELECT count(*) FROM risk_scored")[0]
-                assert consumer.poll() is None, "the sink finished before the kill"
-                consume_kill = _kill_leader(cluster, topic, rng)
-                rc = consumer.wait(240)
+                time.sleep(rng.uniform(1.0, 0.5 * len(ids) / RATE))
+                assert producer.poll() is None, "the producer finished before the kill"
+                produce_kill = _kill_leader(cluster, topic, rng)
+                rc = producer.wait(240)
                 output = log.read_text()
                 assert rc == 0, output[-3000:]
-                sink_stats = json.loads(output.strip().splitlines()[-1])
-                _wait_sink_gone(dsn)
-                outcome = check_database(dsn, topic, group, set(ids), set(), ends)
-            result = {
-                "trial": trial,
-                "produce_kill": produce_kill,
-                **produced,
-                "consume_kill": {**consume_kill, "stored_at_kill": stored_at_kill},
-                "sink_consumed": sink_stats["consumed"],
-                "sink_scored": sink_stats["scored"],
-                "sink_updated": sink_stats["updated"],
-                "sink_seconds": sink_stats.get("seconds"),
-                **{f"db_{k}": v for k, v in outcome.to_dict().items()},
-            }
-            trials.append(result)
-            assert outcome.exact, result
-            # one pass: the sink scored each event once and never re-upserted a stored row
-            assert sink_stats["scored"] == len(ids) and sink_stats["updated"] == 0, result
-        finally:
-            delete_topic(kafka, topic)
+                stats = json.loads(output.strip().splitlines()[-1])
+                messages = read_topic(kafka, topic, timeout=60)
+                keys = Counter(m.key().decode() for m in messages)
+                rows = Counter(dict(m.headers())["row"] for m in messages)
+                produced = {
+                    "sent": stats["sent"],
+                    "delivered": stats["delivered"],
+                    "failed": stats["failed"],
+                    "in_topic": len(messages),
+                    "duplicate_keys": sum(n - 1 for n in keys.values()),
+                    "duplicate_rows": sum(n - 1 for n in rows.values()),
+                    "missing": len(set(ids) - set(keys)),
+                    "producer_s": stats["seconds"],
+                }
+                assert stats["sent"] == stats["delivered"] == len(ids), produced
+                assert stats["failed"] == 0, produced
+                assert len(messages) == len(ids) and set(keys) == set(ids), produced
+                assert produced["duplicate_keys"] == produced["duplicate_rows"] == 0, produced
+                ends = topic_ends(kafka, topic)
+                assert sum(ends.values()) == len(ids)
+
+                # --- 2. the leader of a partition dies while the sink consumes ----------------
+                with temp_schema(settings) as dsn:
+                    slow_batches(dsn, 0.05)  # ~120 batches: a ~6 s stream to aim the kill at
+                    group = unique_name("cluster_group")
+                    sink_settings = Settings(bootstrap_servers=cluster.bootstrap, pg_dsn=dsn)
+                    log = tmp_path / f"consume{trial}.log"
+                    consumer = start_cli(
+                        sink_settings, "consume", "--topic", topic, "--group", group,
+                        "--batch-size", str(BATCH), "--idle-timeout", str(IDLE_TIMEOUT), log=log,
+                    )  # fmt: skip
+                    target = rng.randint(BATCH, len(ids) // 2)
+                    t0 = time.monotonic()
+                    while consumer.poll() is None and time.monotonic() - t0 < 60:
+                        if query(dsn, "SELECT count(*) FROM risk_scored")[0][0] >= target:
+                            break
+                        time.sleep(0.02)
+                    (stored_at_kill,) = query(dsn, "SELECT count(*) FROM risk_scored")[0]
+                    assert consumer.poll() is None, "the sink finished before the kill"
+                    consume_kill = _kill_leader(cluster, topic, rng)
+                    rc = consumer.wait(240)
+                    output = log.read_text()
+                    assert rc == 0, output[-3000:]
+                    sink_stats = json.loads(output.strip().splitlines()[-1])
+                    _wait_sink_gone(dsn)
+                    outcome = check_database(dsn, topic, group, set(ids), set(), ends)
+                result = {
+                    "trial": trial,
+                    "produce_kill": produce_kill,
+                    **produced,
+                    "consume_kill": {**consume_kill, "stored_at_kill": stored_at_kill},
+                    "sink_consumed": sink_stats["consumed"],
+                    "sink_scored": sink_stats["scored"],
+                    "sink_updated": sink_stats["updated"],
+                    "sink_seconds": sink_stats.get("seconds"),
+                    **{f"db_{k}": v for k, v in outcome.to_dict().items()},
+                }
+                trials.append(result)
+                assert outcome.exact, result
+                # one pass: the sink scored each event once and never re-upserted a stored row
+                assert sink_stats["scored"] == len(ids) and sink_stats["updated"] == 0, result
+            finally:
+                delete_topic(kafka, topic)
+    except BaseException as exc:
+        record("cluster_leader_kill", {"seed": seed, "failed_trial": len(trials),
+               "error": repr(exc)[:2000], "per_trial": trials})  # fmt: skip
+        raise
     record(
         "cluster_leader_kill",
         {
