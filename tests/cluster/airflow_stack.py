@@ -340,6 +340,14 @@ class CeleryAirflow:
 
 @contextlib.contextmanager
 def running_celery_airflow(bootstrap: str) -> Iterator[CeleryAirflow]:
+    import pytest
+
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server not found: run `make setup` (it installs Debian's redis-server)")
+    try:
+        import airflow.providers.celery  # noqa: F401
+    except ImportError:
+        pytest.fail("apache-airflow-providers-celery is not installed: run `make setup`")
     stack = CeleryAirflow(bootstrap)
     try:
         stack.start()
