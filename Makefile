@@ -7,6 +7,8 @@
 #   make test     setup + up, then pytest over tests/ (CI=true: `make down` afterwards);
 #                 TESTS=tests/unit PYTEST_ARGS='-x -k name' narrow it
 #   make status | down | clean | lint | chaos | bench
+#   LOANSTREAM_KAFKA_BROKERS=3 make up      three Kafka brokers (docs/SCALING.md)
+#   LOANSTREAM_EXECUTOR=celery make up      CeleryExecutor, LOANSTREAM_CELERY_WORKERS workers
 #
 # Configuration: .env (if present) over .env.example; see docs/OPERATIONS.md.
 
@@ -27,7 +29,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup up down status demo test chaos lint bench clean
 
 help:
-	@sed -n "3,11p" Makefile | sed 's/^# \{0,1\}//'
+	@sed -n "3,13p" Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(VENV_STAMP)
 	@scripts/setup.sh system kafka compose native dirs tls
@@ -55,7 +57,7 @@ test: setup up
 	exit $$rc
 
 chaos: setup up
-	@LOANSTREAM_CHAOS_TRIALS=$${LOANSTREAM_CHAOS_TRIALS:-20} $(ENV) $(PY) -m pytest -m chaos $(TESTS) $(PYTEST_ARGS)
+	@LOANSTREAM_CHAOS_TRIALS=$${LOANSTREAM_CHAOS_TRIALS:-20} $(ENV) $(PY) -m pytest -m "chaos or cluster" $(TESTS) $(PYTEST_ARGS)
 
 lint: $(VENV_STAMP)
 	@$(VENV)/bin/ruff check .

@@ -42,6 +42,11 @@ export LOANSTREAM_VENV="$LOANSTREAM_ROOT/.venv"
 # (not exported: only the services get it, from scripts/stack.sh)
 LOANSTREAM_STACK_ID="$(printf '%s' "$LOANSTREAM_ROOT" | sha1sum | cut -c1-12)"
 export -n LOANSTREAM_STACK_ID
+# Cluster mode (LOANSTREAM_KAFKA_BROKERS=3): clients bootstrap from all three nodes, so any
+# one of them may be down when a client starts.
+if [ "${LOANSTREAM_KAFKA_BROKERS:-1}" = 3 ] && [ "${LOANSTREAM_BOOTSTRAP_SERVERS:-}" = "127.0.0.1:${LOANSTREAM_KAFKA_PORT:-}" ]; then
+    LOANSTREAM_BOOTSTRAP_SERVERS="$LOANSTREAM_BOOTSTRAP_SERVERS,127.0.0.1:${LOANSTREAM_KAFKA_NODE2_PORTS%%,*},127.0.0.1:${LOANSTREAM_KAFKA_NODE3_PORTS%%,*}"
+fi
 export LOANSTREAM_AIRFLOW_URL="http://${LOANSTREAM_AIRFLOW_HOST}:${LOANSTREAM_AIRFLOW_PORT}"
 
 # --- Airflow 3 configuration (env vars override airflow.cfg) ---
@@ -59,7 +64,14 @@ export AIRFLOW__CORE__PLUGINS_FOLDER="$LOANSTREAM_ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 # the UI's Test button and `airflow connections test` (the providers' hooks test_connection)
 export AIRFLOW__CORE__TEST_CONNECTION="${AIRFLOW__CORE__TEST_CONNECTION:-Enabled}"
-export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+# LOANSTREAM_EXECUTOR=celery: the CeleryExecutor, Redis (started by `make up`) as its broker,
+# Airflow's own Postgres database as its result backend.
+if [ "${LOANSTREAM_EXECUTOR:-local}" = celery ]; then
+    export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+    export AIRFLOW__CELERY__WORKER_CONCURRENCY="${AIRFLOW__CELERY__WORKER_CONCURRENCY:-${LOANSTREAM_CELERY_CONCURRENCY:-4}}"
+else
+    export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+fi
 export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-$LOANSTREAM_AIRFLOW_PARALLELISM}"
 export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:-$LOANSTREAM_AIRFLOW_PARALLELISM}"
 export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
@@ -81,6 +93,17 @@ export AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL="${AIRFLOW__DAG_PROCESSOR__P
 if [ -z "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ]; then
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://${AIRFLOW_PG_USER}:$(_loanstream_urlquote "${AIRFLOW_PG_PASSWORD:-}")@${LOANSTREAM_PG_HOST}:${LOANSTREAM_PG_PORT}/${AIRFLOW_PG_DB}"
     export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+fi
+if [ "${LOANSTREAM_EXECUTOR:-local}" = celery ]; then
+    if [ -z "${AIRFLOW__CELERY__BROKER_URL:-}" ]; then
+        AIRFLOW__CELERY__BROKER_URL="redis://:$(_loanstream_urlquote "${LOANSTREAM_REDIS_PASSWORD:-}")@127.0.0.1:${LOANSTREAM_REDIS_PORT:-6380}/0"
+        export AIRFLOW__CELERY__BROKER_URL
+    fi
+    if [ -z "${AIRFLOW__CELERY__RESULT_BACKEND:-}" ]; then
+        AIRFLOW__CELERY__RESULT_BACKEND="db+${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN#*+psycopg2}"
+        AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql${AIRFLOW__CELERY__RESULT_BACKEND#db+}"
+        export AIRFLOW__CELERY__RESULT_BACKEND
+    fi
 fi
 # Stable secrets, generated once by `make up` into .local/secrets (never in git).
 if [ -z "${AIRFLOW__API_AUTH__JWT_SECRET:-}" ] && [ -f "$LOANSTREAM_LOCAL/secrets/jwt_secret" ]; then

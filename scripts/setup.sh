@@ -2,7 +2,7 @@
 # One-time machine setup for the local stack; every step is skipped when already done.
 #
 #   scripts/setup.sh venv     # .venv from requirements.txt + `pip install -e .`
-#   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven (if missing)
+#   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven, redis-server (if missing)
 #   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
 #   scripts/setup.sh compose  # .local/bin/compose-check (compose-go, from the Go module proxy)
 #   scripts/setup.sh native   # the native scorer and event encoder (native/, Rust) into plugins/loanstream/
@@ -88,6 +88,8 @@ setup_system() {
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
     command -v mvn >/dev/null || missing+=(maven)
+    # the CeleryExecutor's broker (LOANSTREAM_EXECUTOR=celery); the stack runs its own server
+    command -v redis-server >/dev/null || missing+=(redis-server)
     command -v setsid >/dev/null || missing+=(util-linux)
     command -v sha1sum >/dev/null || missing+=(coreutils)
     if [ "${#missing[@]}" -gt 0 ]; then

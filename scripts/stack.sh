@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The local loanstream stack, without Docker: Kafka (KRaft, from Maven jars), PostgreSQL
 # (Debian's binaries) and Airflow 3 (scheduler, api-server, dag-processor, triggerer).
+# LOANSTREAM_KAFKA_BROKERS=3: a three-node Kafka cluster (kafka, kafka-2, kafka-3).
+# LOANSTREAM_EXECUTOR=celery: the CeleryExecutor, with redis (Debian's redis-server) and
+# LOANSTREAM_CELERY_WORKERS workers (celery-worker-1..N, hostnames loanstream-worker-N).
 #
 #   scripts/stack.sh up       # start whatever is not running, wait until healthy
 #   scripts/stack.sh down     # stop exactly what `up` started (pid files + stack id)
@@ -30,13 +33,26 @@ STACK_ID="$LOANSTREAM_STACK_ID"
 
 KAFKA_DIR="$LOCAL/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs"
-KAFKA_DATA="$KAFKA_DIR/data"
-KAFKA_PROPS="$KAFKA_DIR/server.properties"
 KAFKA_TLS="$KAFKA_DIR/tls"
 SASL_SSL="${LOANSTREAM_KAFKA_SASL_SSL:-0}"
 
 AIRFLOW_SERVICES=(airflow-scheduler airflow-dag-processor airflow-triggerer airflow-api-server)
-ALL_SERVICES=(postgres kafka "${AIRFLOW_SERVICES[@]}")
+
+KAFKA_BROKERS="${LOANSTREAM_KAFKA_BROKERS:-1}"
+case "$KAFKA_BROKERS" in 1 | 3) ;; *) die "LOANSTREAM_KAFKA_BROKERS=$KAFKA_BROKERS: use 1 (the default) or 3" ;; esac
+KAFKA_NODES=(kafka)
+[ "$KAFKA_BROKERS" = 3 ] && KAFKA_NODES=(kafka kafka-2 kafka-3)
+
+EXECUTOR="${LOANSTREAM_EXECUTOR:-local}"
+case "$EXECUTOR" in local | celery) ;; *) die "LOANSTREAM_EXECUTOR=$EXECUTOR: use local (the default) or celery" ;; esac
+CELERY_WORKERS="${LOANSTREAM_CELERY_WORKERS:-2}"
+[[ "$CELERY_WORKERS" =~ ^[1-9][0-9]?$ ]] || die "LOANSTREAM_CELERY_WORKERS=$CELERY_WORKERS: use 1..99"
+CELERY_SERVICES=()
+if [ "$EXECUTOR" = celery ]; then
+    CELERY_SERVICES=(redis)
+    for ((w = 1; w <= CELERY_WORKERS; w++)); do CELERY_SERVICES+=("celery-worker-$w"); done
+fi
+ALL_SERVICES=(postgres "${KAFKA_NODES[@]}" "${CELERY_SERVICES[@]}" "${AIRFLOW_SERVICES[@]}")
 
 KAFKA_TIMEOUT="${LOANSTREAM_KAFKA_START_TIMEOUT:-120}"
 PG_TIMEOUT="${LOANSTREAM_PG_START_TIMEOUT:-60}"
@@ -151,74 +167,133 @@ stop_sessions() {
 
 # --- Kafka ---------------------------------------------------------------------------------
 
-kafka_check() { "$PY" "$ROOT/scripts/stackcheck.py" kafka "$LOANSTREAM_BOOTSTRAP_SERVERS" 2>/dev/null; }
+# Cluster mode: LOANSTREAM_KAFKA_BROKERS=3 starts three combined broker+controller KRaft nodes
+# (services kafka, kafka-2, kafka-3; infra/kafka/cluster.properties.in appended to each node's
+# server.properties) with data under .local/kafka/cluster/nodeN. Node 1 keeps the ports above,
+# nodes 2 and 3 take LOANSTREAM_KAFKA_NODE2_PORTS / _NODE3_PORTS (broker,controller,sasl).
+# The single node's data (.local/kafka/data) is left alone: switching modes starts empty topics.
+kafka_check() { "$PY" "$ROOT/scripts/stackcheck.py" kafka "$LOANSTREAM_BOOTSTRAP_SERVERS" "$KAFKA_BROKERS" 2>/dev/null; }
 
-# kafka_render FILE: server.properties from the template, plus the SASL_SSL listener
+# node_ports NAME: "broker controller sasl" ports of a node.
+node_ports() {
+    case "$1" in
+    kafka) echo "$LOANSTREAM_KAFKA_PORT $LOANSTREAM_KAFKA_CONTROLLER_PORT $LOANSTREAM_KAFKA_SASL_PORT" ;;
+    kafka-2) echo "${LOANSTREAM_KAFKA_NODE2_PORTS//,/ }" ;;
+    kafka-3) echo "${LOANSTREAM_KAFKA_NODE3_PORTS//,/ }" ;;
+    esac
+}
+node_id() { case "$1" in kafka) echo 1 ;; *) echo "${1#kafka-}" ;; esac; }
+node_dir() { if [ "$KAFKA_BROKERS" = 3 ]; then echo "$KAFKA_DIR/cluster/node$(node_id "$1")"; else echo "$KAFKA_DIR"; fi; }
+quorum_voters() {
+    local n p c _s out=""
+    for n in kafka kafka-2 kafka-3; do
+        read -r p c _s <<<"$(node_ports "$n")"
+        out="$out${out:+,}$(node_id "$n")@127.0.0.1:$c"
+    done
+    echo "$out"
+}
+
+# kafka_render NODE FILE: server.properties from the template, plus (cluster mode) the node's
+# id and the quorum (infra/kafka/cluster.properties.in), plus the SASL_SSL listener
 # (infra/kafka/sasl_ssl.properties.in, certificates in .local/kafka/tls) when
 # LOANSTREAM_KAFKA_SASL_SSL=1. Owner-only: it holds the keystore password.
 kafka_render() {
+    local node=$1 out=$2 port cport sport data
+    read -r port cport sport <<<"$(node_ports "$node")"
+    data="$(node_dir "$node")/data"
     (
         umask 077
-        sed -e "s|@KAFKA_PORT@|$LOANSTREAM_KAFKA_PORT|g" \
-            -e "s|@CONTROLLER_PORT@|$LOANSTREAM_KAFKA_CONTROLLER_PORT|g" \
-            -e "s|@DATA_DIR@|$KAFKA_DATA|g" \
-            "$ROOT/infra/kafka/server.properties.in" >"$1"
+        sed -e "s|@KAFKA_PORT@|$port|g" \
+            -e "s|@CONTROLLER_PORT@|$cport|g" \
+            -e "s|@DATA_DIR@|$data|g" \
+            "$ROOT/infra/kafka/server.properties.in" >"$out"
+        if [ "$KAFKA_BROKERS" = 3 ]; then
+            echo >>"$out"
+            sed -e "s|@NODE_ID@|$(node_id "$node")|g" -e "s|@QUORUM_VOTERS@|$(quorum_voters)|g" \
+                "$ROOT/infra/kafka/cluster.properties.in" >>"$out"
+        fi
         if [ "$SASL_SSL" = 1 ]; then
             "$PY" "$ROOT/scripts/kafka_sasl.py" tls "$KAFKA_TLS" >/dev/null \
                 || die "kafka: making the TLS certificates in $KAFKA_TLS failed (openssl?)"
-            echo >>"$1"
-            "$PY" "$ROOT/scripts/kafka_sasl.py" properties "$KAFKA_TLS" "$LOANSTREAM_KAFKA_PORT" \
-                "$LOANSTREAM_KAFKA_CONTROLLER_PORT" "$LOANSTREAM_KAFKA_SASL_PORT" >>"$1"
+            echo >>"$out"
+            "$PY" "$ROOT/scripts/kafka_sasl.py" properties "$KAFKA_TLS" "$port" "$cport" "$sport" >>"$out"
         fi
     )
 }
 
-kafka_start() {
-    mkdir -p "$KAFKA_DATA" "$LOGS"
-    kafka_render "$KAFKA_PROPS.next"
-    if running kafka; then
-        if cmp -s "$KAFKA_PROPS.next" "$KAFKA_PROPS"; then
-            rm -f "$KAFKA_PROPS.next"
-            log "kafka: already running (pid $(pid_of kafka))"
-            return
-        fi
-        log "kafka: its configuration changed (LOANSTREAM_KAFKA_SASL_SSL or ports): restarting it"
-        kafka_stop
+# kafka_cluster_id: one id for all nodes of a cluster (kept in .local/kafka/cluster/cluster.id).
+kafka_cluster_id() {
+    local f="$KAFKA_DIR/cluster/cluster.id" id
+    if [ "$KAFKA_BROKERS" = 3 ] && [ -s "$f" ]; then
+        cat "$f"
+        return
     fi
-    mv "$KAFKA_PROPS.next" "$KAFKA_PROPS"
+    id="$(java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.xml" \
+        kafka.tools.StorageTool random-uuid 2>>"$LOGS/kafka.log" | tail -n 1)"
+    if [ "$KAFKA_BROKERS" = 3 ]; then echo "$id" >"$f"; fi
+    echo "$id"
+}
+
+kafka_start() {
+    local node dir props port cport sport heap
     ls "$KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || die "kafka: no jars in $KAFKA_LIBS: run \`make setup\` first"
     command -v java >/dev/null || die "kafka: java not found: run \`make setup\` first"
-    local java_opts=(-Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.xml"
-        -Dkafka.logs.dir="$LOGS" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
-        -XX:ErrorFile="$LOGS/kafka-hs_err_%p.log" -Djava.awt.headless=true)
-    if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
-        local cluster_id
-        cluster_id="$(java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>>"$LOGS/kafka.log" | tail -n 1)"
-        log "kafka: formatting storage in $KAFKA_DATA (cluster $cluster_id)"
-        java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool format \
-            -t "$cluster_id" -c "$KAFKA_PROPS" >>"$LOGS/kafka.log" 2>&1 \
-            || fail_service kafka "storage format failed"
-    fi
-    log "kafka: starting on $LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)$([ "$SASL_SSL" = 1 ] && echo ", SASL_SSL 127.0.0.1:$LOANSTREAM_KAFKA_SASL_PORT")"
-    # shellcheck disable=SC2086  # heap options are several words
-    start_bg kafka java $LOANSTREAM_KAFKA_HEAP_OPTS "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_PROPS"
+    mkdir -p "$LOGS"
+    # back to one broker: the other nodes of an earlier cluster stop
+    if [ "$KAFKA_BROKERS" = 1 ]; then stop_sessions kafka-2 kafka-3; fi
+    heap="$LOANSTREAM_KAFKA_HEAP_OPTS"
+    [ "$KAFKA_BROKERS" = 3 ] && heap="${LOANSTREAM_KAFKA_CLUSTER_HEAP_OPTS:--Xms256m -Xmx512m}"
+    for node in "${KAFKA_NODES[@]}"; do
+        dir="$(node_dir "$node")"
+        props="$dir/server.properties"
+        mkdir -p "$dir/data"
+        kafka_render "$node" "$props.next"
+        if running "$node"; then
+            if cmp -s "$props.next" "$props"; then
+                rm -f "$props.next"
+                log "$node: already running (pid $(pid_of "$node"))"
+                continue
+            fi
+            log "$node: its configuration changed (LOANSTREAM_KAFKA_SASL_SSL, LOANSTREAM_KAFKA_BROKERS or ports): restarting it"
+            stop_sessions "$node"
+        fi
+        mv "$props.next" "$props"
+        local java_opts=(-Dlog4j2.configurationFile="$ROOT/infra/kafka/log4j2.xml"
+            -Dkafka.logs.dir="$LOGS" -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+            -XX:ErrorFile="$LOGS/$node-hs_err_%p.log" -Djava.awt.headless=true)
+        if [ ! -f "$dir/data/meta.properties" ]; then
+            local cluster_id
+            mkdir -p "$KAFKA_DIR/cluster"
+            cluster_id="$(kafka_cluster_id)"
+            log "$node: formatting storage in $dir/data (cluster $cluster_id)"
+            java -cp "$KAFKA_LIBS/*" "${java_opts[@]}" kafka.tools.StorageTool format \
+                -t "$cluster_id" -c "$props" >>"$LOGS/$node.log" 2>&1 \
+                || fail_service "$node" "storage format failed"
+        fi
+        read -r port cport sport <<<"$(node_ports "$node")"
+        log "$node: starting on 127.0.0.1:$port (controller 127.0.0.1:$cport)$([ "$SASL_SSL" = 1 ] && echo ", SASL_SSL 127.0.0.1:$sport")"
+        # shellcheck disable=SC2086  # heap options are several words
+        start_bg "$node" java $heap "${java_opts[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$props"
+    done
 }
 
 kafka_wait() {
-    local i
+    local i node
     for ((i = 0; i < KAFKA_TIMEOUT; i++)); do
-        running kafka || fail_service kafka "the broker exited during start-up"
+        for node in "${KAFKA_NODES[@]}"; do
+            running "$node" || fail_service "$node" "the broker exited during start-up"
+        done
         if kafka_check; then
-            log "kafka: healthy ($LOANSTREAM_BOOTSTRAP_SERVERS)"
+            log "kafka: healthy ($LOANSTREAM_BOOTSTRAP_SERVERS, $KAFKA_BROKERS broker(s))"
             kafka_scram_user
             return
         fi
         sleep 1
     done
-    fail_service kafka "no metadata response from $LOANSTREAM_BOOTSTRAP_SERVERS within ${KAFKA_TIMEOUT}s"
+    fail_service kafka "$KAFKA_BROKERS broker(s) not registered at $LOANSTREAM_BOOTSTRAP_SERVERS within ${KAFKA_TIMEOUT}s"
 }
 
-kafka_stop() { stop_sessions kafka; }
+kafka_stop() { stop_sessions kafka kafka-2 kafka-3; }
 
 # The SASL_SSL listener's SCRAM user (LOANSTREAM_KAFKA_SCRAM_USER, password from .env), created
 # or updated through the PLAINTEXT listener on every start.
@@ -411,7 +486,12 @@ kafka_extra = {"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"]}
 if os.environ.get("LOANSTREAM_KAFKA_SASL_SSL", "0") == "1":
     # the pipeline goes through the SASL_SSL listener (scripts/kafka_sasl.py: client_config)
     kafka_extra = {
-        "bootstrap.servers": "127.0.0.1:" + os.environ["LOANSTREAM_KAFKA_SASL_PORT"],
+        "bootstrap.servers": ",".join(
+            "127.0.0.1:" + port
+            for port in [os.environ["LOANSTREAM_KAFKA_SASL_PORT"]]
+            + ([os.environ[f"LOANSTREAM_KAFKA_NODE{n}_PORTS"].split(",")[2] for n in (2, 3)]
+               if os.environ.get("LOANSTREAM_KAFKA_BROKERS", "1") == "3" else [])
+        ),
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.username": os.environ["LOANSTREAM_KAFKA_SCRAM_USER"],
@@ -515,6 +595,81 @@ airflow_wait() {
 
 airflow_stop() { stop_sessions "${AIRFLOW_SERVICES[@]}"; }
 
+# --- Celery (LOANSTREAM_EXECUTOR=celery) ------------------------------------------------------
+# Redis on 127.0.0.1:LOANSTREAM_REDIS_PORT (password from .env, no persistence: the queue
+# holds only what the scheduler will send again) and LOANSTREAM_CELERY_WORKERS workers. Each
+# worker has its own hostname (Celery's node name and Airflow's [core] hostname_callable:
+# loanstream.airflow.workers.hostname), so a task instance, its log and XCom say where it ran.
+# Task logs are written to the shared log folder and read from there (--skip-serve-logs).
+
+REDIS_DIR="$LOCAL/redis"
+
+redis_cli() { REDISCLI_AUTH="${LOANSTREAM_REDIS_PASSWORD:-}" redis-cli --no-auth-warning -h 127.0.0.1 -p "$LOANSTREAM_REDIS_PORT" "$@"; }
+redis_check() { [ "$(redis_cli ping 2>/dev/null)" = PONG ]; }
+
+redis_start() {
+    if running redis && redis_check; then
+        log "redis: already running (pid $(pid_of redis))"
+        return
+    fi
+    command -v redis-server >/dev/null || die "redis: redis-server not found: run \`make setup\` first"
+    [ -n "${LOANSTREAM_REDIS_PASSWORD:-}" ] || die "redis: LOANSTREAM_REDIS_PASSWORD unset (make up writes it into .env)"
+    mkdir -p "$REDIS_DIR"
+    (
+        umask 077
+        printf '%s\n' "bind 127.0.0.1" "port $LOANSTREAM_REDIS_PORT" "protected-mode yes" \
+            "daemonize no" "save \"\"" "appendonly no" "dir $REDIS_DIR" \
+            "requirepass $LOANSTREAM_REDIS_PASSWORD" >"$REDIS_DIR/redis.conf"
+    )
+    log "redis: starting on 127.0.0.1:$LOANSTREAM_REDIS_PORT"
+    start_bg redis redis-server "$REDIS_DIR/redis.conf"
+    local i
+    for ((i = 0; i < 30; i++)); do
+        redis_check && { log "redis: healthy"; return; }
+        running redis || fail_service redis "exited during start-up"
+        sleep 0.5
+    done
+    fail_service redis "no PONG from 127.0.0.1:$LOANSTREAM_REDIS_PORT within 15s"
+}
+
+celery_workers_start() {
+    local w name
+    for ((w = 1; w <= CELERY_WORKERS; w++)); do
+        name="celery-worker-$w"
+        if running "$name"; then
+            log "$name: already running"
+            continue
+        fi
+        log "$name: starting (hostname loanstream-worker-$w, $AIRFLOW__CELERY__WORKER_CONCURRENCY slots)"
+        LOANSTREAM_WORKER_HOSTNAME="loanstream-worker-$w" \
+            AIRFLOW__CORE__HOSTNAME_CALLABLE=loanstream.airflow.workers.hostname \
+            start_bg "$name" "$AIRFLOW" celery worker --celery-hostname "loanstream-worker-$w@%h" \
+            --concurrency "$AIRFLOW__CELERY__WORKER_CONCURRENCY" --skip-serve-logs
+    done
+}
+
+# celery_workers_wait: every worker answers a Celery ping (through Redis).
+celery_workers_wait() {
+    local i w name
+    for ((i = 0; i < AIRFLOW_TIMEOUT; i++)); do
+        for ((w = 1; w <= CELERY_WORKERS; w++)); do
+            running "celery-worker-$w" || fail_service "celery-worker-$w" "exited during start-up"
+        done
+        if "$PY" "$ROOT/scripts/stackcheck.py" celery "$CELERY_WORKERS" 2>/dev/null; then
+            log "celery: $CELERY_WORKERS worker(s) answer"
+            return
+        fi
+        sleep 2
+    done
+    name="celery-worker-1"
+    fail_service "$name" "not all $CELERY_WORKERS workers answered a ping within ${AIRFLOW_TIMEOUT}s"
+}
+
+# the executor the running Airflow services were started with (.local/run/executor)
+EXECUTOR_STAMP="$RUN/executor"
+# (no stamp: a stack started before the Celery option, i.e. with the LocalExecutor)
+executor_current() { [ "$(cat "$EXECUTOR_STAMP" 2>/dev/null || echo local)" = "$EXECUTOR" ]; }
+
 # --- credentials ---------------------------------------------------------------------------
 # A hash of the passwords the running stack was given (.local/run/credentials.sha256). When
 # .env holds others (changed by hand, or generated by a newer `make up` on a stack started
@@ -531,6 +686,8 @@ kafka_client_fp() {
     else
         printf 'plaintext'
     fi
+    # the cluster's bootstrap list is in the connection too (unchanged for one broker)
+    if [ "$KAFKA_BROKERS" = 3 ]; then printf ' brokers 3'; fi
 }
 
 credentials_fp() {
@@ -557,7 +714,20 @@ all_healthy() {
     for svc in "${ALL_SERVICES[@]}"; do
         running "$svc" || return 1
     done
-    pg_check && kafka_check && airflow_check
+    # nothing of another mode left running (a third broker, a worker, redis)
+    for svc in $(known_services); do
+        [[ " ${ALL_SERVICES[*]} " == *" $svc "* ]] || return 1
+    done
+    executor_current && pg_check && kafka_check && airflow_check
+}
+
+# known_services [PREFIX]: services with a pid file (whatever mode started them).
+known_services() {
+    local f
+    for f in "$RUN"/"${1:-}"*.pid; do
+        [ -f "$f" ] && basename "$f" .pid
+    done
+    return 0
 }
 
 cmd_up() {
@@ -581,8 +751,21 @@ cmd_up() {
         log "airflow: than .env now gives (or before make up generated them): restarting them"
         airflow_stop
     fi
+    if any_airflow_running && ! executor_current; then
+        log "airflow: its services run another executor than LOANSTREAM_EXECUTOR=$EXECUTOR: restarting them"
+        airflow_stop
+        stop_sessions $(known_services celery-worker-)
+    fi
+    if [ "$EXECUTOR" = celery ]; then
+        redis_start
+    else
+        stop_sessions redis $(known_services celery-worker-)
+    fi
     airflow_start
+    [ "$EXECUTOR" = celery ] && celery_workers_start
     airflow_wait
+    [ "$EXECUTOR" = celery ] && celery_workers_wait
+    echo "$EXECUTOR" >"$EXECUTOR_STAMP"
     credentials_stamp
     log "stack up in $((SECONDS - t0))s"
     cmd_status
@@ -591,11 +774,13 @@ cmd_up() {
 cmd_down() {
     local svc pid sids="" left i
     # the sessions of every service we started, remembered before stopping them
-    for svc in "${ALL_SERVICES[@]}"; do
+    for svc in "${ALL_SERVICES[@]}" $(known_services); do
         if pid="$(pid_of "$svc")"; then sids="$sids $pid"; fi
     done
-    # Airflow and Kafka together, then Postgres (Airflow records its shutdown in it)
-    stop_sessions "${AIRFLOW_SERVICES[@]}" kafka
+    # Airflow, its workers, Redis and Kafka together, then Postgres (Airflow records its
+    # shutdown in it)
+    # shellcheck disable=SC2046
+    stop_sessions "${AIRFLOW_SERVICES[@]}" $(known_services celery-worker-) redis kafka kafka-2 kafka-3
     pg_stop
     # shellcheck disable=SC2086
     left="$( (session_pids $sids; marked_pids) | sort -u | tr '\n' ' ')"
@@ -620,10 +805,17 @@ cmd_down() {
 }
 
 cmd_status() {
-    local svc state addr
-    for svc in "${ALL_SERVICES[@]}"; do
+    local svc state addr port cport sport seen=" "
+    for svc in "${ALL_SERVICES[@]}" $(known_services); do
+        [[ "$seen" == *" $svc "* ]] && continue
+        seen="$seen$svc "
         case "$svc" in
-        kafka) addr="$LOANSTREAM_BOOTSTRAP_SERVERS (controller 127.0.0.1:$LOANSTREAM_KAFKA_CONTROLLER_PORT)$([ "$SASL_SSL" = 1 ] && echo ", SASL_SSL :$LOANSTREAM_KAFKA_SASL_PORT" || true)" ;;
+        kafka | kafka-2 | kafka-3)
+            read -r port cport sport <<<"$(node_ports "$svc")"
+            addr="127.0.0.1:$port (controller :$cport)$([ "$SASL_SSL" = 1 ] && echo ", SASL_SSL :$sport" || true)"
+            ;;
+        redis) addr="127.0.0.1:$LOANSTREAM_REDIS_PORT (Celery broker)" ;;
+        celery-worker-*) addr="hostname loanstream-worker-${svc#celery-worker-}" ;;
         postgres) addr="$LOANSTREAM_PG_HOST:$LOANSTREAM_PG_PORT (dbs $LOANSTREAM_PG_DB, $AIRFLOW_PG_DB)" ;;
         airflow-api-server) addr="$LOANSTREAM_AIRFLOW_URL (UI + REST API)" ;;
         *) addr="-" ;;

@@ -40,6 +40,7 @@ from loanstream.config import Settings  # noqa: E402
 NEEDS = {
     "integration": ("kafka", "postgres"),
     "chaos": ("kafka", "postgres"),
+    "cluster": ("postgres",),
     "e2e": ("kafka", "postgres", "airflow"),
     "browser": ("kafka", "postgres", "airflow"),
 }

@@ -20,6 +20,8 @@ func main() {
 	if len(os.Args) > 2 {
 		opts = append(opts, cli.WithEnvFiles(os.Args[2]), cli.WithDotEnv)
 	}
+	// COMPOSE_PROFILES (environment or env file) activates profiles, as with `docker compose`
+	opts = append(opts, cli.WithDefaultProfiles())
 	po, err := cli.NewProjectOptions([]string{file}, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,4 +1,9 @@
-"""Create the events topic: with ``rpk`` where it is installed, else through Kafka's Admin API."""
+"""Create the events topic: with ``rpk`` where it is installed, else through Kafka's Admin API.
+
+Replication follows the cluster (:func:`replication_for`): ``min(3, brokers)`` replicas,
+``min.insync.replicas`` 2 when there are three (so an ``acks=all`` write survives one broker's
+death and is refused, not half-stored, when two are gone), and unclean leader election off
+(a replica that missed writes never becomes leader: no acknowledged event is lost)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from loanstream import kafka_clients
 
@@ -28,9 +33,39 @@ class TopicResult:
     partitions: int
     created: bool
     method: str  # "rpk" or "admin-api"
+    replication: int = 1  # replicas per partition in force (read back from the cluster)
+    min_insync_replicas: int | None = None  # the topic's min.insync.replicas (None: unknown)
+    brokers: int = 1  # brokers in the cluster's metadata
+
+    def describe(self) -> str:
+        """``replication 3 (min.insync.replicas 2) on 3 brokers``"""
+        isr = "?" if self.min_insync_replicas is None else self.min_insync_replicas
+        plural = "s" if self.brokers != 1 else ""
+        return f"replication {self.replication} (min.insync.replicas {isr}) on {self.brokers} broker{plural}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+MAX_REPLICATION = 3
+
+
+def replication_for(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of ``brokers`` brokers:
+    ``min(3, brokers)`` replicas; 2 in-sync replicas required when there are three, else 1."""
+    if brokers < 1:
+        raise TopicError("the cluster reports no brokers: cannot choose a replication factor")
+    replication = min(MAX_REPLICATION, brokers)
+    return replication, 2 if replication >= MAX_REPLICATION else 1
+
+
+def topic_configs(retention_ms: int, min_insync: int) -> dict[str, str]:
+    """The topic-level settings every loanstream topic is created with."""
+    return {
+        "retention.ms": str(retention_ms),
+        "min.insync.replicas": str(min_insync),
+        "unclean.leader.election.enable": "false",
+    }
 
 
 def find_rpk() -> str | None:
@@ -42,14 +77,25 @@ def find_rpk() -> str | None:
 
 
 def rpk_create_command(
-    rpk: str, topic: str, partitions: int, replication: int, retention_ms: int, brokers: str
+    rpk: str,
+    topic: str,
+    partitions: int,
+    replication: int,
+    retention_ms: int,
+    brokers: str,
+    min_insync: int = 1,
 ) -> list[str]:
     """The ``rpk topic create`` command line for our topic settings."""
+    configs = [
+        arg
+        for key, value in topic_configs(retention_ms, min_insync).items()
+        for arg in ("--topic-config", f"{key}={value}")
+    ]
     return [
         rpk, "topic", "create", topic,
         "--partitions", str(partitions),
         "--replicas", str(replication),
-        "--topic-config", f"retention.ms={retention_ms}",
+        *configs,
         "-X", f"brokers={brokers}",
     ]  # fmt: skip
 
@@ -71,6 +117,39 @@ def topic_partitions(
     if info is None or info.error is not None:
         return None
     return sorted(info.partitions)
+
+
+def cluster_layout(
+    admin: AdminClient, topic: str, timeout: float = 10.0, brokers: str = "Kafka"
+) -> tuple[int, int | None, int]:
+    """(brokers in the cluster, partitions of ``topic`` or None, replicas of its partition 0)."""
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise TopicError(
+            f"cannot reach Kafka at {brokers} within {timeout:.0f}s ({exc.args[0]}); start it "
+            "(`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the loanstream_kafka connection"
+        ) from None
+    info = metadata.topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        return len(metadata.brokers), None, 0
+    first = info.partitions[min(info.partitions)]
+    return len(metadata.brokers), len(info.partitions), len(first.replicas)
+
+
+def min_insync_of(admin: AdminClient, topic: str, timeout: float = 10.0) -> int | None:
+    """The topic's ``min.insync.replicas`` (None if the cluster does not say within
+    ``timeout``: right after creation a broker may not know the topic yet, so it asks again)."""
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            entries = admin.describe_configs([resource])[resource].result(timeout=timeout)
+            return int(entries["min.insync.replicas"].value)
+        except (KafkaException, KeyError, ValueError, TypeError):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
 
 
 def existing_partitions(
@@ -95,12 +174,16 @@ def ensure_topic(
     topic: str,
     *,
     partitions: int = 3,
-    replication: int = 1,
+    replication: int | None = None,
     retention_ms: int = 7 * 24 * 3600 * 1000,
     use_rpk: bool | None = None,
     timeout: float = 30.0,
 ) -> TopicResult:
-    """Create ``topic`` if missing; pass if it exists with ``partitions``; fail clearly otherwise."""
+    """Create ``topic`` if missing; pass if it exists with ``partitions``; fail clearly otherwise.
+
+    ``replication`` None (the default) follows the cluster: :func:`replication_for` its broker
+    count. The result carries the replication and ``min.insync.replicas`` in force, read back
+    from the cluster (for an existing topic: what it was created with)."""
     with kafka_clients.admin_client(kafka_config, f"topic '{topic}'") as admin:
         return _ensure_topic(
             admin, kafka_config, topic, partitions, replication, retention_ms, use_rpk, timeout
@@ -112,26 +195,45 @@ def _ensure_topic(
     kafka_config: dict[str, Any],
     topic: str,
     partitions: int,
-    replication: int,
+    replication: int | None,
     retention_ms: int,
     use_rpk: bool | None,
     timeout: float,
 ) -> TopicResult:
     brokers = str(kafka_config.get("bootstrap.servers"))
-    found = existing_partitions(admin, topic, brokers=brokers)
+    broker_count, found, replicas = cluster_layout(admin, topic, brokers=brokers)
     rpk = find_rpk() if use_rpk is not False else None
     method = "rpk" if rpk else "admin-api"
     if use_rpk and not rpk:
         raise TopicError("rpk was required but is not installed (set LOANSTREAM_RPK or PATH)")
     if found is not None:
         _check_layout(topic, found, partitions)
-        log.info("topic '%s' already exists with %d partitions: nothing to do", topic, found)
-        return TopicResult(topic, found, created=False, method=method)
+        result = TopicResult(
+            topic, found, False, method, replicas, min_insync_of(admin, topic), broker_count
+        )
+        log.info(
+            "topic '%s' already exists with %d partitions, %s: nothing to do",
+            topic, found, result.describe(),
+        )  # fmt: skip
+        return result
 
+    auto_replication, min_insync = replication_for(broker_count)
+    if replication is None:
+        replication = auto_replication
+    elif replication < 1 or replication > broker_count:
+        raise TopicError(
+            f"replication {replication} asked for topic '{topic}' but the cluster at {brokers} "
+            f"has {broker_count} broker(s); use 1..{broker_count} (or leave it unset: "
+            f"min(3, brokers) = {auto_replication})"
+        )
+    else:
+        min_insync = replication_for(replication)[1]
+    configs = topic_configs(retention_ms, min_insync)
     if rpk:
         command = rpk_create_command(
-            rpk, topic, partitions, replication, retention_ms, kafka_config["bootstrap.servers"]
-        )
+            rpk, topic, partitions, replication, retention_ms, kafka_config["bootstrap.servers"],
+            min_insync,
+        )  # fmt: skip
         log.info("creating topic with rpk: %s", " ".join(command))
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         output = (proc.stdout + proc.stderr).strip()
@@ -141,14 +243,12 @@ def _ensure_topic(
     else:
         log.info(
             "rpk not installed: creating topic '%s' through the Kafka Admin API (%d partitions, "
-            "replication %d, retention.ms=%d)",
-            topic, partitions, replication, retention_ms,
+            "replication %d on %d broker(s), %s)",
+            topic, partitions, replication, broker_count,
+            ", ".join(f"{k}={v}" for k, v in configs.items()),
         )  # fmt: skip
         new = NewTopic(
-            topic,
-            num_partitions=partitions,
-            replication_factor=replication,
-            config={"retention.ms": str(retention_ms)},
+            topic, num_partitions=partitions, replication_factor=replication, config=configs
         )
         future = admin.create_topics([new], operation_timeout=timeout)[topic]
         try:
@@ -157,13 +257,19 @@ def _ensure_topic(
             error = exc.args[0]
             if getattr(error, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
                 raise TopicError(f"creating topic '{topic}' failed: {error}") from None
-    found = existing_partitions(admin, topic, brokers=brokers)
+    broker_count, found, replicas = cluster_layout(admin, topic, brokers=brokers)
     deadline = time.monotonic() + timeout
     while found is None and time.monotonic() < deadline:  # metadata catches up shortly after
         time.sleep(0.2)
-        found = existing_partitions(admin, topic, brokers=brokers)
+        broker_count, found, replicas = cluster_layout(admin, topic, brokers=brokers)
     if found is None:
         raise TopicError(f"topic '{topic}' was created but is not visible in the metadata")
     _check_layout(topic, found, partitions)
-    log.info("topic '%s' ready: %d partitions, created by %s", topic, found, method)
-    return TopicResult(topic, found, created=True, method=method)
+    result = TopicResult(
+        topic, found, True, method, replicas, min_insync_of(admin, topic), broker_count
+    )
+    log.info(
+        "topic '%s' ready: %d partitions, %s, created by %s",
+        topic, found, result.describe(), method,
+    )  # fmt: skip
+    return result

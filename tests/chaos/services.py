@@ -211,6 +211,187 @@ class PrivateKafka(_Service):
         return bool(meta.brokers)
 
 
+def _random_cluster_id() -> str:
+    cluster_id = ""
+    while not cluster_id or cluster_id.startswith("-"):
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    return cluster_id
+
+
+def kafka_java(base: Path, heap: str = "-Xmx512m") -> list[str]:
+    """``java ... -cp libs/*`` for a private broker logging into ``base``."""
+    return [
+        "java", "-Xms128m", heap, "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={REPO / 'infra' / 'kafka' / 'log4j2.xml'}",
+        f"-Dkafka.logs.dir={base}", "-cp", f"{KAFKA_LIBS}/*",
+    ]  # fmt: skip
+
+
+class ClusterNode(_Service):
+    """One combined broker+controller node of :class:`PrivateKafkaCluster`."""
+
+    name = "kafka"
+
+    def __init__(self, base: Path, node_id: int, port: int, controller_port: int) -> None:
+        base.mkdir(parents=True, exist_ok=True)
+        super().__init__(base)
+        self.node_id = node_id
+        self.port = port
+        self.controller_port = controller_port
+        self.props = base / "server.properties"
+        self.java = kafka_java(base, "-Xmx256m")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def render(self, voters: str) -> None:
+        base_props = (REPO / "infra" / "kafka" / "server.properties.in").read_text()
+        cluster = (REPO / "infra" / "kafka" / "cluster.properties.in").read_text()
+        text = (
+            (base_props + "\n" + cluster)
+            .replace("@KAFKA_PORT@", str(self.port))
+            .replace("@CONTROLLER_PORT@", str(self.controller_port))
+            .replace("@DATA_DIR@", str(self.base / "data"))
+            .replace("@NODE_ID@", str(self.node_id))
+            .replace("@QUORUM_VOTERS@", voters)
+        )
+        self.props.write_text(text)
+
+    def format(self, cluster_id: str) -> None:
+        with self.log_path.open("ab") as log:
+            subprocess.run(
+                [*self.java, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                 "-c", str(self.props)],
+                stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120,
+            )  # fmt: skip
+
+    def _launch(self) -> None:
+        self._popen([*self.java, "kafka.Kafka", str(self.props)])
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def healthy(self) -> bool:
+        """This node answers metadata and is registered as a broker."""
+        try:
+            meta = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(
+                timeout=2
+            )
+        except Exception:  # noqa: BLE001
+            return False
+        return self.node_id in meta.brokers
+
+
+class PrivateKafkaCluster:
+    """A private three-node KRaft cluster (three combined broker+controller nodes, the layout
+    of ``LOANSTREAM_KAFKA_BROKERS=3 make up``: ``infra/kafka/cluster.properties.in``) on free
+    ports, 256 MiB of heap each. ``kill(node_id)`` SIGKILLs one node, ``restart(node_id)``
+    brings it back on its data and ports."""
+
+    name = "kafka-cluster"
+
+    def __init__(self, base: Path, size: int = 3) -> None:
+        self.base = base
+        self.nodes = [
+            ClusterNode(base / f"node{i}", i, free_port(), free_port()) for i in range(1, size + 1)
+        ]
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
+        cluster_id = _random_cluster_id()
+        for node in self.nodes:
+            node.render(voters)
+            node.format(cluster_id)
+        self.starts: list[float] = []
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def node(self, node_id: int) -> ClusterNode:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def brokers_up(self) -> int:
+        try:
+            meta = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(
+                timeout=2
+            )
+        except Exception:  # noqa: BLE001
+            return 0
+        return len(meta.brokers)
+
+    def start(self, timeout: float = 150.0) -> float:
+        """Start every node that is down (together: the quorum needs two of three), wait until
+        all are registered brokers; returns the seconds it took."""
+        t0 = time.monotonic()
+        for node in self.nodes:
+            if not node.alive():
+                node._launch()
+        while time.monotonic() - t0 < timeout:
+            for node in self.nodes:
+                if not node.alive():
+                    raise RuntimeError(f"cluster node {node.node_id} exited: {node.log_tail()}")
+            if all(node.healthy() for node in self.nodes):
+                took = time.monotonic() - t0
+                self.starts.append(took)
+                return took
+            time.sleep(0.5)
+        tails = "\n".join(f"node {n.node_id}: {n.log_tail(10)}" for n in self.nodes)
+        raise RuntimeError(f"private Kafka cluster not up in {timeout}s:\n{tails}")
+
+    def leader(self, topic: str, partition: int) -> int:
+        """Node id leading ``partition`` of ``topic`` now (-1: none)."""
+        meta = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(
+            timeout=10
+        )
+        return meta.topics[topic].partitions[partition].leader
+
+    def isr(self, topic: str) -> dict[int, list[int]]:
+        meta = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(
+            timeout=10
+        )
+        return {p: list(info.isrs) for p, info in meta.topics[topic].partitions.items()}
+
+    def kill(self, node_id: int) -> None:
+        self.node(node_id).kill()
+
+    def restart(self, node_id: int, timeout: float = 120.0) -> float:
+        return self.node(node_id).start(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM every node at once (one at a time, the last would wait for a quorum that
+        is gone), SIGKILL what is left after ``timeout`` (the data is thrown away anyway)."""
+        live = [node.proc for node in self.nodes if node.alive()]
+        for proc in live:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in live:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.1, deadline - time.monotonic()))
+        for proc in live:
+            _kill_group(proc, signal.SIGKILL, 10)
+
+    def leftovers(self) -> list[int]:
+        return [pid for node in self.nodes for pid in node.leftovers()]
+
+
+@contextlib.contextmanager
+def running_kafka_cluster(label: str = "cluster", size: int = 3) -> Iterator[PrivateKafkaCluster]:
+    """A private cluster started, then stopped and removed; fails if a process is left."""
+    if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        pytest.fail(f"no Kafka jars in {KAFKA_LIBS}: run `make setup` first", pytrace=False)
+    cluster = PrivateKafkaCluster(private_dir(label), size)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        left = cluster.leftovers()
+        shutil.rmtree(cluster.base, ignore_errors=True)
+        assert not left, f"private Kafka cluster processes left after stop: {left}"
+
+
 class PrivatePostgres(_Service):
     name = "postgres"
 

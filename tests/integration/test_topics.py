@@ -57,6 +57,10 @@ def test_admin_api_creates_then_passes_then_refuses_a_wrong_layout(live_settings
         assert retention_of(live_settings, topic) == "604800000"
         again = ensure_topic(config, topic, partitions=3, use_rpk=False)
         assert (again.created, again.partitions) == (False, 3)
+        # replication follows the cluster (one broker in the default stack) and is read back
+        for result in (first, again):
+            assert result.replication == min(3, result.brokers)
+            assert result.min_insync_replicas == (2 if result.brokers >= 3 else 1)
         with pytest.raises(TopicError, match="exists with 3 partitions but 5 were asked for"):
             ensure_topic(config, topic, partitions=5, use_rpk=False)
     finally:

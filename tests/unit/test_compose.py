@@ -25,6 +25,7 @@ AIRFLOW_SERVICES = (
     "airflow-triggerer",
 )
 EXPECTED = ("redpanda", "redpanda-console", "postgres", "airflow-init", *AIRFLOW_SERVICES)
+CLUSTER = ("redpanda-2", "redpanda-3", "redis", "airflow-worker-1", "airflow-worker-2")
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +76,15 @@ def test_airflow_services_share_image_env_and_mounts(compose: dict) -> None:
         assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include",
                 "/opt/airflow/data/landing"} <= mounts, name  # fmt: skip
         env = service["environment"]
-        assert env["LOANSTREAM_BOOTSTRAP_SERVERS"] == "redpanda:29092"
+        assert env["LOANSTREAM_BOOTSTRAP_SERVERS"] == "${LOANSTREAM_COMPOSE_BOOTSTRAP:-redpanda:29092}"
         assert env["LOANSTREAM_PG_HOST"] == "postgres"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
             "postgresql+psycopg2://airflow:"
         )
         assert "@postgres:5432/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-        assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "${LOANSTREAM_COMPOSE_EXECUTOR:-LocalExecutor}"
+        assert "@redis:6379/0" in env["AIRFLOW__CELERY__BROKER_URL"]
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://airflow:")
         assert (
             env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
             == "http://airflow-apiserver:8080/execution/"
@@ -99,6 +102,41 @@ def test_healthchecks(compose: dict) -> None:
     assert "/api/v2/monitor/health" in " ".join(
         services["airflow-apiserver"]["healthcheck"]["test"]
     )
+
+
+def test_cluster_profile_three_redpanda_nodes_redis_and_two_workers(compose: dict) -> None:
+    services = compose["services"]
+    for name in CLUSTER:
+        assert services[name]["profiles"] == ["cluster"], name
+    for name in EXPECTED:
+        assert "profiles" not in services[name], f"{name} must run without a profile"
+    # three brokers: one seed (the default node, a cluster of one on its own), two joining it
+    nodes = ("redpanda", "redpanda-2", "redpanda-3")
+    commands = {n: " ".join(services[n]["command"]) for n in nodes}
+    assert all("--seeds=redpanda:33145" in c for c in commands.values()), commands
+    ids = [c.split("--node-id=")[1].split()[0] for c in commands.values() if "--node-id=" in c]
+    assert sorted(ids) == ["2", "3"]
+    external = {n: host_ports(services[n]) for n in nodes}
+    assert external == {"redpanda": {9092: 9092}, "redpanda-2": {9192: 9192},
+                        "redpanda-3": {9292: 9292}}  # fmt: skip
+    for n in ("redpanda-2", "redpanda-3"):
+        assert f"internal://{n}:29092" in commands[n] and f"--rpc-addr={n}:33145" in commands[n]
+        assert services[n]["depends_on"]["redpanda"]["condition"] == "service_healthy"
+    # Celery: Redis with a password, two workers of the Airflow image, each its own hostname
+    assert "--requirepass" in " ".join(services["redis"]["command"])
+    assert "redis-cli ping" in " ".join(services["redis"]["healthcheck"]["test"])
+    hostnames = set()
+    for n in ("airflow-worker-1", "airflow-worker-2"):
+        worker = services[n]
+        assert worker["image"].startswith("loanstream-airflow") and worker["build"] == "."
+        assert worker["command"][:2] == ["celery", "worker"]
+        assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert worker["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+        hostnames.add(worker["hostname"])
+    assert hostnames == {"loanstream-worker-1", "loanstream-worker-2"}
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert "apache-airflow-providers-celery==" in requirements, "the workers need the provider"
 
 
 def test_start_order(compose: dict) -> None:
@@ -182,6 +220,22 @@ def test_compose_has_no_default_passwords() -> None:
 def test_docker_compose_config_validates() -> None:
     result = _validate(ROOT / "docker-compose.yml")
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_config_validates_the_cluster_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COMPOSE_PROFILES", "cluster")
+    monkeypatch.setenv("LOANSTREAM_COMPOSE_EXECUTOR", "CeleryExecutor")
+    result = _validate(ROOT / "docker-compose.yml")
+    assert result.returncode == 0, result.stderr
+    if result.stdout.lstrip().startswith("{"):  # the compose-go validator prints the project
+        import json
+
+        project = json.loads(result.stdout)
+        assert set(CLUSTER) <= set(project["services"]), sorted(project["services"])
+        env = project["services"]["airflow-worker-1"]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
 
 
 def test_the_validator_rejects_a_broken_compose_file(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
         topic: str,
         partitions: int = 3,
         retention_ms: int = 7 * 24 * 3600 * 1000,
-        replication: int = 1,
+        replication: int | None = None,  # None: min(3, brokers) (loanstream.topics)
         kafka_conn_id: str = KAFKA_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -82,11 +82,12 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
                 raise AirflowFailException(str(exc)) from None
             raise
         self.log.info(
-            "topic '%s': %s via %s (%d partitions)",
+            "topic '%s': %s via %s (%d partitions, %s)",
             result.topic,
             "created" if result.created else "already present",
             "rpk" if result.method == "rpk" else "the Kafka Admin API (rpk not installed)",
             result.partitions,
+            result.describe(),
         )
         context["ti"].xcom_push(key="topic", value=result.to_dict())
         return list(range(result.partitions))
@@ -313,7 +314,8 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
                 "partitions %s. Clear produce_events and wait_for_events (with downstream) to "
                 "complete the file: nothing is doubled", stats.stopped_by, stats.consumed, stats.partitions,
             )  # fmt: skip
-        return stats.to_dict()
+        # where it ran (a Celery worker's own hostname: loanstream.airflow.workers)
+        return {**stats.to_dict(), "hostname": getattr(context["ti"], "hostname", None)}
 
     def on_kill(self) -> None:
         if self._sink is not None:

@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["create"])
     p.add_argument("--topic", default=settings.topic)
     p.add_argument("--partitions", type=int, default=settings.partitions)
-    p.add_argument("--replication", type=int, default=1)
+    p.add_argument(
+        "--replication", type=int, default=None, help="replicas (default: min(3, brokers))"
+    )
     p.add_argument("--retention-ms", type=int, default=settings.retention_ms)
     p.add_argument("--bootstrap", default=settings.bootstrap_servers)
     p.set_defaults(func=run)

@@ -1,0 +1,359 @@
+"""A private Airflow with the CeleryExecutor for the cluster tests, sharing nothing with the
+shared stack.
+
+Its own Postgres (``PrivatePostgres``: Airflow's metadata database, the Celery result backend
+and the loanstream results database), its own Redis (Debian's ``redis-server``, a random
+password, no persistence), Airflow's scheduler, dag-processor, triggerer and api-server on free
+ports, and two Celery workers, each in a session of its own so one can be SIGKILLed whole, each
+with its own hostname (``loanstream.airflow.workers.hostname``, as ``make up`` gives them). The
+DAGs and plugins are this checkout's; Kafka is the private cluster of the caller.
+
+Every process is stopped at the end and the session fails if one is left.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+
+from tests.chaos.services import (
+    PrivatePostgres,
+    _Service,
+    free_port,
+    group_alive,
+    private_dir,
+)
+from tests.helpers import REPO
+
+AIRFLOW = Path(sys.executable).parent / "airflow"
+HEARTBEAT_TIMEOUT_S = 20  # a SIGKILLed worker's task is failed (and retried) after this
+
+
+def session_alive(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (Airflow puts task processes in groups of their own)."""
+    out = subprocess.run(
+        ["ps", "-e", "-o", "pid=,sid=,stat="], capture_output=True, text=True, check=True
+    ).stdout
+    pids = []
+    for line in out.splitlines():
+        pid, session, stat = line.split(None, 2)
+        if int(session) == sid and not stat.startswith("Z"):
+            pids.append(int(pid))
+    return pids
+
+
+class Process(_Service):
+    """One long-running process (an Airflow component, a worker, Redis) in its own session."""
+
+    def __init__(self, base: Path, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        super().__init__(base)
+        self.argv = argv
+        self.env = env
+        self.check = lambda: True
+
+    def _launch(self) -> None:
+        self._popen(self.argv, env=self.env, cwd=self.base)
+
+    def healthy(self) -> bool:
+        return self.check()
+
+    def kill(self) -> None:
+        """SIGKILL the whole session at once: the worker, its pool, task supervisors and tasks."""
+        assert self.proc is not None
+        pids = session_alive(self.proc.pid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        self.proc.wait(10)
+        self.kills += 1
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        pids = session_alive(self.proc.pid)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 15)
+        deadline = time.monotonic() + 20
+        while session_alive(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in session_alive(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+
+    def leftovers(self) -> list[int]:
+        if self.proc is None:
+            return []
+        return sorted(set(session_alive(self.proc.pid)) | set(group_alive(self.proc.pid)))
+
+
+class CeleryAirflow:
+    """The private stack; ``start()`` brings it up, ``stop()`` ends every process of it."""
+
+    def __init__(self, bootstrap: str, workers: int = 2, concurrency: int = 2) -> None:
+        self.base = private_dir("airflow")
+        self.bootstrap = bootstrap
+        self.pg = PrivatePostgres(self._dir("pg"))
+        self.api_port = free_port()
+        self.redis_port = free_port()
+        self.redis_password = secrets.token_urlsafe(18)
+        self.admin_password = secrets.token_urlsafe(18)
+        self.data_dir = self._dir("data")
+        self.workers = workers
+        self.concurrency = concurrency
+        self.processes: list[Process] = []
+        self.worker_procs: dict[str, Process] = {}
+        self.token: str | None = None
+
+    def _dir(self, name: str) -> Path:
+        path = self.base / name
+        path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o755)
+        return path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def loanstream_dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.pg.port}/loanstream"
+
+    def _env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "LOANSTREAM_"))
+            and k not in ("AIRFLOW_HOME", "PYTHONPATH")
+        }
+        home = self._dir("airflow_home")
+        passwords = home / "passwords.json"
+        passwords.write_text(json.dumps({"admin": self.admin_password}))
+        meta = f"postgresql+psycopg2://postgres@127.0.0.1:{self.pg.port}/airflow"
+        fernet = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+        env.update(
+            {
+                "PYTHONPATH": f"{REPO / 'plugins'}:{REPO}",
+                "PYTHONUNBUFFERED": "1",
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "16",
+                "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple."
+                "simple_auth_manager.SimpleAuthManager",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__CORE__FERNET_KEY": fernet,
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": meta,
+                "AIRFLOW__CELERY__BROKER_URL": (
+                    f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0"
+                ),
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + meta.replace("+psycopg2", ""),
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+                "AIRFLOW_CONN_LOANSTREAM_KAFKA": json.dumps(
+                    {"conn_type": "kafka", "extra": {"bootstrap.servers": self.bootstrap}}
+                ),
+                "AIRFLOW_CONN_LOANSTREAM_POSTGRES": json.dumps(
+                    {
+                        "conn_type": "postgres",
+                        "host": "127.0.0.1",
+                        "port": self.pg.port,
+                        "login": "postgres",
+                        "schema": "loanstream",
+                    }
+                ),
+                "LOANSTREAM_BOOTSTRAP_SERVERS": self.bootstrap,
+                "LOANSTREAM_PG_DSN": self.loanstream_dsn,
+                "LOANSTREAM_DATA_DIRS": f"{self.data_dir}:{REPO / 'include' / 'data'}",
+                "LOANSTREAM_REPORTS_DIR": str(self._dir("reports")),
+            }
+        )
+        return env
+
+    def _process(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        proc = Process(self.base, name, argv, env)
+        self.processes.append(proc)
+        return proc
+
+    def start(self) -> float:
+        t0 = time.monotonic()
+        self.pg.start()
+        conn = psycopg2.connect(self.pg.dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE airflow")
+            cur.execute("CREATE DATABASE loanstream")
+        conn.close()
+        from loanstream.sink import apply_schema
+
+        conn = psycopg2.connect(self.loanstream_dsn)
+        try:
+            apply_schema(conn, REPO / "include" / "sql" / "schema.sql")
+        finally:
+            conn.close()
+
+        redis_dir = self._dir("redis")
+        conf = redis_dir / "redis.conf"
+        conf.write_text(
+            f"bind 127.0.0.1\nport {self.redis_port}\nprotected-mode yes\ndaemonize no\n"
+            f'save ""\nappendonly no\ndir {redis_dir}\nrequirepass {self.redis_password}\n'
+        )
+        conf.chmod(0o600)
+        redis = self._process("redis", [shutil.which("redis-server") or "redis-server", str(conf)],
+                              dict(os.environ))  # fmt: skip
+        redis.check = self._redis_ok
+        redis.start(30)
+
+        env = self._env()
+        with (self.base / "airflow-migrate.log").open("ab") as log:
+            subprocess.run(
+                [str(AIRFLOW), "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                check=True, timeout=600, cwd=self.base,
+            )  # fmt: skip
+        for component in ("scheduler", "dag-processor", "triggerer"):
+            self._process(f"airflow-{component}", [str(AIRFLOW), component], env)._launch()
+        api = self._process("airflow-api-server", [str(AIRFLOW), "api-server"], env)
+        api._launch()
+        for n in range(1, self.workers + 1):
+            hostname = f"loanstream-worker-{n}"
+            worker_env = {
+                **env,
+                "LOANSTREAM_WORKER_HOSTNAME": hostname,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "loanstream.airflow.workers.hostname",
+            }
+            worker = self._process(
+                f"celery-worker-{n}",
+                [str(AIRFLOW), "celery", "worker", "--celery-hostname", f"{hostname}@%h",
+                 "--concurrency", str(self.concurrency), "--skip-serve-logs"],
+                worker_env,
+            )  # fmt: skip
+            worker._launch()
+            self.worker_procs[hostname] = worker
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            for proc in self.processes:
+                if proc.proc is None or proc.proc.poll() is not None:
+                    raise RuntimeError(f"{proc.name} exited at start: {proc.log_tail()}")
+            if self._airflow_healthy() and self.celery_workers() >= self.workers:
+                self._login()
+                return time.monotonic() - t0
+            time.sleep(2)
+        tails = "\n".join(f"{p.name}: {p.log_tail(8)}" for p in self.processes)
+        raise RuntimeError(f"private Celery Airflow not healthy in 300 s:\n{tails}")
+
+    def _redis_ok(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.redis_port, password=self.redis_password).ping())
+        except redis.RedisError:
+            return False
+
+    def _airflow_healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=3) as r:
+                health = json.load(r)
+        except Exception:  # noqa: BLE001
+            return False
+        return all(
+            (health.get(c) or {}).get("status") == "healthy"
+            for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        )
+
+    def celery_workers(self) -> int:
+        from celery import Celery
+
+        app = Celery(broker=f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0")
+        try:
+            return len(app.control.ping(timeout=1.5))
+        except Exception:  # noqa: BLE001
+            return 0
+
+    def _login(self) -> None:
+        body = self.request(
+            "POST", "/auth/token", {"username": "admin", "password": self.admin_password}
+        )
+        self.token = body["access_token"]
+
+    def request(self, method: str, path: str, body: object | None = None) -> object:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def metadata(self, sql: str, params: tuple = ()) -> list[tuple]:
+        conn = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{self.pg.port}/airflow")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    def restart_worker(self, hostname: str) -> None:
+        worker = self.worker_procs[hostname]
+        worker._launch()
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.pg.stop()
+
+    def leftovers(self) -> list[int]:
+        return [pid for p in [*self.processes, self.pg] for pid in p.leftovers()]
+
+
+@contextlib.contextmanager
+def running_celery_airflow(bootstrap: str) -> Iterator[CeleryAirflow]:
+    import pytest
+
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server not found: run `make setup` (it installs Debian's redis-server)")
+    try:
+        import airflow.providers.celery  # noqa: F401
+    except ImportError:
+        pytest.fail("apache-airflow-providers-celery is not installed: run `make setup`")
+    stack = CeleryAirflow(bootstrap)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        left = stack.leftovers()
+        shutil.rmtree(stack.base, ignore_errors=True)
+        assert not left, f"private Airflow processes left after stop: {left}"
