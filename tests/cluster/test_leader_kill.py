@@ -116,6 +116,7 @@ def test_leader_sigkill_while_producing_and_consuming_is_exactly_once(
                     "duplicate_rows": sum(n - 1 for n in rows.values()),
                     "missing": len(set(ids) - set(keys)),
                     "producer_s": stats["seconds"],
+                    "delivery_s": stats["delivery_seconds"],
                 }
                 assert stats["sent"] == stats["delivered"] == len(ids), produced
                 assert stats["failed"] == 0, produced
@@ -185,6 +186,7 @@ def test_leader_sigkill_while_producing_and_consuming_is_exactly_once(
                 [t[k]["restart_s"] for t in trials for k in ("produce_kill", "consume_kill")], 0.5
             ),
             "producer_s_max": max(t["producer_s"] for t in trials),
+            "delivery_s_max": max(t["delivery_s"] for t in trials),
             "ideal_producer_s": len(ids) / RATE,
             "per_trial": trials,
         },
