@@ -41,10 +41,11 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 @pytest.fixture
 def env_dsn(live_settings: Settings, monkeypatch: pytest.MonkeyPatch):
-    """A private schema, used by the sensor/trigger through LOANSTREAM_PG_DSN (the fallback
-    for a connection id that does not exist, as ``NO_CONN`` below)."""
+    """A private schema, used by the sensor/trigger through LOANSTREAM_PG_DSN: connection ids
+    that do not exist (``NO_CONN`` below) with the environment chosen as their fallback."""
     with temp_schema(live_settings) as dsn:
         monkeypatch.setenv("LOANSTREAM_PG_DSN", dsn)
+        monkeypatch.setenv("LOANSTREAM_CONNECTION_FALLBACK", "env")
         yield dsn
 
 
