@@ -19,7 +19,8 @@ DOC = f"""
 ### Event-driven scoring (AssetWatcher)
 
 Scores events that **another producer** writes to `{settings.topic}` (`loanstream produce`,
-another service), without anyone triggering a run. Unpause it to turn it on.
+another service), without anyone triggering a run. Unpause it to turn it on (the topic must exist:
+a pipeline run or `loanstream topic create` makes it).
 
 An `AssetWatcher` on the topic's asset (`{kafka_topic_asset(settings.topic).uri}`) runs
 the common-messaging `MessageQueueTrigger` (Kafka) in the triggerer, with its own consumer

@@ -215,11 +215,11 @@ class CeleryAirflow:
             cur.execute("CREATE DATABASE airflow")
             cur.execute("CREATE DATABASE loanstream")
         conn.close()
-        from loanstream.sink import apply_schema
+        from loanstream import migrations
 
         conn = psycopg2.connect(self.loanstream_dsn)
         try:
-            apply_schema(conn, REPO / "include" / "sql" / "schema.sql")
+            migrations.migrate(conn, REPO / "include" / "sql" / "migrations")  # as make up does
         finally:
             conn.close()
 

@@ -16,6 +16,7 @@ import pytest
 
 from loanstream.airflow.assets import RISK_DECISIONS, RISK_SCORED, kafka_topic_uri
 from loanstream.config import Settings
+from loanstream.topics import ensure_topic
 from tests.helpers import REPO, query, unique_name
 from tests.resources import delete_topics
 
@@ -187,6 +188,9 @@ def test_an_external_producers_events_are_scored_by_the_watcher_dag_exactly_once
     count = 45
     dag_runner.wait_for_dag(WATCHER)
     before = {r["dag_run_id"] for r in _runs(dag_runner, WATCHER)}
+    # the watched topic must exist (a fresh stack has it once a pipeline run or
+    # `loanstream topic create` made it); until then the watcher's trigger fails and retries
+    ensure_topic(settings.kafka_config(), settings.topic, partitions=settings.partitions)
     _set_paused(dag_runner, WATCHER, False)
     try:
         # the Dag processor registers the watcher's trigger, the triggerer starts it, and its
