@@ -27,12 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_producer import dataset, payload_file  # noqa: E402
+from bench_producer import dataset, payload_file, producer_performance_command  # noqa: E402
 
 from loanstream.config import Settings  # noqa: E402
-from loanstream.producer import EventProducer, ProducerOptions  # noqa: E402
+from loanstream.producer import EventProducer  # noqa: E402
 from loanstream.topics import ensure_topic  # noqa: E402
-from tests.chaos.services import KAFKA_LIBS, running_kafka_cluster  # noqa: E402
+from tests.chaos.services import running_kafka_cluster  # noqa: E402
 from tests.resources import delete_topics, unique_name  # noqa: E402
 
 
@@ -40,21 +40,7 @@ def tool_run(bootstrap: str, topic: str, payloads: Path, rows: int) -> float:
     import re
     import subprocess
 
-    options = ProducerOptions()
-    props = {
-        "bootstrap.servers": bootstrap,
-        "acks": "all",
-        "enable.idempotence": "true",
-        "linger.ms": options.linger_ms,
-        "batch.size": options.batch_bytes,
-        "compression.type": options.compression,
-    }
-    command = [
-        "java", "-Xmx512m", "-cp", f"{KAFKA_LIBS}/*", "org.apache.kafka.tools.ProducerPerformance",
-        "--topic", topic, "--num-records", str(rows), "--throughput", "-1",
-        "--payload-file", str(payloads), "--payload-delimiter", "\n",
-        "--producer-props", *[f"{k}={v}" for k, v in props.items()],
-    ]  # fmt: skip
+    command = producer_performance_command(bootstrap, topic, rows, payloads, heap="512m")
     proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
     line = [x for x in proc.stdout.splitlines() if "records sent" in x][-1]
     return float(re.search(r"([\d.]+) records/sec", line).group(1))

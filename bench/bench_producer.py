@@ -192,27 +192,36 @@ def payload_file(csv: Path, rows: int) -> tuple[Path, int]:
     return path, total // max(count, 1)
 
 
-def producer_performance(
-    settings: Settings, topics: Topics, csv: Path, rows: int, records: int | None = None
-) -> dict:
-    """ProducerPerformance sends ``records`` (default: all ``rows``) of our payloads."""
-    payloads, avg = payload_file(csv, rows)
-    records = records or rows
+def producer_performance_command(
+    bootstrap: str, topic: str, records: int, payloads: Path, heap: str = "1g"
+) -> list[str]:
+    """Kafka's ``ProducerPerformance`` sending ``payloads`` with our producer's settings."""
     options = ProducerOptions()
     props = {
-        "bootstrap.servers": settings.bootstrap_servers,
+        "bootstrap.servers": bootstrap,
         "acks": "all",
         "enable.idempotence": "true",
         "linger.ms": options.linger_ms,
         "batch.size": options.batch_bytes,
         "compression.type": options.compression,
     }
-    command = [
-        "java", "-Xmx1g", "-cp", f"{KAFKA_LIBS}/*", "org.apache.kafka.tools.ProducerPerformance",
-        "--topic", topics.new("perftool"), "--num-records", str(records), "--throughput", "-1",
+    return [
+        "java", f"-Xmx{heap}", "-cp", f"{KAFKA_LIBS}/*", "org.apache.kafka.tools.ProducerPerformance",
+        "--topic", topic, "--num-records", str(records), "--throughput", "-1",
         "--payload-file", str(payloads), "--payload-delimiter", "\n",
         "--producer-props", *[f"{k}={v}" for k, v in props.items()],
     ]  # fmt: skip
+
+
+def producer_performance(
+    settings: Settings, topics: Topics, csv: Path, rows: int, records: int | None = None
+) -> dict:
+    """ProducerPerformance sends ``records`` (default: all ``rows``) of our payloads."""
+    payloads, avg = payload_file(csv, rows)
+    records = records or rows
+    command = producer_performance_command(
+        settings.bootstrap_servers, topics.new("perftool"), records, payloads, heap="1g"
+    )
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu  # the JVM's start included

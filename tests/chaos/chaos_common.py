@@ -221,3 +221,14 @@ def percentile(values: list[float], q: float) -> float:
 
 def env_seed() -> int:
     return int(os.environ.get("LOANSTREAM_CHAOS_SEED", "") or time.time_ns() % 1_000_000)
+
+
+SESSIONS_SQL = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+
+
+def wait_sink_sessions_gone(dsn: str, timeout: float = 10.0) -> None:
+    """A COMMIT sent just before a SIGKILL is still applied by its backend: wait for the dead
+    sink's Postgres sessions to end before counting what was stored."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and query(dsn, SESSIONS_SQL, ("loanstream-sink",))[0][0]:
+        time.sleep(0.02)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from loanstream.config import Settings
 from tests.helpers import REPO
@@ -75,6 +75,14 @@ def _kill_group(proc: subprocess.Popen, sig: int, timeout: float) -> None:
         for pid in left:
             os.kill(pid, signal.SIGKILL)
 
+
+
+def _metadata(bootstrap: str) -> ClusterMetadata | None:
+    """The cluster metadata ``bootstrap`` answers within 2 s, or None."""
+    try:
+        return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=2)
+    except Exception:  # noqa: BLE001 - any failure means "not healthy yet"
+        return None
 
 class _Service:
     name = "service"
@@ -202,13 +210,8 @@ class PrivateKafka(_Service):
         return client_config(self.sasl_port, user, password, ca or self.ca)
 
     def healthy(self) -> bool:
-        try:
-            meta = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(
-                timeout=2
-            )
-        except Exception:  # noqa: BLE001
-            return False
-        return bool(meta.brokers)
+        meta = _metadata(self.bootstrap)
+        return meta is not None and bool(meta.brokers)
 
 
 def _random_cluster_id() -> str:
@@ -275,13 +278,8 @@ class ClusterNode(_Service):
 
     def healthy(self) -> bool:
         """This node answers metadata and is registered as a broker."""
-        try:
-            meta = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(
-                timeout=2
-            )
-        except Exception:  # noqa: BLE001
-            return False
-        return self.node_id in meta.brokers
+        meta = _metadata(self.bootstrap)
+        return meta is not None and self.node_id in meta.brokers
 
 
 class PrivateKafkaCluster:

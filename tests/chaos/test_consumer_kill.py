@@ -24,6 +24,7 @@ from tests.chaos.chaos_common import (
     percentile,
     record,
     slow_batches,
+    wait_sink_sessions_gone,
 )
 from tests.chaos.services import chaos_trials, run_cli, start_cli
 from tests.helpers import query, temp_schema, unique_name
@@ -89,18 +90,7 @@ def test_consumer_sigkill_at_random_moments_is_exactly_once(
                 if killed:
                     proc.kill()  # SIGKILL: no handler, no flush, no goodbye
                 proc.wait(30)
-                # A COMMIT sent just before the kill is still applied by its backend: wait for
-                # the dead client's session to end before counting what was stored.
-                deadline = time.monotonic() + 10
-                while (
-                    time.monotonic() < deadline
-                    and query(
-                        dsn,
-                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                        ("loanstream-sink",),
-                    )[0][0]
-                ):
-                    time.sleep(0.02)
+                wait_sink_sessions_gone(dsn)
                 (stored_at_kill,) = query(dsn, "SELECT count(*) FROM risk_scored")[0]
                 t0 = time.monotonic()
                 rerun = run_cli(run_settings, *consume_args(mixed.topic, group))

@@ -29,6 +29,7 @@ from tests.chaos.chaos_common import (
     record,
     slow_batches,
     topic_ends,
+    wait_sink_sessions_gone,
 )
 from tests.chaos.services import PrivateKafkaCluster, chaos_trials, start_cli
 from tests.chaos.test_broker_kill import _big_csv
@@ -58,19 +59,6 @@ def _kill_leader(cluster: PrivateKafkaCluster, topic: str, rng: random.Random) -
         "outage_s": round(time.monotonic() - down_at, 2),
         "restart_s": round(restart_s, 2),
     }
-
-
-def _wait_sink_gone(dsn: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (
-        time.monotonic() < deadline
-        and query(
-            dsn,
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            ("loanstream-sink",),
-        )[0][0]
-    ):
-        time.sleep(0.05)
 
 
 @pytest.mark.timeout(240 + 150 * TRIALS)
@@ -148,7 +136,7 @@ def test_leader_sigkill_while_producing_and_consuming_is_exactly_once(
                     output = log.read_text()
                     assert rc == 0, output[-3000:]
                     sink_stats = json.loads(output.strip().splitlines()[-1])
-                    _wait_sink_gone(dsn)
+                    wait_sink_sessions_gone(dsn)
                     outcome = check_database(dsn, topic, group, set(ids), set(), ends)
                 result = {
                     "trial": trial,
