@@ -106,30 +106,28 @@ def topic_partitions(
     """Sorted partition ids of ``topic`` (``None`` if it does not exist), via ``client``'s
     metadata (an AdminClient, Consumer or Producer). Unreachable brokers raise ``TopicError``
     naming the address and what to do."""
+    info = _cluster_metadata(client, timeout, brokers).topics.get(topic)
+    if info is None or info.error is not None:
+        return None
+    return sorted(info.partitions)
+
+
+def _cluster_metadata(client: Any, timeout: float, brokers: str) -> Any:
+    """The cluster's metadata, or ``TopicError`` naming the address and what to do."""
     try:
-        metadata = client.list_topics(timeout=timeout)  # no topic=: that would auto-create it
+        return client.list_topics(timeout=timeout)  # no topic=: that would auto-create it
     except KafkaException as exc:
         raise TopicError(
             f"cannot reach Kafka at {brokers} within {timeout:.0f}s ({exc.args[0]}); start it "
             "(`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the loanstream_kafka connection"
         ) from None
-    info = metadata.topics.get(topic)
-    if info is None or info.error is not None:
-        return None
-    return sorted(info.partitions)
 
 
 def cluster_layout(
     admin: AdminClient, topic: str, timeout: float = 10.0, brokers: str = "Kafka"
 ) -> tuple[int, int | None, int]:
     """(brokers in the cluster, partitions of ``topic`` or None, replicas of its partition 0)."""
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise TopicError(
-            f"cannot reach Kafka at {brokers} within {timeout:.0f}s ({exc.args[0]}); start it "
-            "(`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the loanstream_kafka connection"
-        ) from None
+    metadata = _cluster_metadata(admin, timeout, brokers)
     info = metadata.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
         return len(metadata.brokers), None, 0

@@ -280,9 +280,8 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         settings = Settings.from_env()
         dsn = postgres_dsn(self.postgres_conn_id)
         config = kafka_config(self.kafka_conn_id)
-        republish = self.republish
         self.log.info("scoring into %s", redact_dsn(dsn))
-        if republish:
+        if self.republish:
             scored = ensure_topic(config, settings.scored_topic, partitions=settings.partitions)
             self.log.info("republishing scored events to '%s' (%s)", scored.topic, scored.method)
         self._sink = ScoringSink(
@@ -290,7 +289,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
             dsn,
             self.topic,
             group=settings.consumer_group,
-            republish_topic=settings.scored_topic if republish else None,
+            republish_topic=settings.scored_topic if self.republish else None,
             migrations_dir=settings.migrations_dir,
             native=settings.native_scoring,
         )
