@@ -477,6 +477,9 @@ airflow_provision() {
     (umask 077 && "$PY" - "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" "$LOCAL/run/connections.json" <<'PY'
 import json, os, sys
 
+from loanstream.config import Settings
+from loanstream.watch import watcher_connection_extra
+
 passwords_file, connections_file = sys.argv[1], sys.argv[2]
 with open(passwords_file, "w") as f:
     json.dump({"admin": os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"]}, f)
@@ -517,10 +520,7 @@ connections = {
     "loanstream_kafka_watcher": {
         "conn_type": "kafka",
         "description": "loanstream Kafka for the AssetWatcher (own group; never the sink's)",
-        "extra": json.dumps(
-            {**kafka_extra, "group.id": os.environ.get("LOANSTREAM_WATCH_GROUP") or "loanstream-watcher",
-             "auto.offset.reset": "latest", "enable.auto.commit": True}
-        ),
+        "extra": json.dumps(watcher_connection_extra(kafka_extra, Settings.from_env().watch_group)),
     },
     "loanstream_postgres": {
         "conn_type": "postgres",

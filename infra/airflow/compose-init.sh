@@ -11,16 +11,19 @@ done
 [ -s "$S/fernet_key" ] || python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' >"$S/fernet_key"
 python - <<'PY'
 import json, os
+
+from loanstream.config import Settings
+from loanstream.watch import watcher_connection_extra
+
 with open("/opt/airflow/secrets/passwords.json", "w") as f:
     json.dump({"admin": os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"]}, f)
 conns = {
     "loanstream_kafka": {"conn_type": "kafka",
                          "extra": json.dumps({"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"]})},
     "loanstream_kafka_watcher": {"conn_type": "kafka",
-                                 "extra": json.dumps({"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"],
-                                                      "group.id": "loanstream-watcher",
-                                                      "auto.offset.reset": "latest",
-                                                      "enable.auto.commit": True})},
+                                 "extra": json.dumps(watcher_connection_extra(
+                                     {"bootstrap.servers": os.environ["LOANSTREAM_BOOTSTRAP_SERVERS"]},
+                                     Settings.from_env().watch_group))},
     "loanstream_postgres": {"conn_type": "postgres", "host": os.environ["LOANSTREAM_PG_HOST"],
                             "port": int(os.environ["LOANSTREAM_PG_PORT"]),
                             "login": os.environ["LOANSTREAM_PG_USER"],

@@ -35,6 +35,14 @@ PIPELINE_RUN_SQL = "SELECT 1 FROM run_ledger WHERE run_id = %s AND topic = %s LI
 MAX_RUN_ID = 250  # a header is untrusted: longer ids are cut before use
 
 
+def watcher_connection_extra(kafka_extra: dict[str, Any], group: str) -> dict[str, Any]:
+    """The watcher connection's client settings (``loanstream_kafka_watcher``, written by
+    ``make up`` and the compose init): the cluster's settings with the watcher's own consumer
+    group, starting at the topic's end, committing automatically (the trigger commits nothing)."""
+    return {**kafka_extra, "group.id": group, "auto.offset.reset": "latest",
+            "enable.auto.commit": True}  # fmt: skip
+
+
 class WakeFilter:
     """Decide, per event, whether it should wake the watcher Dag.
 
