@@ -118,6 +118,38 @@ def delete_topic(settings: Settings, topic: str) -> None:
     delete_topics(settings.kafka_config(), [topic])  # problems are printed, not raised
 
 
+def check_produced(
+    settings: Settings, topic: str, log: Path, rc: int, ids: list[str], run_id: str
+) -> dict:
+    """A killed-and-recovered `loanstream produce` (exit code ``rc``, output in ``log``) and
+    the topic it wrote, checked: every id once, no row twice, all of run ``run_id``, and the
+    producer's own counts agree. Returns the counts for the record."""
+    output = log.read_text()
+    assert rc == 0, output[-3000:]
+    stats = json.loads(output.strip().splitlines()[-1])
+    messages = read_topic(settings, topic, timeout=60)
+    keys = Counter(m.key().decode() for m in messages)
+    rows = Counter(dict(m.headers())["row"] for m in messages)
+    runs = {dict(m.headers())["run_id"] for m in messages}
+    counts = {
+        "sent": stats["sent"],
+        "delivered": stats["delivered"],
+        "failed": stats["failed"],
+        "in_topic": len(messages),
+        "duplicate_keys": sum(n - 1 for n in keys.values()),
+        "duplicate_rows": sum(n - 1 for n in rows.values()),
+        "missing": len(set(ids) - set(keys)),
+        "producer_s": stats["seconds"],
+        "delivery_s": stats["delivery_seconds"],
+    }
+    assert stats["sent"] == stats["delivered"] == len(ids) and stats["failed"] == 0, counts
+    assert len(messages) == len(ids) and set(keys) == set(ids), counts
+    assert counts["duplicate_keys"] == counts["duplicate_rows"] == 0, counts
+    assert len(rows) == len(ids), counts
+    assert runs == {run_id.encode()}, runs
+    return counts
+
+
 @dataclass
 class Outcome:
     expected_scored: int

@@ -44,17 +44,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def group_alive(pgid: int) -> list[int]:
-    """Live processes of process group ``pgid`` (zombies excluded)."""
+def live_processes(column: str, ident: int) -> list[int]:
+    """Live processes (zombies excluded) whose ``ps`` column ``column`` (``pgid``, ``sid``)
+    is ``ident``."""
     out = subprocess.run(
-        ["ps", "-e", "-o", "pid=,pgid=,stat="], capture_output=True, text=True, check=True
+        ["ps", "-e", "-o", f"pid=,{column}=,stat="], capture_output=True, text=True, check=True
     ).stdout
     pids = []
     for line in out.splitlines():
-        pid, group, stat = line.split(None, 2)
-        if int(group) == pgid and not stat.startswith("Z"):
+        pid, value, stat = line.split(None, 2)
+        if int(value) == ident and not stat.startswith("Z"):
             pids.append(int(pid))
     return pids
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Live processes of process group ``pgid``."""
+    return live_processes("pgid", pgid)
 
 
 def _kill_group(proc: subprocess.Popen, sig: int, timeout: float) -> None:

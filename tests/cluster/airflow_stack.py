@@ -33,6 +33,7 @@ from tests.chaos.services import (
     _Service,
     free_port,
     group_alive,
+    live_processes,
     private_dir,
 )
 from tests.helpers import REPO
@@ -43,15 +44,7 @@ HEARTBEAT_TIMEOUT_S = 20  # a SIGKILLed worker's task is failed (and retried) af
 
 def session_alive(sid: int) -> list[int]:
     """Live processes of session ``sid`` (Airflow puts task processes in groups of their own)."""
-    out = subprocess.run(
-        ["ps", "-e", "-o", "pid=,sid=,stat="], capture_output=True, text=True, check=True
-    ).stdout
-    pids = []
-    for line in out.splitlines():
-        pid, session, stat = line.split(None, 2)
-        if int(session) == sid and not stat.startswith("Z"):
-            pids.append(int(pid))
-    return pids
+    return live_processes("sid", sid)
 
 
 class Process(_Service):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from loanstream.config import Settings
 from loanstream.topics import ensure_topic
 from tests.chaos.chaos_common import (
     check_database,
+    check_produced,
     delete_topic,
     env_seed,
     percentile,
@@ -33,7 +33,7 @@ from tests.chaos.chaos_common import (
 )
 from tests.chaos.services import PrivateKafkaCluster, chaos_trials, start_cli
 from tests.chaos.test_broker_kill import _big_csv
-from tests.helpers import query, read_topic, temp_schema, unique_name
+from tests.helpers import query, temp_schema, unique_name
 
 pytestmark = pytest.mark.cluster
 
@@ -89,27 +89,7 @@ def test_leader_sigkill_while_producing_and_consuming_is_exactly_once(
                 assert producer.poll() is None, "the producer finished before the kill"
                 produce_kill = _kill_leader(cluster, topic, rng)
                 rc = producer.wait(240)
-                output = log.read_text()
-                assert rc == 0, output[-3000:]
-                stats = json.loads(output.strip().splitlines()[-1])
-                messages = read_topic(kafka, topic, timeout=60)
-                keys = Counter(m.key().decode() for m in messages)
-                rows = Counter(dict(m.headers())["row"] for m in messages)
-                produced = {
-                    "sent": stats["sent"],
-                    "delivered": stats["delivered"],
-                    "failed": stats["failed"],
-                    "in_topic": len(messages),
-                    "duplicate_keys": sum(n - 1 for n in keys.values()),
-                    "duplicate_rows": sum(n - 1 for n in rows.values()),
-                    "missing": len(set(ids) - set(keys)),
-                    "producer_s": stats["seconds"],
-                    "delivery_s": stats["delivery_seconds"],
-                }
-                assert stats["sent"] == stats["delivered"] == len(ids), produced
-                assert stats["failed"] == 0, produced
-                assert len(messages) == len(ids) and set(keys) == set(ids), produced
-                assert produced["duplicate_keys"] == produced["duplicate_rows"] == 0, produced
+                produced = check_produced(kafka, topic, log, rc, ids, f"cluster-{trial}")
                 ends = topic_ends(kafka, topic)
                 assert sum(ends.values()) == len(ids)
 
