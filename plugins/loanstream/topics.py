@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from loanstream import kafka_clients
@@ -110,6 +110,21 @@ def topic_partitions(
     if info is None or info.error is not None:
         return None
     return sorted(info.partitions)
+
+
+NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # the zero UUID: a broker that keeps no topic ids
+
+
+def topic_id(admin: AdminClient, topic: str, timeout: float = 10.0) -> str | None:
+    """Kafka's id of ``topic`` (KIP-516: a new id each time a topic of that name is created),
+    or None where the cluster does not say (no such topic, a broker without topic ids)."""
+    try:
+        future = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)[topic]
+        found = str(future.result(timeout=timeout).topic_id or "")
+    except (KafkaException, TimeoutError) as exc:
+        log.debug("topic '%s': no topic id (%s)", topic, exc)
+        return None
+    return found if found and found != NO_TOPIC_ID else None
 
 
 def _cluster_metadata(client: Any, timeout: float, brokers: str) -> Any:

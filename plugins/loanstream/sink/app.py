@@ -41,7 +41,7 @@ from loanstream.sink.scorer import Batch, BatchScorer
 from loanstream.sink.stats import SinkStats
 from loanstream.sink.until import CaughtUp, Follow, RunEnd
 from loanstream.sink.writer import BatchWriter
-from loanstream.topics import TopicError, topic_partitions
+from loanstream.topics import TopicError, topic_id, topic_partitions
 
 log = logging.getLogger("loanstream.sink")
 
@@ -153,25 +153,27 @@ class ScoringSink:
         )
         return kafka_clients.consumer(config, f"score '{self.topic}'")
 
-    def _partitions(self, wanted: list[int] | None) -> list[int]:
+    def _partitions(self, wanted: list[int] | None) -> tuple[list[int], str | None]:
+        """The partitions to consume, and the topic's id (None where the cluster keeps none)."""
         brokers = str(self.kafka_config.get("bootstrap.servers"))
         try:
             # an admin client: served while it waits, so an unreachable broker's lines are
             # logged (collapsed) as they come, before the error
             with kafka_clients.admin_client(self.kafka_config, f"topic '{self.topic}'") as admin:
                 existing = topic_partitions(admin, self.topic, 10, brokers)
+                current_id = topic_id(admin, self.topic) if existing is not None else None
         except TopicError as exc:
             raise SinkError(str(exc)) from None
         if existing is None:
             raise SinkError(f"topic '{self.topic}' does not exist; run the create_topic task first")
         if wanted is None:
-            return existing
+            return existing, current_id
         missing = sorted(set(wanted) - set(existing))
         if missing:
             raise SinkError(
                 f"topic '{self.topic}' has partitions {existing}; partition(s) {missing} do not exist"
             )
-        return sorted(set(wanted))
+        return sorted(set(wanted)), current_id
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -201,7 +203,7 @@ class ScoringSink:
         consumer: Any = None
         conn = None
         try:
-            stats.partitions = self._partitions(partitions)
+            stats.partitions, current_id = self._partitions(partitions)
             consumer = self._consumer()
             conn = self._connect()
             watermarks = self._watermarks(consumer, stats.partitions)
@@ -216,8 +218,9 @@ class ScoringSink:
             else:
                 until = CaughtUp({p: high for p, (_, high) in watermarks.items()}, idle_timeout)
             stored = self.offsets.register(
-                conn, stats.partitions, {p: low for p, (low, _) in watermarks.items()}
-            )
+                conn, stats.partitions, {p: low for p, (low, _) in watermarks.items()},
+                ends={p: high for p, (_, high) in watermarks.items()}, topic_id=current_id,
+            )  # fmt: skip
             reason = None
             if self.lease:
                 stored, reason = self._take_leases(conn, stats, stored, until)

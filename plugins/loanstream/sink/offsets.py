@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from loanstream.sink.errors import FencedError
+from loanstream.sink.topic_identity import partitions_to_adopt
 
 # The fence and the new offsets, in one statement: lock the batch's partitions' offset rows (in
 # partition order), move each one only if it still holds the offset this consumer started the
@@ -38,8 +39,20 @@ SELECT f.partition, f.next_offset, m.partition IS NOT NULL
 FROM fence AS f LEFT JOIN moved AS m USING (partition)
 """
 REGISTER_SQL = (
-    "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) "
-    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset, topic_id) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+STORED_IDS_SQL = (
+    "SELECT partition, next_offset, topic_id FROM consumer_offsets "
+    "WHERE consumer_group = %s AND topic = %s AND partition = ANY(%s)"
+)
+OTHER_GROUPS_IDS_SQL = (
+    "SELECT DISTINCT topic_id FROM consumer_offsets "
+    "WHERE topic = %s AND consumer_group <> %s AND topic_id IS NOT NULL"
+)
+ADOPT_ID_SQL = (
+    "UPDATE consumer_offsets SET topic_id = %s WHERE consumer_group = %s AND topic = %s "
+    "AND partition = ANY(%s) AND topic_id IS NULL"
 )
 STORED_SQL = (
     "SELECT partition, next_offset FROM consumer_offsets "
@@ -63,9 +76,16 @@ class OffsetStore:
         self._lease_key = zlib.crc32(f"{group}\x00{topic}".encode()) - (1 << 31)
 
     def register(
-        self, conn: Any, partitions: Iterable[int], lows: dict[int, int]
+        self,
+        conn: Any,
+        partitions: Iterable[int],
+        lows: dict[int, int],
+        ends: dict[int, int] | None = None,
+        topic_id: str | None = None,
     ) -> dict[int, int]:
-        """Stored next offsets; a partition seen for the first time is registered at ``lows``.
+        """Stored next offsets; a partition seen for the first time is registered at ``lows``
+        with the topic's id. ``TopicRecreatedError`` if the offsets stored belong to another
+        topic of this name (``sink.topic_identity``; checked when ``ends`` is given).
 
         Registering makes every later batch lock an existing row, which is what fences a
         second consumer of the same partition.
@@ -73,8 +93,18 @@ class OffsetStore:
         partitions = list(partitions)
         with conn, conn.cursor() as cur:
             cur.executemany(
-                REGISTER_SQL, [(self.group, self.topic, p, lows[p]) for p in partitions]
+                REGISTER_SQL, [(self.group, self.topic, p, lows[p], topic_id) for p in partitions]
             )
+            if ends is not None:
+                cur.execute(STORED_IDS_SQL, (self.group, self.topic, partitions))
+                stored = {p: (offset, tid) for p, offset, tid in cur.fetchall()}
+                cur.execute(OTHER_GROUPS_IDS_SQL, (self.topic, self.group))
+                others = {tid for (tid,) in cur.fetchall()}
+                adopt = partitions_to_adopt(
+                    self.topic, self.group, topic_id, stored, ends, others
+                )  # raises inside `with conn`: the registration is rolled back
+                if adopt:
+                    cur.execute(ADOPT_ID_SQL, (topic_id, self.group, self.topic, adopt))
         return self.stored(conn, partitions)
 
     def stored(self, conn: Any, partitions: Iterable[int]) -> dict[int, int]:
