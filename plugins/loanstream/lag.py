@@ -66,6 +66,12 @@ def stored_offsets(pg_dsn: str, group: str, topic: str, partitions: list[int]) -
         conn.close()
 
 
+def events_waiting(log_start: int, end: int, stored: int | None) -> int:
+    """Events of a partition not yet stored: its end offset minus where scoring resumes (the
+    offset stored in Postgres, never below the log start; the log start if none is stored)."""
+    return max(0, end - max(log_start if stored is None else stored, log_start))
+
+
 def stored_lag(
     kafka_config: dict[str, Any], pg_dsn: str, topic: str, group: str, timeout: float = 10.0
 ) -> dict[int, int]:
@@ -73,6 +79,4 @@ def stored_lag(
     Postgres (a partition never stored counts from its log start)."""
     watermarks = topic_watermarks(kafka_config, topic, timeout)
     stored = stored_offsets(pg_dsn, group, topic, sorted(watermarks))
-    return {
-        p: max(0, high - max(stored.get(p, low), low)) for p, (low, high) in watermarks.items()
-    }
+    return {p: events_waiting(low, high, stored.get(p)) for p, (low, high) in watermarks.items()}

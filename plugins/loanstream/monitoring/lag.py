@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from loanstream.lag import stored_offsets, topic_watermarks
-
-TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's legal topic names
+from loanstream.lag import events_waiting, stored_offsets, topic_watermarks
+from loanstream.run_params import check_topic
 
 
 def partition_lag(
@@ -15,17 +13,16 @@ def partition_lag(
 ) -> dict[str, Any]:
     """``{"topic", "group", "partitions": [{partition, log_start, end, stored, lag}], "total"}``.
 
-    Raises ``ValueError`` for an illegal topic name (before asking anyone) and
-    ``loanstream.lag.LagError`` when Kafka or Postgres cannot answer.
+    Raises ``ValueError`` (``RunParamError``) for an illegal topic name, before asking anyone,
+    and ``loanstream.lag.LagError`` when Kafka or Postgres cannot answer.
     """
-    if not TOPIC_NAME.match(topic):
-        raise ValueError("not a Kafka topic name (letters, digits, '.', '_', '-'; 1-249)")
+    topic = check_topic(topic)
     watermarks = topic_watermarks(kafka_config, topic, timeout)
     stored = stored_offsets(pg_dsn, group, topic, sorted(watermarks))
     rows = []
     for partition, (low, high) in sorted(watermarks.items()):
-        position = max(stored.get(partition, low), low)
         rows.append({"partition": partition, "log_start": low, "end": high,
-                     "stored": stored.get(partition), "lag": max(0, high - position)})  # fmt: skip
+                     "stored": stored.get(partition),
+                     "lag": events_waiting(low, high, stored.get(partition))})  # fmt: skip
     return {"topic": topic, "group": group, "partitions": rows,
             "total": sum(r["lag"] for r in rows)}  # fmt: skip
