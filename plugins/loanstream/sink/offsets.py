@@ -80,12 +80,12 @@ class OffsetStore:
         conn: Any,
         partitions: Iterable[int],
         lows: dict[int, int],
-        ends: dict[int, int] | None = None,
-        topic_id: str | None = None,
+        ends: dict[int, int],
+        topic_id: str | None,
     ) -> dict[int, int]:
         """Stored next offsets; a partition seen for the first time is registered at ``lows``
         with the topic's id. ``TopicRecreatedError`` if the offsets stored belong to another
-        topic of this name (``sink.topic_identity``; checked when ``ends`` is given).
+        topic of this name (``sink.topic_identity``, against the topic's ``ends``).
 
         Registering makes every later batch lock an existing row, which is what fences a
         second consumer of the same partition.
@@ -95,17 +95,16 @@ class OffsetStore:
             cur.executemany(
                 REGISTER_SQL, [(self.group, self.topic, p, lows[p], topic_id) for p in partitions]
             )
-            if ends is not None:
-                cur.execute(STORED_IDS_SQL, (self.group, self.topic, partitions))
-                stored = {p: (offset, tid) for p, offset, tid in cur.fetchall()}
-                cur.execute(OTHER_GROUPS_IDS_SQL, (self.topic, self.group))
-                others = {tid for (tid,) in cur.fetchall()}
-                adopt = partitions_to_adopt(
-                    self.topic, self.group, topic_id, stored, ends, others
-                )  # raises inside `with conn`: the registration is rolled back
-                if adopt:
-                    cur.execute(ADOPT_ID_SQL, (topic_id, self.group, self.topic, adopt))
-        return self.stored(conn, partitions)
+            cur.execute(STORED_IDS_SQL, (self.group, self.topic, partitions))
+            stored = {p: (offset, tid) for p, offset, tid in cur.fetchall()}
+            cur.execute(OTHER_GROUPS_IDS_SQL, (self.topic, self.group))
+            others = {tid for (tid,) in cur.fetchall()}
+            adopt = partitions_to_adopt(
+                self.topic, self.group, topic_id, stored, ends, others
+            )  # raises inside `with conn`: the registration is rolled back
+            if adopt:
+                cur.execute(ADOPT_ID_SQL, (topic_id, self.group, self.topic, adopt))
+        return {p: offset for p, (offset, _) in stored.items()}
 
     def stored(self, conn: Any, partitions: Iterable[int]) -> dict[int, int]:
         """The next offsets stored for ``partitions`` (registered ones only)."""
