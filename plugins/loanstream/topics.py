@@ -165,14 +165,6 @@ def min_insync_of(admin: AdminClient, topic: str, timeout: float = 10.0) -> int 
             time.sleep(0.2)
 
 
-def existing_partitions(
-    admin: AdminClient, topic: str, timeout: float = 10.0, brokers: str = "Kafka"
-) -> int | None:
-    """Partition count of ``topic``, ``None`` if it does not exist."""
-    found = topic_partitions(admin, topic, timeout, brokers)
-    return None if found is None else len(found)
-
-
 def _check_layout(topic: str, found: int, wanted: int) -> None:
     if found != wanted:
         raise TopicError(

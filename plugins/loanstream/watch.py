@@ -73,9 +73,9 @@ class WakeFilter:
             log.warning("cannot read Postgres (%s): waking the watcher Dag anyway", first_line(exc))
         return {"topic": topic, "partition": partition, "offset": offset, "run_id": run_id}
 
-    def _stored_offsets(self, topic: str, force: bool = False) -> dict[int, int]:
+    def _stored_offsets(self, topic: str) -> dict[int, int]:
         fetched, offsets = self._stored.get(topic, (0.0, {}))
-        if force or time.monotonic() - fetched > self.refresh_seconds:
+        if time.monotonic() - fetched > self.refresh_seconds:
             conn = self.connect()
             try:
                 with conn.cursor() as cur:
