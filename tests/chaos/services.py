@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import psycopg2
 import pytest
@@ -185,15 +186,7 @@ class PrivateKafka(_Service):
             f"-Dlog4j2.configurationFile={REPO / 'infra' / 'kafka' / 'log4j2.xml'}",
             f"-Dkafka.logs.dir={base}", "-cp", f"{KAFKA_LIBS}/*",
         ]  # fmt: skip
-        cluster_id = ""
-        while not cluster_id or cluster_id.startswith("-"):
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        with self.log_path.open("ab") as log:
-            subprocess.run(
-                [*self.java, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                 "-c", str(self.props)],
-                stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120,
-            )  # fmt: skip
+        format_storage(self.java, self.props, self.log_path, _random_cluster_id())
 
     @property
     def bootstrap(self) -> str:
@@ -225,6 +218,15 @@ def _random_cluster_id() -> str:
     while not cluster_id or cluster_id.startswith("-"):
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     return cluster_id
+
+
+def format_storage(java: list[str], props: Path, log_path: Path, cluster_id: str) -> None:
+    """KRaft's ``StorageTool format`` of the node configured by ``props``, logged to ``log_path``."""
+    with log_path.open("ab") as log:
+        subprocess.run(
+            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+            stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120,
+        )  # fmt: skip
 
 
 def kafka_java(base: Path, heap: str = "-Xmx512m") -> list[str]:
@@ -269,12 +271,7 @@ class ClusterNode(_Service):
         self.props.write_text(text)
 
     def format(self, cluster_id: str) -> None:
-        with self.log_path.open("ab") as log:
-            subprocess.run(
-                [*self.java, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                 "-c", str(self.props)],
-                stdout=log, stderr=subprocess.STDOUT, check=True, timeout=120,
-            )  # fmt: skip
+        format_storage(self.java, self.props, self.log_path, cluster_id)
 
     def _launch(self) -> None:
         self._popen([*self.java, "kafka.Kafka", str(self.props)])
@@ -382,18 +379,10 @@ class PrivateKafkaCluster:
 
 @contextlib.contextmanager
 def running_kafka_cluster(label: str = "cluster", size: int = 3) -> Iterator[PrivateKafkaCluster]:
-    """A private cluster started, then stopped and removed; fails if a process is left."""
-    if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
-        pytest.fail(f"no Kafka jars in {KAFKA_LIBS}: run `make setup` first", pytrace=False)
-    cluster = PrivateKafkaCluster(private_dir(label), size)
-    try:
-        cluster.start()
+    """A private cluster, as ``running``."""
+    require_kafka_jars()
+    with running(PrivateKafkaCluster(private_dir(label), size)) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        left = cluster.leftovers()
-        shutil.rmtree(cluster.base, ignore_errors=True)
-        assert not left, f"private Kafka cluster processes left after stop: {left}"
 
 
 class PrivatePostgres(_Service):
@@ -499,8 +488,29 @@ def start_cli(settings: Settings, *args: str, log: Path, **env: str) -> subproce
         handle.close()
 
 
+class PrivateStack(Protocol):
+    """What ``running`` needs: a private service, cluster or stack in its own directory."""
+
+    name: str
+    base: Path
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+    def leftovers(self) -> list[int]: ...
+
+
+StackT = TypeVar("StackT", bound=PrivateStack)
+
+
+def require_kafka_jars() -> None:
+    if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        pytest.fail(f"no Kafka jars in {KAFKA_LIBS}: run `make setup` first", pytrace=False)
+
+
 @contextlib.contextmanager
-def running(service: _Service) -> Iterator[_Service]:
+def running(service: StackT) -> Iterator[StackT]:
     """``service`` started, then stopped and its directory removed; fails if any of its
     processes is left."""
     try:
@@ -516,7 +526,6 @@ def running(service: _Service) -> Iterator[_Service]:
 @contextlib.contextmanager
 def running_private_kafka(label: str, **kwargs: object) -> Iterator[PrivateKafka]:
     """A private broker from the project's jars (``PrivateKafka(**kwargs)``), as ``running``."""
-    if not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
-        pytest.fail(f"no Kafka jars in {KAFKA_LIBS}: run `make setup` first", pytrace=False)
+    require_kafka_jars()
     with running(PrivateKafka(private_dir(label), **kwargs)) as kafka:
         yield kafka

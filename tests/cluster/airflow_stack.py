@@ -35,6 +35,7 @@ from tests.chaos.services import (
     group_alive,
     live_processes,
     private_dir,
+    running,
 )
 from tests.helpers import REPO
 
@@ -97,6 +98,8 @@ class Process(_Service):
 
 class CeleryAirflow:
     """The private stack; ``start()`` brings it up, ``stop()`` ends every process of it."""
+
+    name = "Airflow"
 
     def __init__(self, bootstrap: str, workers: int = 2, concurrency: int = 2) -> None:
         self.base = private_dir("airflow")
@@ -341,12 +344,5 @@ def running_celery_airflow(bootstrap: str) -> Iterator[CeleryAirflow]:
         import airflow.providers.celery  # noqa: F401
     except ImportError:
         pytest.fail("apache-airflow-providers-celery is not installed: run `make setup`")
-    stack = CeleryAirflow(bootstrap)
-    try:
-        stack.start()
+    with running(CeleryAirflow(bootstrap)) as stack:
         yield stack
-    finally:
-        stack.stop()
-        left = stack.leftovers()
-        shutil.rmtree(stack.base, ignore_errors=True)
-        assert not left, f"private Airflow processes left after stop: {left}"
