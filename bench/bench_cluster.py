@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_producer import dataset, payload_file, producer_performance_command  # noqa: E402
 
 from loanstream.config import Settings  # noqa: E402
-from loanstream.producer import EventProducer  # noqa: E402
-from loanstream.topics import ensure_topic  # noqa: E402
+from loanstream.kafka.topics import ensure_topic  # noqa: E402
+from loanstream.produce.producer import EventProducer  # noqa: E402
 from tests.chaos.services import running_kafka_cluster  # noqa: E402
 from tests.resources import delete_topics, unique_name  # noqa: E402
 

@@ -36,10 +36,10 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from loanstream.config import Settings
-from loanstream.events import finish_event, iter_event_batches, utc_now_iso
-from loanstream.producer import EventProducer, ProducerOptions
-from loanstream.sample import generate_sample
-from loanstream.topics import ensure_topic
+from loanstream.kafka.topics import ensure_topic
+from loanstream.lendingclub.sample import generate_sample
+from loanstream.produce.events import finish_event, iter_event_batches, utc_now_iso
+from loanstream.produce.producer import EventProducer, ProducerOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.resources import delete_topics, unique_name  # noqa: E402

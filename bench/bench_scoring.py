@@ -23,9 +23,9 @@ import orjson
 from confluent_kafka import Message
 
 from loanstream.config import shared_sample_csv
-from loanstream.events import finish_event, iter_event_batches
-from loanstream.native import load_batch_scorer
+from loanstream.produce.events import finish_event, iter_event_batches
 from loanstream.scoring import ScoringError, apply_rules, load_rules, preprocess_event
+from loanstream.scoring.native import load_batch_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "include" / "data" / "loan_applications_sample.csv"

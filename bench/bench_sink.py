@@ -40,10 +40,11 @@ import psycopg2
 from confluent_kafka import Message
 
 from loanstream.config import Settings
-from loanstream.events import finish_event, iter_event_batches, utc_now_iso
-from loanstream.native import load_batch_scorer
-from loanstream.producer import EventProducer
+from loanstream.kafka.topics import ensure_topic
+from loanstream.produce.events import finish_event, iter_event_batches, utc_now_iso
+from loanstream.produce.producer import EventProducer
 from loanstream.scoring import apply_rules, load_rules, preprocess_event
+from loanstream.scoring.native import load_batch_scorer
 from loanstream.sink import (
     COPY_SQL,
     DIRECT_COPY_SQL,
@@ -54,7 +55,6 @@ from loanstream.sink import (
     csv_lines,
     score_message,
 )
-from loanstream.topics import ensure_topic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_producer import dataset  # noqa: E402

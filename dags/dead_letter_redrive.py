@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param
 
-from loanstream.airflow.dead_letters import RedriveDeadLettersOperator
+from loanstream.airflow.operators.redrive import RedriveDeadLettersOperator
 
 DOC = """
 ### Dead-letter redrive

@@ -10,7 +10,7 @@ from airflow.sdk import dag, task
 
 from loanstream.airflow.assets import RISK_SCORED
 from loanstream.airflow.hooks import postgres_dsn
-from loanstream.band_report import write_band_reports
+from loanstream.runs.band_report import write_band_reports
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from airflow.sdk import DAG, Param
 from loanstream.airflow.params import replay_params
 from loanstream.airflow.pipeline import DEFAULT_ARGS, pipeline_tasks
 from loanstream.config import Settings
-from loanstream.run_params import MAX_SLICE
+from loanstream.runs.params import MAX_SLICE
 
 settings = Settings.from_env()
 SCHEDULE = os.environ.get("LOANSTREAM_REPLAY_CRON", "@hourly")

@@ -10,8 +10,8 @@ from loanstream.airflow.params import trigger_params
 from loanstream.airflow.pipeline import DEFAULT_ARGS, pipeline_tasks
 from loanstream.config import Settings
 from loanstream.paths import allowed_dirs, data_csvs
-from loanstream.rate import MAX_RATE
-from loanstream.run_params import MAX_PARTITIONS, MIN_PARTITIONS, MIN_RATE, TOPIC_PATTERN
+from loanstream.produce.rate import MAX_RATE
+from loanstream.runs.params import MAX_PARTITIONS, MIN_PARTITIONS, MIN_RATE, TOPIC_PATTERN
 
 settings = Settings.from_env()
 

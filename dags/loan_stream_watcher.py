@@ -26,7 +26,7 @@ An `AssetWatcher` on the topic's asset (`{kafka_topic_asset(settings.topic).uri}
 the common-messaging `MessageQueueTrigger` (Kafka) in the triggerer, with its own consumer
 group (`{settings.watch_group}`, connection `{WATCHER_CONN_ID}`; never the sink's group). It
 wakes this Dag on an event that is not yet stored and that no pipeline run will score
-(`loanstream.watch`). The watcher only wakes the Dag: `score_events` scores everything not yet
+(`loanstream.runs.watch`). The watcher only wakes the Dag: `score_events` scores everything not yet
 stored on each partition, up to the end offsets it finds, exactly once through the offsets in
 Postgres, the same offsets `loan_stream_pipeline` uses. A burst wakes it a few times at most;
 a run that finds nothing new ends at once.

@@ -478,7 +478,7 @@ airflow_provision() {
 import json, os, sys
 
 from loanstream.config import Settings
-from loanstream.watch import watcher_connection_extra
+from loanstream.runs.watch import watcher_connection_extra
 
 passwords_file, connections_file = sys.argv[1], sys.argv[2]
 with open(passwords_file, "w") as f:

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loanstream.lendingclub import (
+from loanstream.lendingclub.lines import (
     BANNER,
     BANNER_TEXT,
     BLANK,

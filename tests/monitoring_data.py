@@ -14,9 +14,9 @@ import orjson
 import psycopg2
 from psycopg2.extras import execute_values
 
-from loanstream.dead_letters import DECISIONS_SQL
-from loanstream.events import finish_event, iter_event_batches
+from loanstream.produce.events import finish_event, iter_event_batches
 from loanstream.scoring import load_rules
+from loanstream.sink.redrive import DECISIONS_SQL
 from loanstream.sink.rows import score_value
 
 # Raw values that must be shown as text, never run as markup or script.

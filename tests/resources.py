@@ -35,7 +35,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from loanstream.config import Settings
-from loanstream.topics import ensure_topic
+from loanstream.kafka.topics import ensure_topic
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS_DIR = REPO / "include" / "sql" / "migrations"
@@ -171,7 +171,7 @@ class Resources:
     def schema(self, apply: bool = True) -> str:
         """A new Postgres schema (with the loanstream tables unless ``apply`` is false); its
         DSN (``search_path`` set to it). Dropped on close."""
-        from loanstream import migrations
+        from loanstream.store import migrations
 
         schema = unique_name("t")
         self.schemas.append(schema)

@@ -13,7 +13,7 @@ python - <<'PY'
 import json, os
 
 from loanstream.config import Settings
-from loanstream.watch import watcher_connection_extra
+from loanstream.runs.watch import watcher_connection_extra
 
 with open("/opt/airflow/secrets/passwords.json", "w") as f:
     json.dump({"admin": os.environ["LOANSTREAM_AIRFLOW_ADMIN_PASSWORD"]}, f)

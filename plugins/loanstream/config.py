@@ -142,7 +142,7 @@ class Settings:
 
     @property
     def migrations_dir(self) -> Path:
-        """The versioned schema migrations (``loanstream.migrations``)."""
+        """The versioned schema migrations (``loanstream.store.migrations``)."""
         return self.sql_dir / "migrations"
 
     @property

@@ -20,7 +20,7 @@ models, else Python), ``on`` (fail if it cannot be used), ``off`` (Python only).
 
 **The reader** (:func:`open_event_reader`) reads the producer's CSV file and turns its plain
 loan rows into events in one pass, without the GIL: the id, exactly the bytes of
-:func:`loanstream.events._to_json_body` and the row. It parses with the ``csv`` crate's parser
+:func:`loanstream.produce.events._to_json_body` and the row. It parses with the ``csv`` crate's parser
 (``csv-core``) and takes a record only when its bytes are written in the one unambiguous form
 both parsers read alike (fields as they are or quoted with doubled quotes, commas, a line
 break) and it is valid UTF-8 with the header's field count and an id of plain digits. Every
@@ -37,10 +37,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from loanstream.scoring import RuleSet, limits
-
 MODES = ("auto", "on", "off")
 
 
@@ -49,22 +45,7 @@ class NativeScoringUnavailable(RuntimeError):
     code cannot be used; says why."""
 
 
-def rule_specs(rules: RuleSet) -> list[tuple[str, str, Any, int, str]]:
-    """The rule set as the native scorer takes it: (field, op, value, points, code as JSON)."""
-    return [
-        (rule.field, rule.op, rule.value, rule.points, orjson.dumps(rule.code).decode())
-        for rule in rules.rules
-    ]
-
-
-def _supported(rules: RuleSet) -> str | None:
-    """Why ``rules`` must be scored in Python, or None. (The scorer refuses the rest.)"""
-    if not isinstance(rules, RuleSet):
-        return f"rules are a {type(rules).__name__}, not a RuleSet"
-    return rules.uncompilable()
-
-
-def _import_scorer() -> Any:
+def import_compiled() -> Any:
     """The compiled module: beside this file (``make setup``), else on ``PYTHONPATH`` (the
     Docker image puts it there, as compose mounts ./plugins over the package)."""
     try:
@@ -83,55 +64,13 @@ def open_event_reader(path: Path, mode: str = "auto") -> tuple[Any | None, str]:
     if mode == "off":
         return None, "Python (LOANSTREAM_NATIVE_ENCODING=off)"
     try:
-        reader = _import_scorer().CsvEvents(str(path))
+        reader = import_compiled().CsvEvents(str(path))
     except ImportError as exc:
         why = f"the native reader is not built ({exc}); `make setup` builds it with cargo"
     except AttributeError:
         why = "the native module predates the native reader; `make setup` rebuilds it"
     else:
         return reader, "native (Rust), csv.reader and Python for any record it leaves"
-    if mode == "on":
-        raise NativeScoringUnavailable(why)
-    return None, f"Python ({why})"
-
-
-def load_batch_scorer(
-    rules: RuleSet, mode: str = "auto", *, as_of_columns: bool = True
-) -> tuple[Any | None, str]:
-    """(a native ``BatchScorer`` for ``rules`` or None, a few words on which and why).
-
-    ``as_of_columns``: the sink's rows hold ``features_as_of`` and ``features_as_of_basis``
-    right after ``purpose`` (``loanstream.sink.rows``), and so do the native rows; False
-    leaves them out (rows of the shape before they were stored).
-    """
-    if mode not in MODES:
-        raise ValueError(f"LOANSTREAM_NATIVE_SCORING must be one of {MODES}, got {mode!r}")
-    if mode == "off":
-        return None, "Python (LOANSTREAM_NATIVE_SCORING=off)"
-    try:
-        _scoring_native = _import_scorer()
-    except ImportError as exc:
-        why = f"the native scorer is not built ({exc}); `make setup` builds it with cargo"
-        if mode == "on":
-            raise NativeScoringUnavailable(why) from None
-        return None, f"Python ({why})"
-    reason = _supported(rules)
-    if reason is None:
-        bands, decisions = rules.score_table()
-        try:
-            scorer = _scoring_native.BatchScorer(
-                rule_specs(rules),
-                list(bands),
-                list(decisions),
-                rules.version,
-                limits.current().native_spec(),
-                as_of_columns,
-            )
-        except (ValueError, TypeError) as exc:
-            reason = str(exc)
-        else:
-            return scorer, "native (Rust) for plain events, Python for the rest"
-    why = f"rule set {rules.version} has what the native scorer does not model: {reason}"
     if mode == "on":
         raise NativeScoringUnavailable(why)
     return None, f"Python ({why})"

@@ -13,10 +13,10 @@ import orjson
 import psycopg2
 from confluent_kafka import Producer
 
-from loanstream import migrations
 from loanstream.config import Settings
-from loanstream.producer import EventProducer
-from loanstream.topics import ensure_topic
+from loanstream.kafka.topics import ensure_topic
+from loanstream.produce.producer import EventProducer
+from loanstream.store import migrations
 from tests.helpers import REPO, query, read_topic, unique_name, write_loans_csv
 from tests.resources import delete_topics
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from loanstream.config import Settings
-from loanstream.topics import ensure_topic
+from loanstream.kafka.topics import ensure_topic
 from tests.chaos.chaos_common import check_produced, delete_topic, env_seed, percentile, record
 from tests.chaos.services import PrivateKafka, chaos_trials, start_cli
 from tests.helpers import unique_name, write_loans_csv

@@ -14,14 +14,14 @@ import sys
 
 import pytest
 
-from loanstream.topics import ensure_topic
+from loanstream.kafka.topics import ensure_topic
 from tests.chaos.services import PrivateKafka, private_dir
 
 pytestmark = pytest.mark.chaos
 
 CHECK = """
 import sys
-from loanstream.lag import LagError, topic_watermarks
+from loanstream.runs.lag import LagError, topic_watermarks
 config = {"bootstrap.servers": sys.argv[1]}
 for _ in range(5):
     try:

@@ -83,7 +83,7 @@ def test_consume_with_kafka_unreachable(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", TARGETS)
 def test_consume_with_postgres_unreachable(kind: str, kafka_up: PrivateKafka) -> None:
-    from loanstream.topics import ensure_topic
+    from loanstream.kafka.topics import ensure_topic
 
     topic = unique_name("chaos_unreach")
     ensure_topic({"bootstrap.servers": kafka_up.bootstrap}, topic, partitions=1, use_rpk=False)

@@ -211,7 +211,7 @@ class CeleryAirflow:
             cur.execute("CREATE DATABASE airflow")
             cur.execute("CREATE DATABASE loanstream")
         conn.close()
-        from loanstream import migrations
+        from loanstream.store import migrations
 
         conn = psycopg2.connect(self.loanstream_dsn)
         try:

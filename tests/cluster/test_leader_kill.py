@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from loanstream.config import Settings
-from loanstream.topics import ensure_topic
+from loanstream.kafka.topics import ensure_topic
 from tests.chaos.chaos_common import (
     check_database,
     check_produced,

@@ -16,7 +16,7 @@ import pytest
 
 from loanstream.airflow.assets import RISK_DECISIONS, RISK_SCORED, kafka_topic_uri
 from loanstream.config import Settings
-from loanstream.topics import ensure_topic
+from loanstream.kafka.topics import ensure_topic
 from tests.helpers import REPO, query, unique_name
 from tests.resources import delete_topics
 
@@ -258,7 +258,7 @@ def test_a_scheduled_replay_sends_the_slice_of_its_data_interval(
     """The replay run of 05:00 sends the sample's sixth twenty-fourth, all of it scored."""
     from datetime import UTC, datetime, timedelta
 
-    from loanstream.run_params import count_data_rows, replay_slice
+    from loanstream.runs.params import count_data_rows, replay_slice
 
     replay = "loan_sample_replay"
     # past (a future logical date waits for it), after the Dag's start_date (earlier runs have

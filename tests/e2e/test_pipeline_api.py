@@ -98,7 +98,7 @@ def test_bad_csv_fails_validation_produces_nothing_and_the_log_explains(
     # validation runs first: a rejected file leaves nothing behind, not even the topic
     from confluent_kafka.admin import AdminClient
 
-    from loanstream.topics import topic_partitions
+    from loanstream.kafka.topics import topic_partitions
 
     assert topic_partitions(AdminClient(settings.kafka_config()), topic) is None
     log = dag_runner.log(DAG_ID, run_id, "validate_csv")

@@ -15,8 +15,8 @@ import time
 import psycopg2
 import pytest
 
-from loanstream.dead_letters import RedriveError, Selection, redrive
 from loanstream.monitoring import metrics, queries
+from loanstream.sink.redrive import RedriveError, Selection, redrive
 from tests.helpers import REPO, query, temp_schema, unique_name
 from tests.monitoring_data import HOSTILE, seed_run
 

@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from loanstream.config import Settings
-from loanstream.producer import EventProducer
+from loanstream.produce.producer import EventProducer
 from loanstream.sink import ScoringSink
 from loanstream.validation import validate_csv
 from tests.helpers import query, temp_schema, temp_topic, unique_name

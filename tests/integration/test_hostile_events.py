@@ -13,7 +13,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from loanstream.events import finish_event, iter_event_batches
+from loanstream.produce.events import finish_event, iter_event_batches
 from loanstream.sink import ScoringSink
 from tests.helpers import query, temp_schema, temp_topic, unique_name
 

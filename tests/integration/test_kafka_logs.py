@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from loanstream.producer import EventProducer, ProduceError, ProducerOptions
+from loanstream.kafka.topics import TopicError, ensure_topic
+from loanstream.produce.producer import EventProducer, ProduceError, ProducerOptions
 from loanstream.sink import ScoringSink, SinkError
-from loanstream.topics import TopicError, ensure_topic
 
 pytestmark = pytest.mark.integration
 

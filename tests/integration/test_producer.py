@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from loanstream.config import Settings
-from loanstream.events import read_header
-from loanstream.producer import EventProducer, ProduceError
+from loanstream.produce.events import read_header
+from loanstream.produce.producer import EventProducer, ProduceError
 from tests.helpers import murmur2_partition, read_topic, temp_topic, write_loans_csv
 
 pytestmark = pytest.mark.integration

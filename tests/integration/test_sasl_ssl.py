@@ -52,11 +52,11 @@ def password(sasl_kafka: PrivateKafka) -> str:
 
 
 def gate(config: dict, dsn: str, topic: str, group: str, timeout: float = 60.0):
-    """The sensor's check (``loanstream.gate.check_gate``: lag from the topic's offsets over
+    """The sensor's check (``loanstream.runs.gate.check_gate``: lag from the topic's offsets over
     the SASL_SSL listener and Postgres), retried as the sensor does while the new broker is
     still settling."""
-    from loanstream.gate import check_gate
-    from loanstream.lag import LagError
+    from loanstream.runs.gate import check_gate
+    from loanstream.runs.lag import LagError
 
     deadline = time.monotonic() + timeout
     while True:
@@ -90,9 +90,9 @@ def test_topic_producer_sensor_and_sink_through_sasl_ssl(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from loanstream.producer import EventProducer
+    from loanstream.kafka.topics import ensure_topic
+    from loanstream.produce.producer import EventProducer
     from loanstream.sink import ScoringSink
-    from loanstream.topics import ensure_topic
 
     caplog.set_level(logging.DEBUG)
     config = connection_config(monkeypatch, sasl_kafka.sasl_ssl_config(USER, password))
@@ -150,7 +150,7 @@ def test_an_untrusted_certificate_fails_fast_naming_the_listener(
 
 def test_the_core_check_and_the_plaintext_path(sasl_kafka: PrivateKafka, password: str) -> None:
     """``check_access`` passes with the right login, and never runs for PLAINTEXT."""
-    from loanstream.kafka_access import KafkaAccessError, check_access
+    from loanstream.kafka.access import KafkaAccessError, check_access
 
     check_access(sasl_kafka.sasl_ssl_config(USER, password))
     check_access({"bootstrap.servers": "127.0.0.1:1"})  # PLAINTEXT: nothing to check

@@ -13,10 +13,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from loanstream import migrations
 from loanstream.cli import main
-from loanstream.ledger import LedgerError, RunLedger
 from loanstream.sink import ScoringSink, SinkError
+from loanstream.store import migrations
+from loanstream.store.ledger import LedgerError, RunLedger
 from tests.helpers import query
 from tests.resources import MIGRATIONS_DIR
 

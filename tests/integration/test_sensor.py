@@ -14,12 +14,12 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, T
 
 from loanstream.airflow.sensors import EventsWaitingSensor
 from loanstream.airflow.triggers import RunGateTrigger
-from loanstream.clients import pg_connect
 from loanstream.config import Settings
-from loanstream.gate import check_gate
-from loanstream.lag import stored_lag
-from loanstream.ledger import RunLedger
-from loanstream.producer import EventProducer
+from loanstream.produce.producer import EventProducer
+from loanstream.runs.gate import check_gate
+from loanstream.runs.lag import stored_lag
+from loanstream.store.connect import pg_connect
+from loanstream.store.ledger import RunLedger
 from tests.helpers import temp_schema, temp_topic, unique_name
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from loanstream.config import Settings
-from loanstream.producer import EventProducer
+from loanstream.produce.producer import EventProducer
 from loanstream.sink import FencedError, ScoringSink
 from tests.helpers import query, read_topic, temp_schema, temp_topic, unique_name, write_loans_csv
 

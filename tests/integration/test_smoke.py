@@ -75,7 +75,7 @@ def test_postgres_schema_is_applied(pg_conn) -> None:
 
 def test_postgres_schema_is_at_the_newest_migration(pg_conn) -> None:
     """`make up` migrated the stack's database to this checkout's newest migration."""
-    from loanstream import migrations
     from loanstream.config import Settings
+    from loanstream.store import migrations
 
     assert migrations.check(pg_conn, Settings.from_env().migrations_dir) >= 1

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from loanstream.clients import pg_connect
 from loanstream.config import Settings
-from loanstream.ledger import RunLedger
-from loanstream.producer import EventProducer
+from loanstream.produce.producer import EventProducer
 from loanstream.sink import ScoringSink, SinkStats
+from loanstream.store.connect import pg_connect
+from loanstream.store.ledger import RunLedger
 from tests.helpers import REPO, query, temp_schema, temp_topic, unique_name
 
 pytestmark = pytest.mark.integration

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from loanstream import kafka_clients
 from loanstream.config import Settings
-from loanstream.producer import EventProducer
+from loanstream.kafka import clients as kafka_clients
+from loanstream.kafka.topics import TopicError, ensure_topic, topic_id
+from loanstream.produce.producer import EventProducer
 from loanstream.sink import ScoringSink
 from loanstream.sink.topic_identity import TopicRecreatedError
-from loanstream.topics import TopicError, ensure_topic, topic_id
 from tests.helpers import query, temp_schema, temp_topic, unique_name, write_loans_csv
 from tests.resources import delete_topics
 

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from loanstream.config import Settings
-from loanstream.topics import TopicError, ensure_topic, rpk_create_command
+from loanstream.kafka.topics import TopicError, ensure_topic, rpk_create_command
 from tests.helpers import unique_name
 from tests.resources import delete_topics
 
@@ -90,7 +90,7 @@ def test_rpk_is_used_where_installed(
 
 
 def test_rpk_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    from loanstream.topics import find_rpk
+    from loanstream.kafka.topics import find_rpk
 
     monkeypatch.setenv("LOANSTREAM_RPK", "none")
     assert find_rpk() is None

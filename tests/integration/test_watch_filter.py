@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
-from loanstream.clients import pg_connect
-from loanstream.watch import WakeFilter
+from loanstream.runs.watch import WakeFilter
+from loanstream.store.connect import pg_connect
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,14 @@ import orjson
 import pytest
 
 from loanstream.cli import main
-from loanstream.evaluation import evaluate_csv, ks_statistic, outcome_label, roc_auc, score_events
 from loanstream.scoring import ScoringError, load_rules, preprocess_event
+from loanstream.scoring.evaluation import (
+    evaluate_csv,
+    ks_statistic,
+    outcome_label,
+    roc_auc,
+    score_events,
+)
 
 SHIPPED = Path(__file__).resolve().parents[2] / "include" / "data" / "loan_applications_sample.csv"
 
@@ -128,8 +134,8 @@ def test_live_pipeline_and_evaluate_compute_the_same_features(sample: str, share
     whenever the event was produced: time-dependent ones are as of issue_d in both."""
     from confluent_kafka import Message
 
-    from loanstream.events import finish_event, iter_event_batches
-    from loanstream.native import load_batch_scorer
+    from loanstream.produce.events import finish_event, iter_event_batches
+    from loanstream.scoring.native import load_batch_scorer
     from loanstream.sink import csv_lines, score_message
     from loanstream.sink.rows import FEATURE_COLUMNS
     from tests.unit.test_scoring_native import cells

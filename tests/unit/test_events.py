@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from loanstream.events import (
+from loanstream.produce.events import (
     EventSourceError,
     finish_event,
     finish_event_now,

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loanstream.events import EventSourceError, iter_event_batches
 from loanstream.native import NativeScoringUnavailable, open_event_reader
+from loanstream.produce.events import EventSourceError, iter_event_batches
 from tests.lendingclub_exports import write_download, write_kaggle
 
 pytestmark = pytest.mark.unit
@@ -67,7 +67,7 @@ def test_every_sample_row_is_read_natively_and_identically(
     sample: str, shared_csv: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = shared_csv if sample == "real" else SHIPPED
-    with caplog.at_level(logging.INFO, logger="loanstream.events"):
+    with caplog.at_level(logging.INFO, logger="loanstream.produce.events"):
         events = same(path, chunk_rows=700)
         assert read_by_python(caplog) == 0  # plain loan rows only: nothing left to Python
     assert sum(len(keys) for keys, *_ in events) == (2000 if sample == "real" else 5000)
@@ -112,7 +112,7 @@ def test_quoted_fields_and_line_breaks_inside(
     newline: str, shared_csv: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = lendingclub_quoted(shared_csv, tmp_path / "LoanStats.csv", newline)
-    with caplog.at_level(logging.INFO, logger="loanstream.events"):
+    with caplog.at_level(logging.INFO, logger="loanstream.produce.events"):
         events = same(path)
         assert read_by_python(caplog) == 0
     assert sum(len(keys) for keys, *_ in events) == 2000
@@ -236,10 +236,10 @@ def test_without_the_native_module_python_reads_and_the_log_says_so(
     def not_built() -> Any:
         raise ImportError("No module named 'loanstream._scoring_native'")
 
-    monkeypatch.setattr(loanstream.native, "_import_scorer", not_built)
+    monkeypatch.setattr(loanstream.native, "import_compiled", not_built)
     with pytest.raises(NativeScoringUnavailable, match="make setup"):
         open_event_reader(SHIPPED, "on")
-    with caplog.at_level(logging.INFO, logger="loanstream.events"):
+    with caplog.at_level(logging.INFO, logger="loanstream.produce.events"):
         events = batches(SHIPPED, "auto")
     assert "encoding events in Python (the native reader is not built" in caplog.text
     monkeypatch.undo()

@@ -2,7 +2,7 @@
 
 * any text or bytes as a file: only ``EventSourceError``, never another exception;
 * any table written by the csv module: every row either becomes an event, is rejected with
-  its row number, or is one of LendingClub's non-loan lines (:mod:`loanstream.lendingclub`,
+  its row number, or is one of LendingClub's non-loan lines (:mod:`loanstream.lendingclub.lines`,
   e.g. a blank line) skipped and counted, and every event round-trips: its JSON parses, holds every header key, and
   each value equals the csv module's own parse of the file with "" -> None.
 """
@@ -19,8 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loanstream.events import EVENT_TIME_FIELD, EventSourceError, finish_event, iter_event_batches
-from loanstream.lendingclub import body_kind, preamble_kind
+from loanstream.lendingclub.lines import body_kind, preamble_kind
+from loanstream.produce.events import (
+    EVENT_TIME_FIELD,
+    EventSourceError,
+    finish_event,
+    iter_event_batches,
+)
 
 pytestmark = pytest.mark.unit
 

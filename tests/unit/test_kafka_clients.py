@@ -1,4 +1,4 @@
-"""The collapsing log of a Kafka client (loanstream.kafka_clients.ClientLog), without a broker:
+"""The collapsing log of a Kafka client (loanstream.kafka.clients.ClientLog), without a broker:
 lines fed as confluent-kafka feeds them, a fake clock. tests/integration/test_kafka_logs.py
 points real clients at a closed port."""
 
@@ -9,9 +9,9 @@ import secrets
 
 import pytest
 
-from loanstream import kafka_clients
-from loanstream.kafka_clients import ClientLog, normalise
-from loanstream.topics import rpk_create_command
+from loanstream.kafka import clients as kafka_clients
+from loanstream.kafka.clients import ClientLog, normalise
+from loanstream.kafka.topics import rpk_create_command
 
 pytestmark = pytest.mark.unit
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from loanstream.cli import main
-from loanstream.events import iter_event_batches, read_header
-from loanstream.lendingclub import (
+from loanstream.lendingclub.lines import (
     BANNER,
     BANNER_TEXT,
     BLANK,
@@ -33,6 +32,7 @@ from loanstream.lendingclub import (
     preamble_kind,
     total_text,
 )
+from loanstream.produce.events import iter_event_batches, read_header
 from loanstream.validation import validate_csv
 from tests.lendingclub_exports import write_download, write_kaggle
 

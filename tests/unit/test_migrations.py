@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from loanstream import migrations
 from loanstream.config import Settings
+from loanstream.store import migrations
 
 pytestmark = pytest.mark.unit
 

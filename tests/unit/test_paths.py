@@ -217,7 +217,7 @@ def test_shadow_like_file_quotes_nothing(
 def test_non_data_files_are_not_quoted_by_validation_or_events(
     tmp_path: Path, content: bytes
 ) -> None:
-    from loanstream.events import EventSourceError, iter_event_batches
+    from loanstream.produce.events import EventSourceError, iter_event_batches
     from loanstream.validation import CsvReadError, scan_file
 
     value = secret().encode()
@@ -234,7 +234,7 @@ def test_non_data_files_are_not_quoted_by_validation_or_events(
 
 def test_a_bad_byte_after_a_real_header_is_still_named(tmp_path: Path) -> None:
     """Once the header is read the file is data: the byte helps find a Latin-1 export."""
-    from loanstream.events import EventSourceError, iter_event_batches
+    from loanstream.produce.events import EventSourceError, iter_event_batches
 
     path = tmp_path / "x.csv"
     path.write_bytes(b"id,a\n1,\xe9\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loanstream.rate import RateLimiter
+from loanstream.produce.rate import RateLimiter
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loanstream.run_params import (
+from loanstream.runs.params import (
     RunParamError,
     count_data_rows,
     replay_slice,

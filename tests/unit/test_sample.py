@@ -13,9 +13,9 @@ import pytest
 
 from loanstream.cli import main
 from loanstream.config import Settings
-from loanstream.events import finish_event, iter_event_batches
-from loanstream.lendingclub import BLANK, SECTION, TOTAL
-from loanstream.sample import COLUMNS, generate_sample, plan_export
+from loanstream.lendingclub.lines import BLANK, SECTION, TOTAL
+from loanstream.lendingclub.sample import COLUMNS, generate_sample, plan_export
+from loanstream.produce.events import finish_event, iter_event_batches
 from loanstream.scoring import ScoringError, preprocess_event
 from loanstream.validation import validate_csv
 

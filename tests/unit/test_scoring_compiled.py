@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loanstream.events import row_to_event
+from loanstream.produce.events import row_to_event
 from loanstream.scoring import (
     Features,
     RuleSet,

@@ -28,9 +28,10 @@ from confluent_kafka import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loanstream.events import finish_event, iter_event_batches
-from loanstream.native import NativeScoringUnavailable, load_batch_scorer
+from loanstream.native import NativeScoringUnavailable
+from loanstream.produce.events import finish_event, iter_event_batches
 from loanstream.scoring import RuleSet, limits, load_rules, parse_rules
+from loanstream.scoring.native import load_batch_scorer
 from loanstream.sink import ScoringSink, csv_lines, score_message
 from tests.integration.test_hostile_events import _cases as hostile_cases
 from tests.unit.test_scoring_compiled import ALL_OPS

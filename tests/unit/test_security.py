@@ -161,7 +161,7 @@ def _dynamic_parts(node: ast.AST, constants: set[str]) -> list[str]:
     if isinstance(node, ast.BinOp):
         return _dynamic_parts(node.left, constants) + _dynamic_parts(node.right, constants)
     if isinstance(node, ast.Call):
-        # trusted DDL: loanstream.migrations runs the project's include/sql/migrations files
+        # trusted DDL: loanstream.store.migrations runs the project's include/sql/migrations files
         if ast.unparse(node) == "migration.sql()":
             return []
         return [ast.unparse(node)]
@@ -358,8 +358,8 @@ def test_a_secured_kafka_connection_is_checked_once_and_a_refusal_fails_the_task
     AirflowFailException (no retry can fix a wrong password) without the secret."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from loanstream import kafka_access
     from loanstream.airflow import hooks
+    from loanstream.kafka import access as kafka_access
 
     secret = uuid.uuid4().hex
     extra = {"bootstrap.servers": f"k-{secret[:6]}:9094", "security.protocol": "SASL_SSL",

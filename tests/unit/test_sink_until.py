@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loanstream.ledger import RunProgress
 from loanstream.sink.until import CaughtUp, Follow, RunEnd
+from loanstream.store.ledger import RunProgress
 
 pytestmark = pytest.mark.unit
 

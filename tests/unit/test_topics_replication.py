@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loanstream.topics import (
+from loanstream.kafka.topics import (
     TopicError,
     TopicResult,
     replication_for,

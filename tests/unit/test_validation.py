@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loanstream.config import Settings
-from loanstream.expectations import (
+from loanstream.validation import CsvReadError, ValidationResult, validate_csv
+from loanstream.validation.expectations import (
     EMP_LENGTHS,
     HOME_OWNERSHIPS,
     LOAN_STATUSES,
@@ -20,7 +21,6 @@ from loanstream.expectations import (
     REQUIRED_COLUMNS,
     SUITE,
 )
-from loanstream.validation import CsvReadError, ValidationResult, validate_csv
 
 pytestmark = pytest.mark.unit
 

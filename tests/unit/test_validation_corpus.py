@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from loanstream.cli import main
-from loanstream.expectations import REQUIRED_COLUMNS
+from loanstream.validation.expectations import REQUIRED_COLUMNS
 
 pytestmark = pytest.mark.unit
 

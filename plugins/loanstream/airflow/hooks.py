@@ -106,7 +106,7 @@ _checked: set[str] = set()
 
 
 def _check_access_once(conn_id: str, config: dict[str, Any]) -> None:
-    from loanstream.kafka_access import KafkaAccessError, check_access, is_secured
+    from loanstream.kafka.access import KafkaAccessError, check_access, is_secured
 
     if not is_secured(config):
         return
@@ -135,7 +135,7 @@ class LoanstreamPostgresHook(PostgresHook):
         super().__init__(postgres_conn_id=postgres_conn_id, **kwargs)
 
     def dsn(self) -> str:
-        """A libpq DSN for ``loanstream.clients.pg_connect`` (password included, never logged)."""
+        """A libpq DSN for ``loanstream.store.connect.pg_connect`` (password included, never logged)."""
         conn_id = self.get_conn_id()
         try:
             conn = self.get_connection(conn_id)

@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException
 
-from loanstream.run_params import RunParamError, count_data_rows, replay_slice, run_params
+from loanstream.runs.params import RunParamError, count_data_rows, replay_slice, run_params
 
 log = logging.getLogger(__name__)
 

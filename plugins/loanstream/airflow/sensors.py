@@ -22,8 +22,8 @@ from loanstream.airflow.hooks import (
 from loanstream.airflow.memory import LogsPeakMemory
 from loanstream.airflow.triggers import RunGateTrigger
 from loanstream.config import Settings
-from loanstream.gate import Gate, check_gate
-from loanstream.lag import LagError
+from loanstream.runs.gate import Gate, check_gate
+from loanstream.runs.lag import LagError
 
 
 class EventsWaitingSensor(LogsPeakMemory, BaseSensorOperator):

@@ -11,8 +11,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from asgiref.sync import sync_to_async
 
 from loanstream.airflow.hooks import kafka_config, postgres_dsn
-from loanstream.gate import check_gate
-from loanstream.lag import LagError
+from loanstream.runs.gate import check_gate
+from loanstream.runs.lag import LagError
 
 
 class RunGateTrigger(BaseTrigger):

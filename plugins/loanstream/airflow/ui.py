@@ -71,8 +71,8 @@ def _db() -> Iterator[Any]:
     behind this code's migrations (a column or table missing) answers 503 saying what to run."""
     import psycopg2.errors
 
-    from loanstream.clients import first_line, pg_connect
-    from loanstream.migrations import MIGRATE_HINT
+    from loanstream.store.connect import first_line, pg_connect
+    from loanstream.store.migrations import MIGRATE_HINT
 
     try:
         conn = pg_connect(postgres_dsn(), application_name="loanstream-ui")
@@ -193,8 +193,7 @@ def create_app() -> FastAPI:
 
     @app.get("/api/lag", dependencies=read)
     def lag(topic: str | None = Query(None, max_length=249)) -> JSONResponse:
-        from loanstream.lag import LagError
-        from loanstream.monitoring.lag import partition_lag
+        from loanstream.runs.lag import LagError, partition_lag
 
         settings = Settings.from_env()
         try:
@@ -233,9 +232,9 @@ def create_app() -> FastAPI:
 
     @app.post("/api/dead-letters/redrive", dependencies=[_redrive_access()])
     def redrive(body: RedriveBody, request: Request) -> JSONResponse:
-        from loanstream.clients import pg_connect
-        from loanstream.dead_letters import RedriveError, Selection
-        from loanstream.dead_letters import redrive as run_redrive
+        from loanstream.sink.redrive import RedriveError, Selection
+        from loanstream.sink.redrive import redrive as run_redrive
+        from loanstream.store.connect import pg_connect
 
         # A cookie-authenticated POST must come from this page: a custom header no other site
         # can send without a CORS preflight (which this app never allows).
@@ -253,10 +252,9 @@ def create_app() -> FastAPI:
 
     @app.get("/metrics", dependencies=read)
     def metrics() -> PlainTextResponse:
-        from loanstream.lag import LagError
         from loanstream.monitoring import metrics as prom
         from loanstream.monitoring import queries
-        from loanstream.monitoring.lag import partition_lag
+        from loanstream.runs.lag import LagError, partition_lag
 
         errors: dict[str, str] = {}
         totals = last = None

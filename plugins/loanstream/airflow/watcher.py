@@ -1,4 +1,4 @@
-"""The AssetWatcher's message filter: ``unscored_event`` (``loanstream.watch.WakeFilter``).
+"""The AssetWatcher's message filter: ``unscored_event`` (``loanstream.runs.watch.WakeFilter``).
 
 Named by import path in ``loan_stream_watcher``'s ``MessageQueueTrigger`` and run by the
 triggerer on each event it polls from the topic (consumer group ``LOANSTREAM_WATCH_GROUP``,
@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from loanstream.airflow.hooks import postgres_dsn
-from loanstream.clients import pg_connect
 from loanstream.config import Settings
-from loanstream.watch import WakeFilter
+from loanstream.runs.watch import WakeFilter
+from loanstream.store.connect import pg_connect
 
 WATCHER_CONN_ID = "loanstream_kafka_watcher"
 

@@ -1,1 +1,3 @@
-"""One module per ``loanstream`` sub-command; each has ``register(subparsers)`` and ``run(args)``."""
+"""The ``loanstream`` sub-commands, one module each with ``register(subparsers)`` and ``run(args)``.
+May import: validation, produce, scoring, sink, runs, monitoring, lendingclub, kafka, store.
+"""

@@ -8,8 +8,8 @@ import logging
 
 from loanstream.commands._common import on_stop_signals, print_json
 from loanstream.config import Settings
+from loanstream.kafka.topics import TopicError, ensure_topic
 from loanstream.sink import ScoringSink, SinkError
-from loanstream.topics import TopicError, ensure_topic
 
 log = logging.getLogger("loanstream.consume")
 

@@ -5,7 +5,7 @@
 
 ``--reason`` matches a case-insensitive part of the error. ``list`` prints the counts by reason
 and the latest matching dead letters (raw values shown escaped), ``replay`` scores the open
-ones matching every filter with the current code and rules (``loanstream.dead_letters``).
+ones matching every filter with the current code and rules (``loanstream.sink.redrive``).
 The last line is JSON.
 """
 
@@ -16,14 +16,14 @@ import logging
 
 import psycopg2
 
-from loanstream.clients import first_line, pg_connect
 from loanstream.commands._common import print_json
 from loanstream.config import Settings
-from loanstream.dead_letters import RedriveError, RedriveResult, Selection, redrive
-from loanstream.migrations import SchemaBehindError, check
 from loanstream.monitoring.queries import dead_letters
+from loanstream.sink.redrive import RedriveError, RedriveResult, Selection, redrive
+from loanstream.store.connect import first_line, pg_connect
+from loanstream.store.migrations import SchemaBehindError, check
 
-log = logging.getLogger("loanstream.dead_letters")
+log = logging.getLogger("loanstream.sink.redrive")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -14,7 +14,7 @@ import logging
 import time
 
 from loanstream.commands._common import print_json
-from loanstream.sample import SHAPES, generate_sample, plan_export
+from loanstream.lendingclub.sample import SHAPES, generate_sample, plan_export
 
 log = logging.getLogger("loanstream.generate")
 

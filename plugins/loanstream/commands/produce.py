@@ -7,9 +7,9 @@ import logging
 
 from loanstream.commands._common import add_allow_any_path, on_stop_signals, print_json
 from loanstream.config import Settings
-from loanstream.events import EventSourceError
 from loanstream.paths import PathNotAllowed, checked_csv
-from loanstream.producer import EventProducer, ProduceError, ProducerOptions
+from loanstream.produce.events import EventSourceError
+from loanstream.produce.producer import EventProducer, ProduceError, ProducerOptions
 
 log = logging.getLogger("loanstream.produce")
 

@@ -1,7 +1,7 @@
 """``loanstream schema [status|migrate]``: where the database stands, and bring it up to date.
 
 ``status`` (the default) lists the applied and pending migrations of include/sql/migrations;
-``migrate`` applies the pending ones (``loanstream.migrations``; ``make up`` runs it).
+``migrate`` applies the pending ones (``loanstream.store.migrations``; ``make up`` runs it).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import logging
 
 import psycopg2
 
-from loanstream import migrations
-from loanstream.clients import first_line, pg_connect
 from loanstream.commands._common import print_json
 from loanstream.config import Settings, redact_dsn
+from loanstream.store import migrations
+from loanstream.store.connect import first_line, pg_connect
 
 log = logging.getLogger("loanstream.schema")
 

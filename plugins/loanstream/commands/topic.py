@@ -7,7 +7,7 @@ import logging
 
 from loanstream.commands._common import print_json
 from loanstream.config import Settings
-from loanstream.topics import TopicError, ensure_topic
+from loanstream.kafka.topics import TopicError, ensure_topic
 
 log = logging.getLogger("loanstream.topic")
 

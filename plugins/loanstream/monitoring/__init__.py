@@ -1,2 +1,4 @@
-"""What the Loanstream page, API and metrics show: queries (``queries``) and the Prometheus
-text (``metrics``). No Airflow here: the page's FastAPI app is in ``loanstream.airflow.ui``."""
+"""What the Loanstream page, API and metrics show beyond a run's figures: dead letters, totals,
+the Prometheus text. No Airflow here: the page's FastAPI app is ``loanstream.airflow.ui``.
+May import: runs, sink, store.
+"""

@@ -1,7 +1,7 @@
 """The Loanstream metrics in Prometheus' text exposition format (version 0.0.4).
 
 ``render`` is pure: it takes what :mod:`loanstream.monitoring.queries` and
-:func:`loanstream.lag.stored_lag` read and returns the text ``/loanstream/metrics`` serves.
+:func:`loanstream.runs.lag.stored_lag` read and returns the text ``/loanstream/metrics`` serves.
 
 | metric | type | labels |
 |---|---|---|

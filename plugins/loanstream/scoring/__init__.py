@@ -1,4 +1,5 @@
 """Turn one loan-application event into features and a rule-based risk score.
+May import: produce.
 
 The package, by job:
 
@@ -10,13 +11,15 @@ The package, by job:
   :class:`Score`), its loader (``load_rules``, ``parse_rules``) and ``score_rule_by_rule``,
   the definition of scoring;
 - :mod:`~loanstream.scoring.compiled`: ``apply_rules`` with each rule set compiled into one
-  function, and ``score_event``;
+  function (kept beside the rule set, which stays data), and ``score_event``;
+- :mod:`~loanstream.scoring.native`: the compiled batch scorer built for a rule set (or why not);
+- :mod:`~loanstream.scoring.evaluation`: the rules measured offline on a CSV with outcomes (it
+  reads the file as the producer does, hence ``produce``);
 - :mod:`~loanstream.scoring.table`: the rule set as a Markdown table;
 - :mod:`~loanstream.scoring.errors`: :class:`ScoringError` (bad event), :class:`RulesError`
   (bad rules file).
 
-Everything other modules use is importable from ``loanstream.scoring``.
-"""
+Everything other modules use is importable from ``loanstream.scoring``."""
 
 from __future__ import annotations
 

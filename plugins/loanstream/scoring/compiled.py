@@ -9,6 +9,7 @@ when it is first used and gives exactly what :func:`score_rule_by_rule` gives
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from loanstream.scoring.errors import ScoringError
 from loanstream.scoring.features import Features, preprocess_event
 from loanstream.scoring.rules import RuleSet, Score, load_rules, score_rule_by_rule
 
-__all__ = ["apply_rules", "compile_rules", "score_event"]
+__all__ = ["apply_rules", "compile_rules", "compiled_evaluator", "score_event"]
 
 
 def apply_rules(features: Features, rules: RuleSet | None = None) -> Score:
@@ -25,8 +26,23 @@ def apply_rules(features: Features, rules: RuleSet | None = None) -> Score:
         raise ScoringError("features", features, "expected a Features instance")
     ruleset = rules if rules is not None else load_rules()
     if isinstance(ruleset, RuleSet):
-        return ruleset._evaluate(features)
+        return compiled_evaluator(ruleset)(features)
     return score_rule_by_rule(features, ruleset)
+
+
+# Each rule set's compiled function, built on first use and dropped with the rule set (a rule
+# set stays plain data: it pickles, and it knows nothing of its compiler).
+_EVALUATORS: dict[int, Callable[[Features], Score]] = {}
+
+
+def compiled_evaluator(ruleset: RuleSet) -> Callable[[Features], Score]:
+    """``ruleset`` compiled once (:func:`compile_rules`), kept while the rule set lives."""
+    key = id(ruleset)
+    evaluate = _EVALUATORS.get(key)
+    if evaluate is None:
+        evaluate = _EVALUATORS[key] = compile_rules(ruleset)
+        weakref.finalize(ruleset, _EVALUATORS.pop, key, None)
+    return evaluate
 
 
 _COMPARISONS = {"==": "==", "<": "<", "<=": "<=", ">": ">", ">=": ">="}

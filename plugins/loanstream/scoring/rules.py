@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,19 +123,6 @@ class RuleSet:
             if rule.op == "between" and not (type(rule.value) is tuple and len(rule.value) == 2):
                 return f"rule {rule.code}: between needs a (low, high) pair"
         return None
-
-    @functools.cached_property
-    def _evaluate(self) -> Callable[[Features], Score]:
-        """This rule set compiled once into one function (see
-        :func:`loanstream.scoring.compiled.compile_rules`)."""
-        from loanstream.scoring.compiled import compile_rules
-
-        return compile_rules(self)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_evaluate", None)  # a generated function: compiled again when needed
-        return state
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Exactly-once sink: Kafka events scored into Postgres ``risk_scored``, in parts.
+May import: scoring, kafka, store.
 
 ``app`` (the run loop, ``ScoringSink``), ``until`` (when a run is over), ``scorer`` (batches
 scored natively or in Python, dead letters), ``writer`` (the one transaction per batch),
 ``offsets`` (stored offsets, the fence, partition leases), ``republisher``, ``stats`` and
-``rows`` (what a ``risk_scored`` row is). See ``app`` for how exactly-once holds.
-"""
+``rows`` (what a ``risk_scored`` row is), and ``redrive`` (dead letters scored again). See
+``app`` for how exactly-once holds."""
 
 from loanstream.sink.app import ScoringSink, pg_connect
 from loanstream.sink.errors import FencedError, SinkError

@@ -30,9 +30,9 @@ from typing import Any
 import psycopg2
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from loanstream import clients, kafka_clients, migrations
 from loanstream.config import Settings, redact_dsn
-from loanstream.ledger import RunLedger
+from loanstream.kafka import clients as kafka_clients
+from loanstream.kafka.topics import TopicError, topic_id, topic_partitions
 from loanstream.scoring import load_rules
 from loanstream.sink.errors import SinkError
 from loanstream.sink.offsets import OffsetStore
@@ -41,7 +41,9 @@ from loanstream.sink.scorer import Batch, BatchScorer
 from loanstream.sink.stats import SinkStats
 from loanstream.sink.until import CaughtUp, Follow, RunEnd
 from loanstream.sink.writer import BatchWriter
-from loanstream.topics import TopicError, topic_id, topic_partitions
+from loanstream.store import connect as clients
+from loanstream.store import migrations
+from loanstream.store.ledger import RunLedger
 
 log = logging.getLogger("loanstream.sink")
 

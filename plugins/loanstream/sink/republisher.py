@@ -10,7 +10,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
-from loanstream import kafka_clients
+from loanstream.kafka import clients as kafka_clients
 from loanstream.sink.errors import SinkError
 from loanstream.sink.scorer import Batch
 

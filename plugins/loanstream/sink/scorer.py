@@ -14,8 +14,9 @@ import orjson
 import psycopg2
 from confluent_kafka import Message
 
-from loanstream.native import NativeScoringUnavailable, load_batch_scorer
+from loanstream.native import NativeScoringUnavailable
 from loanstream.scoring import RuleSet
+from loanstream.scoring.native import load_batch_scorer
 from loanstream.sink.errors import SinkError
 from loanstream.sink.rows import (
     BAND_OF_ROW,

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from loanstream.ledger import LedgerError, RunLedger, RunProgress
+from loanstream.store.ledger import LedgerError, RunLedger, RunProgress
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Follow:
 
 class RunEnd:
     """A pipeline run: score while its producer sends; stop once the run's last event on each
-    partition is stored (``loanstream.ledger``).
+    partition is stored (``loanstream.store.ledger``).
 
     Never earlier: a slow, paused or retrying producer keeps the consumers going. Never for
     ever: a producer that stopped or failed ends the run at what it delivered; one whose

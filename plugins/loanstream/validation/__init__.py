@@ -1,19 +1,19 @@
 """Validate a LendingClub loan CSV with Great Expectations before anything is produced.
+May import: lendingclub.
 
 ``validate_csv`` scans the raw file once (:mod:`.scan`: UTF-8, delimiter, field counts and
 LendingClub's non-loan lines), reads the loan rows as text chunk by chunk with pandas
-(:mod:`.frames`), runs the suite of :mod:`loanstream.expectations` on each chunk with a GX
+(:mod:`.frames`), runs the suite of :mod:`loanstream.validation.expectations` on each chunk with a GX
 Core 1.x ephemeral context (:mod:`.gx`), checks ``id`` uniqueness across chunks (:mod:`.ids`),
 adds up counts and examples (:mod:`.result`) and writes an HTML report (:mod:`.report`).
 
 Row numbers are 1-based data rows: the first record after the header is row 1, whatever the
 chunk and however many physical lines a quoted field spans. LendingClub's non-loan lines
-(:mod:`loanstream.lendingclub`) and blank lines after the header are rows of the file too, so
+(:mod:`loanstream.lendingclub.lines`) and blank lines after the header are rows of the file too, so
 skipping them does not renumber the rows after them; they are reported by file line.
 
 A file that cannot be read at all raises :class:`CsvReadError`. GX, pandas and numpy are
-imported inside functions only, so importing this package (e.g. at DAG-parse time) is cheap.
-"""
+imported inside functions only, so importing this package (e.g. at DAG-parse time) is cheap."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import logging
 import time
 from pathlib import Path
 
-from loanstream.expectations import (
+from loanstream.validation.expectations import (
     HAS_ROWS,
     ID_UNIQUE_ACROSS_CHUNKS,
     REQUIRED_COLUMNS,
@@ -65,7 +65,7 @@ def validate_csv(
 
     :raises CsvReadError: when the file cannot be read at all.
     """
-    from loanstream.lendingclub import describe_skipped
+    from loanstream.lendingclub.lines import describe_skipped
     from loanstream.validation.frames import add_parsed_columns, read_chunks
     from loanstream.validation.gx import run_chunk, tally_gx, validation_definition
     from loanstream.validation.ids import IdTracker, tally_ids

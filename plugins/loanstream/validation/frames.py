@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loanstream.expectations import PARSED_COLUMNS, parsed_column
+from loanstream.validation.expectations import PARSED_COLUMNS, parsed_column
 from loanstream.validation.scan import CsvReadError, FileScan, SpanSkippingReader
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from loanstream.expectations import SUITE_NAME, Check
+from loanstream.validation.expectations import SUITE_NAME, Check
 from loanstream.validation.result import MAX_EXAMPLES, Tally
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loanstream.expectations import SUITE_NAME
-from loanstream.lendingclub import describe_skipped
+from loanstream.lendingclub.lines import describe_skipped
+from loanstream.validation.expectations import SUITE_NAME
 from loanstream.validation.result import ValidationResult, describe_example
 
 

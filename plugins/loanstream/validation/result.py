@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loanstream.expectations import CRITICAL, Check
+from loanstream.validation.expectations import CRITICAL, Check
 
 MAX_EXAMPLES = 10
 XCOM_EXAMPLES = 5
@@ -50,7 +50,7 @@ class ValidationResult:
 
     def summary_lines(self) -> list[str]:
         """Log lines: verdict, skipped lines, each failed check, each warning, the report, advice."""
-        from loanstream.lendingclub import describe_skipped
+        from loanstream.lendingclub.lines import describe_skipped
 
         verdict = "PASSED" if self.success else "FAILED"
         lines = [

@@ -2,7 +2,7 @@
 
 It checks that the file is UTF-8 CSV with a comma-separated header, counts every record's
 fields (pandas reading only some columns does not: rows with more or fewer fields than the
-header are found here), and finds LendingClub's non-loan lines (:mod:`loanstream.lendingclub`):
+header are found here), and finds LendingClub's non-loan lines (:mod:`loanstream.lendingclub.lines`):
 their file lines for the report, their data-row numbers (so pandas' rows can be numbered as
 the file's rows) and their byte spans (so pandas never sees them). Memory stays bounded except
 for those few numbers per non-loan line.
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loanstream.expectations import REQUIRED_COLUMNS
-from loanstream.lendingclub import MAX_SHAPE_CHARS, SkippedLines, body_kind, preamble_kind
+from loanstream.lendingclub.lines import MAX_SHAPE_CHARS, SkippedLines, body_kind, preamble_kind
+from loanstream.validation.expectations import REQUIRED_COLUMNS
 from loanstream.validation.result import MAX_EXAMPLES
 
 if TYPE_CHECKING:

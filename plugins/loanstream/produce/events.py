@@ -10,7 +10,7 @@ The file is read as a stream (``chunk_rows`` rows at a time), so memory stays fl
 of any length: the plain loan rows by the native reader
 (:func:`loanstream.native.open_event_reader`), which writes exactly this module's events, and
 everything else by the ``csv`` module. LendingClub's non-loan lines (banner, section titles,
-policy-code totals, blank lines: :mod:`loanstream.lendingclub`, the same definition validation
+policy-code totals, blank lines: :mod:`loanstream.lendingclub.lines`, the same definition validation
 uses) are skipped and counted by kind with their file lines. Rows that cannot become an event (no id,
 wrong field count) are rejected with their row number and reason; they are counted, never
 dropped silently.
@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from loanstream.lendingclub import body_kind, preamble_kind
+from loanstream.lendingclub.lines import body_kind, preamble_kind
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The redrive operator: ``loanstream.dead_letters.redrive`` in a task (DAG dead_letter_redrive)."""
+"""The redrive operator: ``loanstream.sink.redrive.redrive`` in a task (DAG dead_letter_redrive)."""
 
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ class RedriveDeadLettersOperator(LogsPeakMemory, BaseOperator):
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from loanstream.clients import pg_connect
-        from loanstream.dead_letters import RedriveError, Selection, redrive
-        from loanstream.migrations import SchemaBehindError, check
+        from loanstream.sink.redrive import RedriveError, Selection, redrive
+        from loanstream.store.connect import pg_connect
+        from loanstream.store.migrations import SchemaBehindError, check
 
         try:
             selection = Selection.of(self.run_id_filter, self.reason, None, int(self.limit))

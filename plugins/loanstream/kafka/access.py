@@ -86,7 +86,7 @@ def check_access(config: dict[str, Any], timeout: float = 15.0) -> None:
         return
     from confluent_kafka import KafkaException
 
-    from loanstream import kafka_clients
+    from loanstream.kafka import clients as kafka_clients
 
     unreachable = _unreachable_codes()
     errors: list[tuple[int, str]] = []

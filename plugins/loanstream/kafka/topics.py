@@ -18,7 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from loanstream import kafka_clients
+from loanstream.kafka import clients as kafka_clients
 
 log = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 :func:`plan_export` lays a file of one shape out as :class:`Part` s (runs of loans issued over
 a span of months, and non-loan lines), sharing the loans out in the real files' proportions
 (``include/profiles/export_sections.json``); :class:`LineFormat` writes each shape's header,
-loans and non-loan lines (shapes from :mod:`loanstream.lendingclub`). The generator
-(:mod:`loanstream.sample`) fills the parts with synthetic loans.
+loans and non-loan lines (shapes from :mod:`loanstream.lendingclub.lines`). The generator
+(:mod:`loanstream.lendingclub.sample`) fills the parts with synthetic loans.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loanstream.lendingclub import (
+from loanstream.lendingclub.lines import (
     BANNER_TEXT,
     BLANK,
     MONTHS,

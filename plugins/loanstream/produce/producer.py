@@ -18,12 +18,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from loanstream import kafka_clients
-from loanstream.events import Rejection, finish_event_now, iter_event_batches
-from loanstream.ledger import Heartbeat, LedgerError, RunLedger
-from loanstream.lendingclub import SkippedLines, describe_skipped
-from loanstream.rate import RateLimiter
-from loanstream.topics import TopicError, topic_partitions
+from loanstream.kafka import clients as kafka_clients
+from loanstream.kafka.topics import TopicError, topic_partitions
+from loanstream.lendingclub.lines import SkippedLines, describe_skipped
+from loanstream.produce.events import Rejection, finish_event_now, iter_event_batches
+from loanstream.produce.rate import RateLimiter
+from loanstream.store.ledger import Heartbeat, LedgerError, RunLedger
 
 log = logging.getLogger(__name__)
 

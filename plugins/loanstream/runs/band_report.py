@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from loanstream.clients import pg_connect
+from loanstream.store.connect import pg_connect
 
 WRITE_REPORT_SQL = """
 INSERT INTO band_reports (run_id, scored, bands, decisions)

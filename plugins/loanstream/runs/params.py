@@ -21,7 +21,7 @@ from typing import Any
 
 from croniter import croniter
 
-from loanstream.rate import MAX_RATE
+from loanstream.produce.rate import MAX_RATE
 
 TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"  # Kafka's legal topic names
 MIN_PARTITIONS, MAX_PARTITIONS = 1, 64

@@ -30,7 +30,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from loanstream.clients import first_line
+from loanstream.store.connect import first_line
 
 log = logging.getLogger(__name__)
 

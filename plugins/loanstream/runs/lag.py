@@ -1,4 +1,5 @@
-"""Lag: events in the topic that Postgres has not stored yet, per partition.
+"""Lag: events in the topic that Postgres has not stored yet, per partition (the sensor's gate,
+the page and the metrics read it here: ``stored_lag`` and ``partition_lag``).
 
 The offsets stored in Postgres (``consumer_offsets``, written in the same transaction as the
 rows) are the one record of progress; Kafka's committed offsets are only an advisory mirror
@@ -15,10 +16,11 @@ from typing import Any
 import psycopg2
 from confluent_kafka import KafkaException, TopicPartition
 
-from loanstream import kafka_clients
-from loanstream.clients import first_line, pg_connect
+from loanstream.kafka import clients as kafka_clients
+from loanstream.kafka.topics import TopicError, topic_partitions
+from loanstream.runs.params import check_topic
 from loanstream.sink.offsets import OffsetStore
-from loanstream.topics import TopicError, topic_partitions
+from loanstream.store.connect import first_line, pg_connect
 
 
 class LagError(RuntimeError):
@@ -80,3 +82,23 @@ def stored_lag(
     watermarks = topic_watermarks(kafka_config, topic, timeout)
     stored = stored_offsets(pg_dsn, group, topic, sorted(watermarks))
     return {p: events_waiting(low, high, stored.get(p)) for p, (low, high) in watermarks.items()}
+
+
+def partition_lag(
+    kafka_config: dict[str, Any], pg_dsn: str, topic: str, group: str, timeout: float = 5.0
+) -> dict[str, Any]:
+    """``{"topic", "group", "partitions": [{partition, log_start, end, stored, lag}], "total"}``.
+
+    Raises ``ValueError`` (``RunParamError``) for an illegal topic name, before asking anyone,
+    and ``:class:`LagError``` when Kafka or Postgres cannot answer.
+    """
+    topic = check_topic(topic)
+    watermarks = topic_watermarks(kafka_config, topic, timeout)
+    stored = stored_offsets(pg_dsn, group, topic, sorted(watermarks))
+    rows = []
+    for partition, (low, high) in sorted(watermarks.items()):
+        rows.append({"partition": partition, "log_start": low, "end": high,
+                     "stored": stored.get(partition),
+                     "lag": events_waiting(low, high, stored.get(partition))})  # fmt: skip
+    return {"topic": topic, "group": group, "partitions": rows,
+            "total": sum(r["lag"] for r in rows)}  # fmt: skip

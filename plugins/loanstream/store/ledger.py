@@ -124,7 +124,7 @@ def _pg_error(exc: psycopg2.Error) -> LedgerError:
 class RunLedger:
     """Read and write one run's ledger rows over a connection made by ``connect``.
 
-    :param connect: returns a new psycopg2 connection (``loanstream.clients.pg_connect``-like).
+    :param connect: returns a new psycopg2 connection (``loanstream.store.connect.pg_connect``-like).
     :param run_id: the pipeline run (Airflow's run id, or the CLI's ``--run-id``).
     :param topic: the events topic of the run.
     """
@@ -155,7 +155,7 @@ class RunLedger:
     def check_schema(self, migrations_dir: Path) -> int:
         """The database's schema version; ``LedgerError`` if it is behind ``migrations_dir``'s
         newest migration (one query; the schema is applied by ``loanstream schema migrate``)."""
-        from loanstream import migrations
+        from loanstream.store import migrations
 
         with self._lock:
             try:

@@ -5,7 +5,7 @@ Labels: "Charged Off" is bad (1) and "Fully Paid" is good (0), including the
 Grace Period, ...) has no final outcome and is excluded. Rows that fail ``preprocess_event`` (or
 cannot become an event at all) are counted as ``skipped``, not fatal.
 
-Each CSV row becomes the event the producer sends (``loanstream.events``: the same JSON body,
+Each CSV row becomes the event the producer sends (``loanstream.produce.events``: the same JSON body,
 ``event_time`` appended) and is read back as the sink reads it, so ``evaluate`` computes
 exactly the features the live pipeline computes for the row: time-dependent ones are measured
 as of the row's ``issue_d`` in both (``loanstream.scoring.features``), whenever it is scored.
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from loanstream.events import finish_event, iter_event_batches, utc_now_iso
+from loanstream.produce.events import finish_event, iter_event_batches, utc_now_iso
 from loanstream.scoring import (
     Features,
     RuleSet,

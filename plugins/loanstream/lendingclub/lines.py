@@ -18,7 +18,7 @@ A section title or total is recognised as a one-field line, or as a full-width r
 banner is recognised before the header only. Nothing else is a non-loan line: a row with no
 id of any other shape is an error for the validation and a rejection for the producer.
 
-Validation (:mod:`loanstream.validation`) and the producer (:mod:`loanstream.events`) call
+Validation (:mod:`loanstream.validation`) and the producer (:mod:`loanstream.produce.events`) call
 :func:`preamble_kind` / :func:`body_kind` on each record and count what they skip in a
 :class:`SkippedLines`, so both skip the same lines, number rows the same way (a skipped line
 after the header is a data row like any other, so row numbers keep following the file) and

@@ -15,7 +15,7 @@ deterministic for a given ``seed`` and ``rows``; it is written in vectorised chu
 stays flat for millions of rows.
 
 Besides the plain file, ``shape`` writes the two layouts real LendingClub files come in
-(:mod:`loanstream.export_layout`): the Kaggle export at its real size and layout, and
+(:mod:`loanstream.lendingclub.layout`): the Kaggle export at its real size and layout, and
 LendingClub's own download with its banner, quoted fields, ``%`` rates, section title and
 footers.
 """
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from loanstream.export_layout import SHAPES, LineFormat, plan_export
-from loanstream.lendingclub import MONTHS, TOTAL, csv_cell
+from loanstream.lendingclub.layout import SHAPES, LineFormat, plan_export
+from loanstream.lendingclub.lines import MONTHS, TOTAL, csv_cell
 
 __all__ = ["SHAPES", "generate_sample", "load_profile", "plan_export"]  # + COLUMNS
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from loanstream.lendingclub import MONTHS
+from loanstream.lendingclub.lines import MONTHS
 
 Kind = Literal["critical", "warning"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg2
 
-from loanstream.clients import first_line
+from loanstream.store.connect import first_line
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from loanstream.clients import pg_connect
-from loanstream.lag import LagError, stored_lag
-from loanstream.ledger import LedgerError, RunLedger
+from loanstream.runs.lag import LagError, stored_lag
+from loanstream.store.connect import pg_connect
+from loanstream.store.ledger import LedgerError, RunLedger
 
 
 @dataclass(frozen=True)

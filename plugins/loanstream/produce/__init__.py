@@ -1,0 +1,3 @@
+"""Producing: CSV rows as loan events (``events``), the rate (``rate``), the Kafka producer.
+May import: lendingclub, kafka, store.
+"""
