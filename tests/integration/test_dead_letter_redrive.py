@@ -16,6 +16,7 @@ import psycopg2
 import pytest
 
 from loanstream.monitoring import metrics, queries
+from loanstream.runs import figures
 from loanstream.sink.redrive import RedriveError, Selection, redrive
 from tests.helpers import REPO, query, temp_schema, unique_name
 from tests.monitoring_data import HOSTILE, seed_run
@@ -38,11 +39,11 @@ def test_run_counts_mix_latency_and_dead_letters_equal_the_tables(schema_dsn, sh
     run = seed_run(schema_dsn, shared_csv, unique_name("run"), "t_new", scored=6, fixable=2)
     conn = _connect(schema_dsn)
     try:
-        runs = queries.recent_runs(conn, 10)
-        detail = queries.run_detail(conn, run.run_id)
+        runs = figures.recent_runs(conn, 10)
+        detail = figures.run_detail(conn, run.run_id)
         dead = queries.dead_letters(conn, run_id=run.run_id, limit=50)
         one = queries.dead_letter(conn, run.hostile_ids[0])
-        assert queries.run_detail(conn, "no-such-run") is None
+        assert figures.run_detail(conn, "no-such-run") is None
     finally:
         conn.close()
     assert [r["run_id"] for r in runs] == [run.run_id, old.run_id]  # newest first
@@ -76,7 +77,7 @@ def test_a_retried_producers_resent_events_show_as_resent_not_negative_missing(
     query_exec(schema_dsn, "UPDATE run_ledger SET delivered = 5 WHERE run_id = %s", (run.run_id,))
     conn = _connect(schema_dsn)
     try:
-        (found,) = [r for r in queries.recent_runs(conn, 5) if r["run_id"] == run.run_id]
+        (found,) = [r for r in figures.recent_runs(conn, 5) if r["run_id"] == run.run_id]
     finally:
         conn.close()
     assert (found["produced"], found["scored"], found["dead_lettered"]) == (5, 6, len(HOSTILE))
@@ -119,7 +120,7 @@ def test_redrive_scores_the_fixable_once_and_keeps_the_rest_with_the_new_error(
     assert dict(decided) == {0: 4, 1: 2}
     conn = _connect(schema_dsn)
     try:
-        after = queries.run_detail(conn, run.run_id)
+        after = figures.run_detail(conn, run.run_id)
     finally:
         conn.close()
     assert (after["scored"], after["dead_lettered"], after["redriven"], after["missing"]) == (

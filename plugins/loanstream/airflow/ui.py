@@ -64,7 +64,7 @@ def _redrive_access() -> Any:
     return Depends(requires_access_dag("POST", DagAccessEntity.RUN))
 
 
-_LATENCY_CACHE: dict = {}  # latency of settled runs (loanstream.monitoring.queries)
+_LATENCY_CACHE: dict = {}  # latency of settled runs (loanstream.runs.figures)
 @contextlib.contextmanager
 def _db() -> Iterator[Any]:
     """A connection to the loanstream database for one request; closed after it. A database
@@ -173,20 +173,20 @@ def create_app() -> FastAPI:
 
     @app.get("/api/runs", dependencies=read)
     def runs(limit: int = Query(20, ge=1, le=100)) -> JSONResponse:
-        from loanstream.monitoring import queries
+        from loanstream.runs import figures
 
         with _db() as conn:
-            found = queries.recent_runs(conn, limit, cache=_LATENCY_CACHE)
+            found = figures.recent_runs(conn, limit, cache=_LATENCY_CACHE)
         return _json({"runs": _with_airflow_runs(found)})
 
     @app.get("/api/runs/{run_id:path}", dependencies=read)
     def run(run_id: str) -> JSONResponse:
-        from loanstream.monitoring import queries
+        from loanstream.runs import figures
 
         if not 0 < len(run_id) <= 250:
             return _json({"error": "run id must have 1 to 250 characters"}, 400)
         with _db() as conn:
-            found = queries.run_detail(conn, run_id)
+            found = figures.run_detail(conn, run_id)
         if found is None:
             return _json({"error": "no such run in the run ledger"}, 404)
         return _json(_with_airflow_runs([found])[0])
@@ -254,6 +254,7 @@ def create_app() -> FastAPI:
     def metrics() -> PlainTextResponse:
         from loanstream.monitoring import metrics as prom
         from loanstream.monitoring import queries
+        from loanstream.runs import figures
         from loanstream.runs.lag import LagError, partition_lag
 
         errors: dict[str, str] = {}
@@ -261,8 +262,8 @@ def create_app() -> FastAPI:
         try:
             with _db() as conn:
                 totals = queries.totals(conn)
-                newest = queries.recent_runs(conn, 1, latency=False)
-                last = queries.run_detail(conn, newest[0]["run_id"]) if newest else None
+                newest = figures.recent_runs(conn, 1, latency=False)
+                last = figures.run_detail(conn, newest[0]["run_id"]) if newest else None
         except HTTPException as exc:
             errors["postgres"] = str(exc.detail)
         lag_by_topic: dict[str, dict[int, int]] = {}

@@ -1,7 +1,7 @@
 """The Loanstream metrics in Prometheus' text exposition format (version 0.0.4).
 
-``render`` is pure: it takes what :mod:`loanstream.monitoring.queries` and
-:func:`loanstream.runs.lag.stored_lag` read and returns the text ``/loanstream/metrics`` serves.
+``render`` is pure: it takes what :mod:`loanstream.monitoring.queries`,
+:mod:`loanstream.runs.figures` and :func:`loanstream.runs.lag.partition_lag` read and returns the text ``/loanstream/metrics`` serves.
 
 | metric | type | labels |
 |---|---|---|
@@ -57,7 +57,7 @@ def render(
     lag: Mapping[str, Mapping[int, int]] | None,
     errors: Mapping[str, str] | None = None,
 ) -> str:
-    """The exposition text. ``last_run`` is a :func:`~loanstream.monitoring.queries.run_detail`
+    """The exposition text. ``last_run`` is a :func:`~loanstream.runs.figures.run_detail`
     dict, ``lag`` ``{topic: {partition: events waiting}}``, ``errors`` ``{source: message}``
     for the parts that could not be read (they are left out, and flagged)."""
     out = _Text()

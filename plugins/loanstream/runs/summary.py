@@ -1,11 +1,17 @@
-"""A run's summary: produced vs stored, read back from Postgres by run id."""
+"""A run's summary: what its producer reported, beside the run's figures as Postgres holds them.
+
+The counts, bands, decisions and latency come from :func:`loanstream.runs.figures.run_figures`,
+the read model the Loanstream page, its API and the metrics use too, so all of them say the
+same of a run.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-import psycopg2
+from loanstream.runs.figures import run_figures
+from loanstream.store.connect import pg_connect
 
 
 class RunIncompleteError(RuntimeError):
@@ -16,51 +22,15 @@ class RunIncompleteError(RuntimeError):
         self.summary = summary
 
 
-# End-to-end latency of the run's stored rows: scored_at (written just before the commit)
-# minus the event's event_time (stamped by the producer as it sends), in milliseconds.
-LATENCY_SQL = """
-SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1)::float8,
-       round(percentile_cont(0.95) WITHIN GROUP (ORDER BY ms)::numeric, 1)::float8,
-       round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1)::float8,
-       round(max(ms)::numeric, 1)::float8
-FROM (SELECT EXTRACT(EPOCH FROM scored_at - event_time) * 1000 AS ms
-      FROM risk_scored WHERE run_id = %s) AS t
-"""
-
-
-def stored_counts(pg_dsn: str, run_id: str) -> dict[str, Any]:
-    """Rows scored and dead-lettered in Postgres for ``run_id``, with bands and decisions."""
-    with psycopg2.connect(pg_dsn, connect_timeout=10) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT risk_band, decision, count(*) FROM risk_scored WHERE run_id = %s "
-            "GROUP BY risk_band, decision",
-            (run_id,),
-        )
-        bands: dict[str, int] = {}
-        decisions: dict[str, int] = {}
-        for band, decision, n in cur.fetchall():
-            bands[band] = bands.get(band, 0) + n
-            decisions[decision] = decisions.get(decision, 0) + n
-        cur.execute("SELECT count(*) FROM dead_letters WHERE run_id = %s", (run_id,))
-        (dead,) = cur.fetchone()
-        cur.execute(LATENCY_SQL, (run_id,))
-        p50, p95, p99, worst = cur.fetchone()
-        cur.execute(
-            "SELECT state, delivered, message FROM run_ledger WHERE run_id = %s "
-            "ORDER BY started_at DESC LIMIT 1",
-            (run_id,),
-        )
-        ledger = cur.fetchone()
-    conn.close()
-    return {
-        "scored": sum(bands.values()),
-        "dead_lettered": dead,
-        "bands": dict(sorted(bands.items())),
-        "decisions": dict(sorted(decisions.items())),
-        "latency_ms": {"p50": p50, "p95": p95, "p99": p99, "max": worst},
-        "run_state": ledger[0] if ledger else None,
-        "ledger_delivered": ledger[1] if ledger else None,
-    }
+def stored_counts(
+    pg_dsn: str, run_id: str, topic: str | None = None, delivered: int = 0
+) -> dict[str, Any]:
+    """The run's figures (``run_figures``) read on a connection of its own."""
+    conn = pg_connect(pg_dsn, "loanstream-summary")
+    try:
+        return run_figures(conn, run_id, topic, delivered)
+    finally:
+        conn.close()
 
 
 def summarize_run(
@@ -72,35 +42,43 @@ def summarize_run(
     """Check ``produced == scored + dead-lettered`` for the run; raise if anything is missing.
 
     ``produced`` is the producer's stats, ``consumed`` the sink stats of each partition task.
-    Counts come from Postgres, so events stored by an earlier attempt of a retried task count.
+    Counts come from Postgres, so events stored by an earlier attempt of a retried task count,
+    and the ledger knows what was delivered even when the producer's XCom is missing (killed).
     """
     produced = produced or {}
     parts = [c for c in consumed if c]
-    stored = stored_counts(pg_dsn, run_id)
-    # the ledger knows what was delivered even when the producer's XCom is missing (killed)
-    delivered = int(produced.get("delivered", stored["ledger_delivered"] or 0))
-    missing = delivered - stored["scored"] - stored["dead_lettered"]
+    figures = stored_counts(
+        pg_dsn, run_id, produced.get("topic"), int(produced.get("delivered", 0))
+    )
     consume_seconds = max((c.get("seconds", 0.0) for c in parts), default=0.0)
     summary = {
         "run_id": run_id,
-        "topic": produced.get("topic"),
-        "produced": delivered,
+        "topic": figures["topic"] or produced.get("topic"),
+        "produced": figures["produced"],
         "rejected_rows": int(produced.get("rejected", 0)),
         "skipped_lines": produced.get("skipped_lines", {}),
-        **stored,
-        "missing": missing,
+        "scored": figures["scored"],
+        "dead_lettered": figures["dead_lettered"],
+        "redriven": figures["redriven"],
+        "missing": figures["missing"],
+        "resent": figures["resent"],
+        "bands": figures["bands"],
+        "decisions": figures["decisions"],
+        "rules_versions": figures["rules_versions"],
+        "latency_ms": figures["latency_ms"],
+        "run_state": figures["state"],
         "consumed_this_run": sum(int(c.get("consumed", 0)) for c in parts),
         "produce_seconds": produced.get("seconds"),
         "produce_eps": produced.get("eps"),
         "consume_seconds": round(consume_seconds, 3),
         "consume_eps": round(sum(float(c.get("eps", 0.0)) for c in parts), 1),
     }
-    if missing > 0:
+    if summary["missing"] > 0:
         raise RunIncompleteError(
-            f"{missing} of {delivered} events of run {run_id} are neither in risk_scored nor in "
-            "dead_letters. Re-run the score_events tasks (they resume from the offsets stored "
-            "in Postgres); if it persists, compare consumer_offsets with the topic's end "
-            "offsets",
+            f"{summary['missing']} of {summary['produced']} events of run {run_id} are neither "
+            "in risk_decisions nor in dead_letters. Re-run the score_events tasks (they resume "
+            "from the offsets stored in Postgres); if it persists, compare consumer_offsets "
+            "with the topic's end offsets",
             summary,
         )
     return summary
