@@ -192,3 +192,90 @@ pub(crate) fn credit_history(
     }
     Ok(Some(months))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso(s: &str) -> Option<(String, i64, i64)> {
+        event_time(Raw::Str(s)).map(|(t, y, m)| (t.as_str().to_owned(), y, m))
+    }
+
+    fn parts(s: &str) -> Result<Option<(i64, i64, bool)>, ()> {
+        month_parts(Raw::Str(s), &Limits::python_defaults())
+    }
+
+    #[test]
+    fn event_time_as_isoformat_writes_it() {
+        let t = "2026-11-25T03:40:00.123456+00:00";
+        assert_eq!(iso(t), Some((t.to_owned(), 2026, 11)));
+        assert_eq!(
+            iso("2026-11-25T03:40:00Z"),
+            Some(("2026-11-25T03:40:00+00:00".into(), 2026, 11))
+        );
+        // isoformat() leaves out zero microseconds
+        assert_eq!(
+            iso("2026-01-01T00:00:00.000000Z").unwrap().0,
+            "2026-01-01T00:00:00+00:00"
+        );
+        assert!(iso("2024-02-29T12:00:00Z").is_some()); // a leap day
+        assert!(iso("2023-02-29T12:00:00Z").is_none());
+        assert!(iso("1900-02-29T12:00:00Z").is_none()); // not a leap year
+        assert!(iso("2026-13-01T00:00:00Z").is_none());
+        assert!(iso("2026-01-01T24:00:00Z").is_none());
+        assert!(iso("2026-01-01T00:00:00+01:00").is_none()); // another zone: Python converts it
+        assert!(iso("2026-01-01T00:00:00").is_none()); // no zone: Python rejects it
+        assert!(iso("2026-01-01 00:00:00Z").is_none()); // other separators: declined
+        assert!(iso("2026-01-01T00:00:00.123Z").is_none()); // milliseconds: declined
+        assert!(event_time(Raw::Null).is_none());
+        assert_eq!(event_time_text_len(Raw::Str(" x ")), 3);
+    }
+
+    #[test]
+    fn months_and_two_digit_years() {
+        assert_eq!(parts("Apr-1997"), Ok(Some((1997, 4, false))));
+        assert_eq!(parts("apr-97"), Ok(Some((97, 4, true))));
+        assert_eq!(parts("DEC-05"), Ok(Some((5, 12, true))));
+        assert_eq!(parts("1997-04"), Ok(Some((1997, 4, false))));
+        assert_eq!(parts("1997-4-1"), Ok(Some((1997, 4, false))));
+        assert_eq!(parts(" 2016-09-30 "), Ok(Some((2016, 9, false))));
+        assert_eq!(parts(""), Ok(None));
+        for bad in [
+            "Foo-1997",
+            "Apr-199",
+            "Apr-1997x",
+            "April-1997",
+            "1997-13",
+            "1997-00",
+            "1997-04-32",
+            "1997-04-00",
+            "97-04",
+            "1997-004",
+            "1997/04",
+            "1997-04-01-01",
+        ] {
+            assert_eq!(parts(bad), Err(()), "{bad:?}");
+        }
+        assert_eq!(full_year(97, true, 2016), 1997);
+        assert_eq!(full_year(16, true, 2016), 2016); // at the reference year: this century
+        assert_eq!(full_year(17, true, 2016), 1917);
+        assert_eq!(full_year(1997, false, 2016), 1997);
+    }
+
+    #[test]
+    fn as_of_month_and_credit_history() {
+        let l = Limits::python_defaults();
+        assert_eq!(as_of(Raw::Str("Sep-16"), 2026, 11, &l), Ok((2016, 9, true)));
+        assert_eq!(as_of(Raw::Null, 2026, 11, &l), Ok((2026, 11, false)));
+        assert_eq!(as_of(Raw::Str("Sep-30"), 2026, 11, &l), Ok((1930, 9, true)));
+        assert_eq!(as_of(Raw::Str("1899-12"), 2026, 11, &l), Err(())); // before min_year
+        assert_eq!(as_of(Raw::Str("Sep 2016"), 2026, 11, &l), Err(())); // present, unreadable
+        let history = |s| credit_history(Raw::Str(s), (2016, 9), &l);
+        assert_eq!(history("Apr-1997"), Ok(Some(19 * 12 + 5)));
+        assert_eq!(history("Apr-97"), Ok(Some(19 * 12 + 5))); // 97 <= 16? no: 1997
+        assert_eq!(history("Sep-16"), Ok(Some(0)));
+        assert_eq!(history("Oct-2016"), Err(())); // after the as-of month
+        assert_eq!(history("1899-01"), Err(()));
+        assert_eq!(credit_history(Raw::Absent, (2016, 9), &l), Ok(None));
+    }
+}

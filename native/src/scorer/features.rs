@@ -247,3 +247,177 @@ pub(crate) fn preprocess<'a>(raw: &[Raw<'a>; N_FIELDS], lim: &Limits) -> Result<
         as_of: (as_of_year, as_of_month, from_issue_d),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lim() -> Limits {
+        Limits::python_defaults()
+    }
+
+    #[test]
+    fn term_forms() {
+        let term = |s| term(Raw::Str(s), &lim());
+        assert_eq!(term(" 36 months"), Ok(36));
+        assert_eq!(term("60 Months"), Ok(60));
+        assert_eq!(term("36month"), Ok(36));
+        assert_eq!(term("60"), Ok(60));
+        assert_eq!(term("  36  "), Ok(36)); // stripped
+        assert_eq!(term("48 months"), Err(())); // not one of term_months
+        assert_eq!(term("036 months"), Ok(36)); // \d{1,3}, then int("036")
+        assert_eq!(term("0036"), Err(())); // \d{1,3}
+        assert_eq!(term("36 mo"), Err(()));
+        assert_eq!(term("months"), Err(()));
+        assert_eq!(term("36\tmonths"), Err(())); // a tab: declined (Python's \s is Unicode)
+        assert_eq!(super::term(Raw::Null, &lim()), Err(())); // required
+        assert_eq!(super::term(Raw::Absent, &lim()), Err(()));
+    }
+
+    #[test]
+    fn emp_length_forms() {
+        let emp = |s| emp_length(Raw::Str(s), &lim());
+        assert_eq!(emp("10+ years"), Ok(Some(10)));
+        assert_eq!(emp("< 1 year"), Ok(Some(0)));
+        assert_eq!(emp("<1"), Ok(Some(0)));
+        assert_eq!(emp("3 years"), Ok(Some(3)));
+        assert_eq!(emp("1 yr"), Ok(Some(1)));
+        assert_eq!(emp("2YRS"), Ok(Some(2)));
+        assert_eq!(emp("5 +"), Ok(Some(5)));
+        assert_eq!(emp("12 years"), Ok(Some(10))); // capped at emp_length_cap
+        assert_eq!(emp("n/a"), Ok(None));
+        assert_eq!(emp("N/A"), Ok(None));
+        assert_eq!(emp(" None "), Ok(None));
+        assert_eq!(emp("   "), Ok(None));
+        assert_eq!(emp_length(Raw::Null, &lim()), Ok(None));
+        assert_eq!(emp("100 years"), Err(())); // \d{1,2}
+        assert_eq!(emp("ten years"), Err(()));
+        assert_eq!(emp("3 decades"), Err(()));
+        assert_eq!(emp("3 years old"), Err(()));
+    }
+
+    #[test]
+    fn numbers_in_odd_forms() {
+        assert_eq!(number("11.53"), Some(11.53));
+        assert_eq!(number("+5"), Some(5.0));
+        assert_eq!(number("-0.5"), Some(-0.5));
+        assert_eq!(number(".5"), Some(0.5));
+        assert_eq!(number("5."), Some(5.0));
+        assert_eq!(number("1e3"), Some(1000.0));
+        assert_eq!(number("1E-2"), Some(0.01));
+        assert_eq!(number("1e999"), None); // inf: not finite
+        assert_eq!(number("1e1000"), None); // 4 exponent digits
+        for bad in [
+            "", ".", "+", "e5", "1e", "1_000", "1,000", "nan", "inf", "0x10", "1.2.3",
+        ] {
+            assert_eq!(number(bad), None, "{bad:?}");
+        }
+        let l = lim();
+        let rate = |s| opt_float(Raw::Str(s), l.int_rate, true, &l);
+        assert_eq!(rate("11.53%"), Ok(Some(11.53)));
+        assert_eq!(rate(" 11.53 % "), Ok(Some(11.53))); // Python: text[:-1].rstrip()
+        assert_eq!(rate("%"), Err(()));
+        assert_eq!(rate("100.5"), Err(())); // outside [0, 100]
+        assert_eq!(rate(""), Ok(None));
+        assert_eq!(opt_float(Raw::Str("5%"), l.dti, false, &l), Err(())); // % only on rates
+        assert_eq!(opt_float(Raw::Str("-1"), l.annual_inc, false, &l), Err(()));
+        let long = format!("1{}", "0".repeat(64)); // over max_numeric_chars
+        assert_eq!(
+            opt_float(Raw::Str(&long), (f64::MIN, f64::MAX), false, &l),
+            Err(())
+        );
+        assert_eq!(opt_count(Raw::Str("1.0"), &l), Ok(Some(1)));
+        assert_eq!(opt_count(Raw::Str("2"), &l), Ok(Some(2)));
+        assert_eq!(opt_count(Raw::Str("1.5"), &l), Err(()));
+        assert_eq!(opt_count(Raw::Str("1001"), &l), Err(()));
+        assert_eq!(opt_count(Raw::Null, &l), Ok(None));
+    }
+
+    #[test]
+    fn categories() {
+        fn cat(s: &str, upper: bool) -> Result<Option<String>, ()> {
+            category(Raw::Str(s), upper, &lim()).map(|c| c.map(|c| c.as_str().to_owned()))
+        }
+        assert_eq!(cat(" Rent ", true), Ok(Some("RENT".into())));
+        assert_eq!(
+            cat("Debt_Consolidation", false),
+            Ok(Some("debt_consolidation".into()))
+        );
+        assert_eq!(cat("  ", true), Ok(None));
+        assert_eq!(cat(&"a".repeat(64), false), Ok(Some("a".repeat(64))));
+        assert_eq!(cat(&"a".repeat(65), false), Err(())); // over max_text_chars
+        assert_eq!(cat("café", false), Err(())); // not ASCII: declined
+        assert_eq!(cat("a\tb", false), Err(())); // not printable
+    }
+
+    fn event<'a>(pairs: &[(usize, &'a str)]) -> [Raw<'a>; N_FIELDS] {
+        let mut raw = [Raw::Absent; N_FIELDS];
+        for &(slot, value) in pairs {
+            raw[slot] = Raw::Str(value);
+        }
+        raw
+    }
+
+    #[test]
+    fn preprocess_an_event() {
+        let raw = event(&[
+            (F_ID, " 42 "),
+            (F_EVENT_TIME, "2026-11-25T03:40:00.123456+00:00"),
+            (F_LOAN_AMNT, "10000"),
+            (F_TERM, " 36 months"),
+            (F_INT_RATE, "11.53%"),
+            (F_ANNUAL_INC, "65000"),
+            (F_EMP_LENGTH, "10+ years"),
+            (F_EARLIEST_CR_LINE, "Apr-1997"),
+            (F_ISSUE_D, "Sep-2016"),
+            (F_FICO_LOW, "700"),
+            (F_FICO_HIGH, "704"),
+            (F_INQ, "1.0"),
+            (F_HOME, "rent"),
+            (F_PURPOSE, "Car"),
+        ]);
+        let f = preprocess(&raw, &lim()).unwrap();
+        assert_eq!(f.loan_id, "42");
+        assert_eq!(f.loan_amnt, 10000.0);
+        assert_eq!(f.term_months, 36);
+        assert_eq!(f.int_rate, Some(11.53));
+        assert_eq!(f.annual_inc, Some(65000.0));
+        assert_eq!(f.dti, None);
+        assert_eq!(f.emp_length_years, Some(10));
+        assert_eq!(f.as_of, (2016, 9, true));
+        assert_eq!(f.credit_history_months, Some((2016 - 1997) * 12 + (9 - 4)));
+        assert_eq!(f.fico, Some(702.0));
+        assert_eq!(f.inq_last_6mths, Some(1));
+        assert_eq!(f.delinq_2yrs, None);
+        assert_eq!(f.home_ownership.unwrap().as_str(), "RENT");
+        assert_eq!(f.purpose.unwrap().as_str(), "car");
+        assert_eq!(f.event_time.as_str(), "2026-11-25T03:40:00.123456+00:00");
+    }
+
+    #[test]
+    fn preprocess_declines_what_python_rejects() {
+        let base = [
+            (F_ID, "1"),
+            (F_EVENT_TIME, "2026-01-02T03:04:05Z"),
+            (F_LOAN_AMNT, "500"),
+            (F_TERM, "60"),
+        ];
+        let f = preprocess(&event(&base), &lim()).unwrap();
+        assert_eq!(f.as_of, (2026, 1, false)); // no issue_d: event_time's month
+        assert_eq!(f.fico, None);
+        let with = |extra: &[(usize, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            preprocess(&event(&pairs), &lim()).map(|f| f.fico)
+        };
+        assert_eq!(with(&[(F_FICO_HIGH, "710")]), Ok(Some(710.0))); // whichever is present
+        assert_eq!(with(&[(F_FICO_LOW, "720"), (F_FICO_HIGH, "710")]), Err(())); // low > high
+        assert_eq!(with(&[(F_FICO_LOW, "299")]), Err(())); // outside [300, 850]
+        assert_eq!(with(&[(F_LOAN_AMNT, "0")]), Err(())); // a loan is > 0
+        assert_eq!(with(&[(F_ID, "  ")]), Err(())); // loan id required
+        assert_eq!(with(&[(F_ISSUE_D, "Sep-16x")]), Err(()));
+        let mut no_time = event(&base);
+        no_time[F_EVENT_TIME] = Raw::Null;
+        assert!(preprocess(&no_time, &lim()).is_err());
+    }
+}

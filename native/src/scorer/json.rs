@@ -237,3 +237,136 @@ pub(crate) fn quote_positions(b: &[u8], out: &mut Vec<u32>) {
             .map(|(k, _)| k as u32),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scorer::fields::{F_EVENT_TIME, F_ID, F_LOAN_AMNT, F_TERM};
+
+    fn scan(b: &[u8]) -> Option<[Raw<'_>; N_FIELDS]> {
+        scan_event(b, &mut Vec::new())
+    }
+
+    #[test]
+    fn plain_object_fills_the_slots_scoring_reads() {
+        let raw = scan(br#"{"id":"7","term":" 36 months","desc":"any, text","event_time":null}"#)
+            .unwrap();
+        assert!(matches!(raw[F_ID], Raw::Str("7")));
+        assert!(matches!(raw[F_TERM], Raw::Str(" 36 months")));
+        assert!(matches!(raw[F_EVENT_TIME], Raw::Null));
+        assert!(matches!(raw[F_LOAN_AMNT], Raw::Absent));
+        assert!(scan(b" { } ").is_some_and(|r| r.iter().all(|v| matches!(v, Raw::Absent))));
+    }
+
+    #[test]
+    fn strings_with_escapes() {
+        // (index after the closing quote, escaped?) of the string opened at index 0
+        assert_eq!(scan_string(br#""plain" "#, 1), Some((7, false)));
+        assert_eq!(scan_string(br#""a\"b\\c\/\n\u00e9""#, 1), Some((19, true)));
+        assert_eq!(scan_string(br#""\x""#, 1), None); // not a JSON escape
+        assert_eq!(scan_string(br#""\ud83d\ude00""#, 1), None); // surrogates: left to orjson
+        assert_eq!(scan_string(br#""\u00g1""#, 1), None);
+        assert_eq!(scan_string(br#""\u00"#, 1), None); // truncated \u
+                                                       // escapes are fine in a field scoring does not read, declined in one it reads or a key
+        let raw = scan(br#"{"desc":"say \"hi\"","id":"1"}"#).unwrap();
+        assert!(matches!(raw[F_ID], Raw::Str("1")));
+        assert!(scan(br#"{"id":"\u0031"}"#).is_none());
+        assert!(scan(br#"{"i\u0064":"1"}"#).is_none());
+    }
+
+    #[test]
+    fn numbers_only_plain_and_only_where_scoring_does_not_read() {
+        assert_eq!(scan_number(b"0", 0), Some(1));
+        assert_eq!(scan_number(b"-12.50,", 0), Some(6));
+        assert_eq!(scan_number(b"01", 0), None); // leading zero
+        assert_eq!(scan_number(b"1.", 0), None);
+        assert_eq!(scan_number(b"-", 0), None);
+        assert_eq!(scan_number(b"123456789012345", 0), Some(15));
+        assert_eq!(scan_number(b"1234567890123456", 0), None); // 16 digits
+        assert!(scan(br#"{"x":123456789012345,"y":-0.5}"#).is_some());
+        assert!(scan(br#"{"x":1e5}"#).is_none()); // exponents: not the plain form
+        assert!(scan(br#"{"loan_amnt":1000}"#).is_none()); // a number in a field scoring reads
+    }
+
+    #[test]
+    fn literals() {
+        assert!(scan(br#"{"x":true,"y":false,"z":null}"#).is_some());
+        assert!(matches!(scan(br#"{"id":null}"#).unwrap()[F_ID], Raw::Null));
+        assert!(scan(br#"{"term":true}"#).is_none()); // a bool where scoring reads
+        assert!(scan(br#"{"x":nul}"#).is_none());
+        assert!(scan(br#"{"x":tru"#).is_none());
+        assert!(scan(br#"{"x":None}"#).is_none());
+    }
+
+    #[test]
+    fn nested_values_declined_and_duplicate_keys_keep_the_last() {
+        assert!(scan(br#"{"x":{"id":"1"}}"#).is_none());
+        assert!(scan(br#"{"x":[1,2]}"#).is_none());
+        assert!(scan(br#"[{"id":"1"}]"#).is_none());
+        let raw = scan(br#"{"id":"1","id":"2"}"#).unwrap();
+        assert!(matches!(raw[F_ID], Raw::Str("2")));
+        let raw = scan(br#"{"id":"1","id":null}"#).unwrap();
+        assert!(matches!(raw[F_ID], Raw::Null));
+    }
+
+    #[test]
+    fn control_bytes_and_whitespace() {
+        assert!(scan(b"{\"desc\":\"a\tb\"}").is_none()); // a raw tab inside a string
+        assert!(scan(b"{\"desc\":\"a\x01b\"}").is_none());
+        // whitespace between tokens is JSON: the escape-aware path reads it
+        let raw = scan(b"{\n\t\"id\" :\r\n \"9\"\n}\n").unwrap();
+        assert!(matches!(raw[F_ID], Raw::Str("9")));
+        assert!(no_control_bytes(&[b'a'; 200]));
+        assert!(!no_control_bytes(&[[b'a'; 130].as_slice(), b"\n"].concat()));
+    }
+
+    #[test]
+    fn truncated_or_trailing_input_declined() {
+        for bad in [
+            &b""[..],
+            b"{",
+            br#"{"id""#,
+            br#"{"id":"#,
+            br#"{"id":"1"#,
+            br#"{"id":"1""#,
+            br#"{"id":"1","#,
+            br#"{"id":"1",}"#,
+            br#"{"id" "1"}"#,
+            br#"{"id":"1"} x"#,
+            br#"{"id":"1"}}"#,
+        ] {
+            assert!(scan(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn utf8_checked_before_slicing() {
+        assert!(scan(b"{\"desc\":\"\xff\"}").is_none()); // not UTF-8
+        let raw = scan("{\"desc\":\"café\",\"id\":\"1\"}".as_bytes()).unwrap();
+        assert!(matches!(raw[F_ID], Raw::Str("1")));
+    }
+
+    #[test]
+    fn quote_positions_agree_with_a_byte_by_byte_search() {
+        // quotes on both sides of the 64-byte steps and in the tail
+        let mut b = vec![b'x'; 200];
+        for i in [0, 15, 16, 63, 64, 127, 128, 191, 192, 199] {
+            b[i] = b'"';
+        }
+        let mut found = Vec::new();
+        quote_positions(&b, &mut found);
+        let want: Vec<u32> = (0..b.len() as u32)
+            .filter(|&i| b[i as usize] == b'"')
+            .collect();
+        assert_eq!(found, want);
+        // a long event through both paths: the same fields
+        let pad = "p".repeat(150);
+        let fast = format!(r#"{{"desc":"{pad}","id":"5","term":"60"}}"#);
+        let slow = format!(r#"{{"desc":"{pad}\n","id":"5","term":"60"}}"#);
+        for event in [fast, slow] {
+            let raw = scan(event.as_bytes()).unwrap();
+            assert!(matches!(raw[F_ID], Raw::Str("5")));
+            assert!(matches!(raw[F_TERM], Raw::Str("60")));
+        }
+    }
+}

@@ -93,3 +93,30 @@ impl Limits {
         })
     }
 }
+
+#[cfg(test)]
+impl Limits {
+    /// `loanstream.scoring.limits.Limits()`: the defaults Python parses with.
+    pub(crate) fn python_defaults() -> Self {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect();
+        Limits {
+            max_numeric_chars: 64,
+            max_text_chars: 64,
+            max_short_chars: 32,
+            loan_amnt: (0.0, 1e9),
+            int_rate: (0.0, 100.0),
+            annual_inc: (0.0, 1e12),
+            dti: (0.0, 10_000.0),
+            revol_util: (0.0, 10_000.0),
+            fico: (300.0, 850.0),
+            count: (0.0, 1000.0),
+            term_months: vec![36, 60],
+            emp_length_cap: 10,
+            emp_length_blanks: words(&["n/a", "na", "none"]),
+            min_year: 1900,
+            month_names: words(&[
+                "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+            ]),
+        }
+    }
+}
