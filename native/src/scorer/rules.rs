@@ -101,3 +101,105 @@ pub(crate) fn rule_value(value: &Bound<'_, PyAny>) -> PyResult<Value> {
         "rule value {value} is not modelled natively"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scorer::features::preprocess;
+    use crate::scorer::fields::{
+        Raw, F_ANNUAL_INC, F_EVENT_TIME, F_ID, F_LOAN_AMNT, F_TERM, N_FIELDS,
+    };
+    use crate::scorer::fields::{F_EMP_LENGTH, F_HOME};
+    use crate::scorer::limits::Limits;
+
+    fn holds(name: &str, test: Test, pairs: &[(usize, &str)]) -> bool {
+        let mut raw = [Raw::Absent; N_FIELDS];
+        raw[F_ID] = Raw::Str("1");
+        raw[F_EVENT_TIME] = Raw::Str("2026-01-02T03:04:05Z");
+        raw[F_LOAN_AMNT] = Raw::Str("1000");
+        raw[F_TERM] = Raw::Str("36");
+        for &(slot, value) in pairs {
+            raw[slot] = Raw::Str(value);
+        }
+        let f = preprocess(&raw, &Limits::python_defaults()).unwrap();
+        let rule = Rule {
+            field: rule_field(name).unwrap(),
+            test,
+            points: 1,
+        };
+        rule.holds(&f)
+    }
+
+    #[test]
+    fn comparisons_and_between() {
+        let ge = |c| Test::Compare(|a, b| a >= b, c);
+        assert!(holds("loan_amnt", ge(1000.0), &[]));
+        assert!(!holds("loan_amnt", ge(1000.5), &[]));
+        assert!(holds("term_months", Test::Compare(|a, b| a < b, 60.0), &[]));
+        // a missing value never compares
+        assert!(!holds("annual_inc", Test::Compare(|a, b| a < b, 1e12), &[]));
+        // derived: annual_inc / loan_amnt
+        assert!(holds(
+            "income_to_loan",
+            ge(50.0),
+            &[(F_ANNUAL_INC, "50000")]
+        ));
+        assert!(!holds(
+            "income_to_loan",
+            ge(50.1),
+            &[(F_ANNUAL_INC, "50000")]
+        ));
+        // between: low inclusive, high exclusive
+        assert!(holds("loan_amnt", Test::Between(1000.0, 2000.0), &[]));
+        assert!(!holds("loan_amnt", Test::Between(500.0, 1000.0), &[]));
+    }
+
+    #[test]
+    fn missing_equals_and_in() {
+        assert!(holds("annual_inc", Test::Missing(true), &[]));
+        assert!(!holds("annual_inc", Test::Missing(false), &[]));
+        assert!(holds(
+            "emp_length_years",
+            Test::Missing(true),
+            &[(F_EMP_LENGTH, "n/a")]
+        ));
+        assert!(holds(
+            "home_ownership",
+            Test::Missing(false),
+            &[(F_HOME, "own")]
+        ));
+        let text = |s: &str| Value::Text(s.into());
+        // categories are compared after upper-casing home_ownership
+        assert!(holds(
+            "home_ownership",
+            Test::Equals(text("OWN")),
+            &[(F_HOME, "own")]
+        ));
+        assert!(!holds(
+            "home_ownership",
+            Test::Equals(text("own")),
+            &[(F_HOME, "own")]
+        ));
+        assert!(holds("term_months", Test::Equals(Value::Num(36.0)), &[]));
+        // Python: 36 == "36" is False; a number equals only numbers, text only text
+        assert!(!holds("term_months", Test::Equals(text("36")), &[]));
+        assert!(!holds(
+            "home_ownership",
+            Test::Equals(Value::Num(1.0)),
+            &[(F_HOME, "1")]
+        ));
+        let values = vec![text("RENT"), text("MORTGAGE")];
+        assert!(holds(
+            "home_ownership",
+            Test::In(values.clone()),
+            &[(F_HOME, "Mortgage")]
+        ));
+        assert!(!holds(
+            "home_ownership",
+            Test::In(values.clone()),
+            &[(F_HOME, "own")]
+        ));
+        assert!(!holds("home_ownership", Test::In(values), &[])); // missing: not in
+        assert!(rule_field("loan_id").is_none()); // not a rule field
+    }
+}
