@@ -40,3 +40,28 @@ pub(crate) fn json_escaped(out: &mut Vec<u8>, s: &[u8]) {
     }
     out.extend_from_slice(&s[start..]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(s: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        json_escaped(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn escapes_as_orjson_does() {
+        assert_eq!(escaped(br#"say "hi" \ bye"#), br#"say \"hi\" \\ bye"#);
+        assert_eq!(escaped(b"\x08\t\n\x0c\r"), br#"\b\t\n\f\r"#);
+        assert_eq!(escaped(b"\x00\x01\x1f"), br#"\u0000\u0001\u001f"#);
+        assert_eq!(escaped(b"\x7f"), b"\x7f"); // DEL as it is
+        assert_eq!(escaped("café €".as_bytes()), "café €".as_bytes()); // UTF-8 as it is
+        let long = [b'a'; 130];
+        assert_eq!(escaped(&long), long); // the clean fast path
+        let mut late = long.to_vec();
+        late.push(b'"');
+        assert_eq!(escaped(&late), [&long[..], b"\\\""].concat());
+    }
+}

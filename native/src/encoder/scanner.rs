@@ -269,3 +269,214 @@ impl Scanner {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a scan gave: (ids, bodies, rows), why it stopped, the last row consumed.
+    type Scanned = (Vec<String>, Vec<String>, Vec<u64>, bool, u64);
+
+    /// A scanner over a file holding `bytes`, its header read as Python reads it (one line).
+    fn scanner(name: &str, bytes: &[u8]) -> Scanner {
+        let path = std::env::temp_dir().join(format!(
+            "loanstream-native-{}-{name}.csv",
+            std::process::id()
+        ));
+        std::fs::write(&path, bytes).unwrap();
+        let mut scan = Scanner::new(std::fs::File::open(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        let (a, b) = scan.next_line().unwrap().unwrap();
+        let header = std::str::from_utf8(&scan.buf[a..b])
+            .unwrap()
+            .trim_end()
+            .to_owned();
+        let names: Vec<&str> = header.split(',').collect();
+        scan.keys = names
+            .iter()
+            .map(|n| {
+                let mut key = b"\"".to_vec();
+                json_escaped(&mut key, n.as_bytes());
+                key.extend_from_slice(b"\":");
+                key
+            })
+            .collect();
+        scan.keep = (0..names.len()).collect();
+        scan.width = names.len();
+        scan.key_index = names.iter().position(|&n| n == "id").unwrap();
+        scan.max_record = 16 << 20;
+        scan
+    }
+
+    fn scan(s: &mut Scanner, row: u64, skip: u64, limit: usize) -> Scanned {
+        let (row, stop) = s.scan(row, skip, limit).unwrap();
+        let split = |data: &[u8], ends: &[usize]| -> Vec<String> {
+            let mut start = 0;
+            ends.iter()
+                .map(|&end| {
+                    let text = String::from_utf8(data[start..end].to_vec()).unwrap();
+                    start = end;
+                    text
+                })
+                .collect()
+        };
+        let ids = split(&s.ids, &s.id_ends);
+        let bodies = split(&s.bodies, &s.body_ends);
+        (ids, bodies, s.rows.clone(), matches!(stop, Stop::Full), row)
+    }
+
+    fn all(name: &str, bytes: &[u8]) -> (Scanned, u64) {
+        let mut s = scanner(name, bytes);
+        let scanned = scan(&mut s, 0, 0, 1 << 20);
+        (scanned, s.line)
+    }
+
+    #[test]
+    fn plain_records_and_blank_cells() {
+        let ((ids, bodies, rows, full, row), line) =
+            all("plain", b"id,term,note\n1, 36 months,\n22,60,x\n");
+        assert_eq!(ids, ["1", "22"]);
+        assert_eq!(
+            bodies,
+            [
+                r#"{"id":"1","term":" 36 months","note":null"#,
+                r#"{"id":"22","term":"60","note":"x""#
+            ]
+        );
+        assert_eq!((rows, full, row, line), (vec![1, 2], false, 2, 3));
+    }
+
+    #[test]
+    fn quoted_fields_doubled_quotes_commas_and_line_breaks() {
+        let file = b"id,desc,n\n1,\"a \"\"b\"\", c\",\"two\nlines\"\n2,\"\",\"cr\r\nlf\"\n";
+        let ((ids, bodies, rows, _, _), line) = all("quoted", file);
+        assert_eq!(ids, ["1", "2"]);
+        assert_eq!(
+            bodies[0],
+            r#"{"id":"1","desc":"a \"b\", c","n":"two\nlines""#
+        );
+        assert_eq!(bodies[1], r#"{"id":"2","desc":null,"n":"cr\r\nlf""#); // "" is blank
+        assert_eq!(rows, [1, 2]); // rows count records
+        assert_eq!(line, 5); // lines count lines, \r\n once
+    }
+
+    #[test]
+    fn crlf_and_cr_line_ends() {
+        for (name, file) in [
+            ("crlf", &b"id,x\r\n1,a\r\n2,b\r\n"[..]),
+            ("cr", b"id,x\r1,a\r2,b\r"),
+        ] {
+            let ((ids, bodies, ..), line) = all(name, file);
+            assert_eq!(ids, ["1", "2"], "{name}");
+            assert_eq!(bodies[1], r#"{"id":"2","x":"b""#, "{name}");
+            assert_eq!(line, 3, "{name}");
+        }
+    }
+
+    #[test]
+    fn blank_lines_are_python_s_then_scanning_goes_on() {
+        let mut s = scanner("blank", b"id,x\n1,a\n\n2,b\n");
+        let (ids, _, rows, full, row) = scan(&mut s, 0, 0, 10);
+        assert_eq!(
+            (ids, rows, full, row),
+            (vec!["1".to_owned()], vec![1], false, 1)
+        );
+        let (a, b) = s.next_line().unwrap().unwrap(); // Python reads the blank line
+        assert_eq!(&s.buf[a..b], b"\n");
+        let (ids, _, rows, _, row) = scan(&mut s, 1, 0, 10);
+        assert_eq!(
+            (ids, rows, row, s.line),
+            (vec!["2".to_owned()], vec![2], 2, 4)
+        );
+    }
+
+    #[test]
+    fn records_left_to_python() {
+        for (name, record) in [
+            ("ragged-long", &b"1,a,extra\n"[..]),
+            ("ragged-short", b"1\n"),
+            ("not-utf8", b"1,\xff\n"),
+            ("nul", b"1,a\x00\n"),
+            ("id-space", b" 1,a\n"),
+            ("id-letters", b"A1,a\n"),
+            ("id-blank", b",a\n"),
+            ("stray-quote", b"1,a\"b\n"),
+            ("after-quote", b"1,\"a\"b\n"),
+            ("unclosed", b"1,\"a\n"),
+        ] {
+            let file = [&b"id,x\n"[..], record, b"2,b\n"].concat();
+            let mut s = scanner(name, &file);
+            let (ids, _, _, full, row) = scan(&mut s, 0, 0, 10);
+            assert!(ids.is_empty() && !full && row == 0, "{name}");
+            assert_eq!(s.line, 1, "{name}: nothing consumed");
+        }
+    }
+
+    #[test]
+    fn end_of_file_without_a_line_break() {
+        for (name, file) in [
+            ("eof-plain", &b"id,x\n1,a\n2,b"[..]),
+            ("eof-quoted", b"id,x\n1,a\n2,\"b\""),
+        ] {
+            let ((ids, bodies, ..), line) = all(name, file);
+            assert_eq!(ids, ["1", "2"], "{name}");
+            assert_eq!(bodies[1], r#"{"id":"2","x":"b""#, "{name}");
+            assert_eq!(line, 3, "{name}");
+        }
+    }
+
+    #[test]
+    fn skip_limit_and_record_size_limit() {
+        let mut s = scanner("skip", b"id,x\n1,a\n2,b\n3,c\n4,d\n");
+        let (ids, _, rows, full, row) = scan(&mut s, 0, 1, 2); // row 1 passed over
+        assert_eq!(
+            (ids, rows, full, row),
+            (vec!["2".to_owned(), "3".to_owned()], vec![2, 3], true, 3)
+        );
+        let mut s = scanner("big", b"id,x\n1,abcdefghij\n");
+        s.max_record = 10; // csv.field_size_limit: the record is Python's
+        assert!(scan(&mut s, 0, 0, 10).0.is_empty());
+    }
+
+    #[test]
+    fn records_across_read_buffers() {
+        // a line break, a doubled quote and a quoted CRLF each split by the first read's end
+        for (name, marker) in [
+            ("split-crlf", &b"\r\n"[..]),
+            ("split-quote", b"\"\""),
+            ("split-qcrlf", b"\r\n"),
+        ] {
+            let quoted = name != "split-crlf";
+            let head = b"id,x\n1,".to_vec();
+            let open = usize::from(quoted);
+            // the marker's first byte is the last byte of the first read
+            let pad = READ_BYTES - 1 - head.len() - open;
+            let mut file = head;
+            if quoted {
+                file.push(b'"');
+            }
+            file.extend(std::iter::repeat_n(b'p', pad));
+            file.extend_from_slice(marker);
+            if quoted {
+                file.extend_from_slice(b"q\"\n");
+            }
+            assert_eq!(file[READ_BYTES - 1], marker[0], "{name}");
+            file.extend_from_slice(b"2,b\n");
+            let ((ids, bodies, rows, ..), line) = all(name, &file);
+            assert_eq!(ids, ["1", "2"], "{name}");
+            assert_eq!(rows, [1, 2], "{name}");
+            let want = match name {
+                "split-crlf" => String::new(),
+                "split-quote" => "\\\"q".to_owned(),
+                _ => "\\r\\nq".to_owned(),
+            };
+            assert!(bodies[0].ends_with(&format!("p{want}\"")), "{name}");
+            assert_eq!(
+                bodies[0].len(),
+                r#"{"id":"1","x":""#.len() + pad + want.len() + 1,
+                "{name}"
+            );
+            assert_eq!(line, if name == "split-qcrlf" { 4 } else { 3 }, "{name}");
+        }
+    }
+}
