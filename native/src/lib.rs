@@ -13,7 +13,7 @@ use encoder::{CsvEvents, READ_BYTES};
 use scorer::BatchScorer;
 
 #[pymodule]
-fn _scoring_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _scoring_and_encoding(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BatchScorer>()?;
     m.add_class::<CsvEvents>()?;
     m.add("READ_BYTES", READ_BYTES)?;

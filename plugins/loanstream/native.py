@@ -3,7 +3,7 @@ event encoder.
 
 **The scorer** scores whole batches of plain events.
 
-``make setup`` builds it with cargo into ``plugins/loanstream/_scoring_native.abi3.so``. For
+``make setup`` builds it with cargo into ``plugins/loanstream/_scoring_and_encoding.abi3.so``. For
 each message it either writes exactly the ``risk_scored`` row the Python path
 (:func:`loanstream.sink.score_message`) builds, as a CSV line, or *declines* it, and the sink
 scores that message in Python. It only accepts the plain forms the loanstream producer writes
@@ -68,10 +68,10 @@ def _import_scorer() -> Any:
     """The compiled module: beside this file (``make setup``), else on ``PYTHONPATH`` (the
     Docker image puts it there, as compose mounts ./plugins over the package)."""
     try:
-        from loanstream import _scoring_native
+        from loanstream import _scoring_and_encoding
     except ImportError:
-        import _scoring_native  # type: ignore[import-not-found, no-redef]
-    return _scoring_native
+        import _scoring_and_encoding  # type: ignore[import-not-found, no-redef]
+    return _scoring_and_encoding
 
 
 def open_event_reader(path: Path, mode: str = "auto") -> tuple[Any | None, str]:
@@ -109,7 +109,7 @@ def load_batch_scorer(
     if mode == "off":
         return None, "Python (LOANSTREAM_NATIVE_SCORING=off)"
     try:
-        _scoring_native = _import_scorer()
+        _scoring_and_encoding = _import_scorer()
     except ImportError as exc:
         why = f"the native scorer is not built ({exc}); `make setup` builds it with cargo"
         if mode == "on":
@@ -119,7 +119,7 @@ def load_batch_scorer(
     if reason is None:
         bands, decisions = rules.score_table()
         try:
-            scorer = _scoring_native.BatchScorer(
+            scorer = _scoring_and_encoding.BatchScorer(
                 rule_specs(rules),
                 list(bands),
                 list(decisions),

@@ -13,7 +13,7 @@ use super::scanner::{Scanner, Stop};
 /// preamble, the header and every record this leaves through `next_line()`, the same cursor,
 /// so the row and line counts stay those of `csv.reader` (quoted line breaks included). The
 /// GIL is released while the file is read and parsed and the bodies are written.
-#[pyclass(module = "loanstream._scoring_native")]
+#[pyclass(module = "loanstream._scoring_and_encoding")]
 pub(crate) struct CsvEvents {
     pub(crate) scan: Scanner,
 }

@@ -9,7 +9,7 @@ use super::message::{read_meta, Meta};
 use super::rules::{rule_field, rule_value, Field, Rule, Test, Value};
 
 /// A compiled rule set that scores batches of Kafka messages into `risk_scored` CSV lines.
-#[pyclass(frozen, module = "loanstream._scoring_native")]
+#[pyclass(frozen, module = "loanstream._scoring_and_encoding")]
 pub(crate) struct BatchScorer {
     pub(crate) rules: Vec<Rule>,
     pub(crate) ranked: Vec<usize>, // rule indices by points descending, file order among equals
