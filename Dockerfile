@@ -32,5 +32,5 @@ RUN pip install --no-cache-dir --no-deps -e /opt/airflow
 
 ENV LOANSTREAM_HOME=/opt/airflow
 
-COPY --from=native /build/target/release/lib_scoring_native.so /opt/loanstream-native/_scoring_native.abi3.so
+COPY --from=native /build/target/release/lib_scoring_and_encoding.so /opt/loanstream-native/_scoring_and_encoding.abi3.so
 ENV PYTHONPATH=/opt/loanstream-native

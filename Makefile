@@ -4,9 +4,9 @@
 #                 scorer (Rust), data/landing, the broker's TLS files (idempotent)
 #   make up       random passwords into .env if unset; start Kafka, Postgres, Airflow
 #   make demo     setup + up, then run the pipeline DAG on the shipped sample
-#   make test     setup + up, then pytest over tests/ (CI=true: `make down` afterwards);
+#   make test     setup, Rust unit tests, up, then pytest over tests/ (CI=true: `make down` afterwards);
 #                 TESTS=tests/unit PYTEST_ARGS='-x -k name' narrow it
-#   make status | down | clean | lint | chaos | bench
+#   make status | down | clean | lint | native-test | chaos | bench
 #   LOANSTREAM_KAFKA_BROKERS=3 make up      three Kafka brokers (docs/SCALING.md)
 #   LOANSTREAM_EXECUTOR=celery make up      CeleryExecutor, LOANSTREAM_CELERY_WORKERS workers
 #
@@ -26,7 +26,7 @@ VENV_STAMP := $(VENV)/.loanstream-setup.stamp
 TESTS ?= tests
 PYTEST_ARGS ?=
 
-.PHONY: help setup up down status demo test chaos lint bench clean
+.PHONY: help setup up down status demo test native-test chaos lint bench clean
 
 help:
 	@sed -n "3,13p" Makefile | sed 's/^# \{0,1\}//'
@@ -51,7 +51,7 @@ demo: setup up
 
 # pytest's exit code is kept (5 = no tests collected fails too); under CI the stack is
 # stopped afterwards, locally it stays up so the next run starts at once.
-test: setup up
+test: setup native-test up
 	@rc=0; $(ENV) $(PY) -m pytest $(TESTS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ "$${CI:-}" = "true" ]; then $(STACK) down || true; fi; \
 	exit $$rc
@@ -59,10 +59,16 @@ test: setup up
 chaos: setup up
 	@LOANSTREAM_CHAOS_TRIALS=$${LOANSTREAM_CHAOS_TRIALS:-20} $(ENV) $(PY) -m pytest -m "chaos or cluster" $(TESTS) $(PYTEST_ARGS)
 
+# The native crate's Rust unit tests (without extension-module, so the test binary links).
+native-test: $(VENV_STAMP)
+	@if command -v cargo >/dev/null 2>&1; then PYO3_PYTHON=$(abspath $(PY)) cargo test --quiet --locked \
+	--no-default-features --manifest-path native/Cargo.toml; fi
+
 lint: $(VENV_STAMP)
 	@$(VENV)/bin/ruff check .
 	@if command -v cargo >/dev/null 2>&1; then cargo fmt --check --manifest-path native/Cargo.toml && \
 	PYO3_PYTHON=$(PY) cargo clippy --quiet --release --locked --manifest-path native/Cargo.toml -- -D warnings; fi
+	@$(MAKE) --no-print-directory native-test
 	@bash -n scripts/*.sh .ci/run
 
 bench: setup up

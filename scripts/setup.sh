@@ -138,7 +138,7 @@ setup_compose() {
 # The sink's and the producer's hot paths in Rust (loanstream/native.py says what they do and do
 # not do). Without cargo the sink scores and the producer encodes in Python: same results, slower.
 setup_native() {
-    local src="$ROOT/native" lib="$ROOT/plugins/loanstream/_scoring_native.abi3.so"
+    local src="$ROOT/native" lib="$ROOT/plugins/loanstream/_scoring_and_encoding.abi3.so"
     if up_to_date "$src" "$lib"; then
         log "native: scorer present ($lib)"
         return
@@ -150,7 +150,7 @@ setup_native() {
     fi
     log "native: cargo build --release (about 10 s the first time) -> $lib"
     PYO3_PYTHON="$VENV/bin/python" cargo build --quiet --release --locked --manifest-path "$src/Cargo.toml"
-    cp "$src/target/release/lib_scoring_native.so" "$lib.tmp" && mv "$lib.tmp" "$lib"
+    cp "$src/target/release/lib_scoring_and_encoding.so" "$lib.tmp" && mv "$lib.tmp" "$lib"
 }
 
 # The landing directory: with include/data, the default LOANSTREAM_DATA_DIRS, the only places

@@ -3,13 +3,13 @@ event encoder.
 
 **The scorer** scores whole batches of plain events.
 
-``make setup`` builds it with cargo into ``plugins/loanstream/_scoring_native.abi3.so``. For
-each message it either writes exactly the ``risk_scored`` row the Python path
+``make setup`` builds it with cargo into ``plugins/loanstream/_scoring_and_encoding.abi3.so``.
+For each message it either writes exactly the ``risk_scored`` row the Python path
 (:func:`loanstream.sink.score_message`) builds, as a CSV line, or *declines* it, and the sink
 scores that message in Python. It only accepts the plain forms the loanstream producer writes
 (a flat JSON object of strings and nulls, printable ASCII in the fields scoring reads, plain
 decimals, UTC ``event_time``), so Python stays the definition: every dead letter and every
-``ScoringError`` message comes from Python. ``tests/unit/test_scoring_native.py`` holds the
+``ScoringError`` message comes from Python. ``tests/unit/test_scoring_and_encoding.py`` holds the
 two to the same rows on both samples, on hypothesis input and on the hostile-event corpus.
 
 The scorer holds no bound of its own: the limits in force
@@ -49,10 +49,10 @@ def import_compiled() -> Any:
     """The compiled module: beside this file (``make setup``), else on ``PYTHONPATH`` (the
     Docker image puts it there, as compose mounts ./plugins over the package)."""
     try:
-        from loanstream import _scoring_native
+        from loanstream import _scoring_and_encoding
     except ImportError:
-        import _scoring_native  # type: ignore[import-not-found, no-redef]
-    return _scoring_native
+        import _scoring_and_encoding  # type: ignore[import-not-found, no-redef]
+    return _scoring_and_encoding
 
 
 def open_event_reader(path: Path, mode: str = "auto") -> tuple[Any | None, str]:

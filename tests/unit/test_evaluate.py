@@ -138,7 +138,7 @@ def test_live_pipeline_and_evaluate_compute_the_same_features(sample: str, share
     from loanstream.scoring.native import load_batch_scorer
     from loanstream.sink import csv_lines, score_message
     from loanstream.sink.rows import FEATURE_COLUMNS
-    from tests.unit.test_scoring_native import cells
+    from tests.unit.test_native_scorer import cells
 
     path = shared_csv if sample == "real" else SHIPPED
     rules = load_rules()

@@ -127,9 +127,9 @@ def test_quoted_fields_and_line_breaks_inside(
 def test_records_across_the_readers_1mib_reads(marker: str, tmp_path: Path) -> None:
     """The marker's first byte lands on the last byte of the first read, then on the first of
     the second (a CRLF, a doubled quote, a blank CR line, a multi-byte character split)."""
-    from loanstream import _scoring_native
+    from loanstream import _scoring_and_encoding
 
-    READ_BYTES = _scoring_native.READ_BYTES  # noqa: N806 (bytes read at a time)
+    READ_BYTES = _scoring_and_encoding.READ_BYTES  # noqa: N806 (bytes read at a time)
     for shift in (1, 0):
         head = 'id,desc\r\n1,"'
         tail = '"\r\n2,"a ""b""\r\nc"\r\r3,é\r\n4,x\r\n'
@@ -234,7 +234,7 @@ def test_without_the_native_module_python_reads_and_the_log_says_so(
     import loanstream.native
 
     def not_built() -> Any:
-        raise ImportError("No module named 'loanstream._scoring_native'")
+        raise ImportError("No module named 'loanstream._scoring_and_encoding'")
 
     monkeypatch.setattr(loanstream.native, "import_compiled", not_built)
     with pytest.raises(NativeScoringUnavailable, match="make setup"):

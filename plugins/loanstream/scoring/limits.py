@@ -3,7 +3,7 @@
 :func:`loanstream.scoring.features.preprocess_event` reads :data:`LIMITS` when it parses an
 event, and :func:`loanstream.scoring.native.load_batch_scorer` hands the same values to the native
 scorer (:meth:`Limits.native_spec`), so a bound changed here changes both (checked by
-``tests/unit/test_scoring_native.py::test_native_scorer_follows_python_limits``). The grammar of
+``tests/unit/test_native_scorer.py::test_native_scorer_follows_python_limits``). The grammar of
 each field (which characters make "10+ years" or "Apr-1997") is code, described in
 docs/SCORING.md; everything numeric about it is here.
 """

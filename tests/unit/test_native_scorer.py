@@ -293,19 +293,19 @@ def test_as_of_columns_as_python_writes_them(
 
 
 def test_a_limit_the_native_scorer_does_not_know_is_refused() -> None:
-    from loanstream import _scoring_native
+    from loanstream import _scoring_and_encoding
 
     rules = load_rules()
     bands, decisions = rules.score_table()
     args = ([], list(bands), list(decisions), rules.version)
     spec = limits.current().native_spec()
     with pytest.raises(ValueError, match="limit max_loans is not modelled natively"):
-        _scoring_native.BatchScorer(*args, {**spec, "max_loans": 3})
+        _scoring_and_encoding.BatchScorer(*args, {**spec, "max_loans": 3})
     with pytest.raises(ValueError, match="min_year below 1000"):
-        _scoring_native.BatchScorer(*args, {**spec, "min_year": 999})
+        _scoring_and_encoding.BatchScorer(*args, {**spec, "min_year": 999})
     del spec["fico"]
     with pytest.raises(ValueError, match="limit fico is missing"):
-        _scoring_native.BatchScorer(*args, spec)
+        _scoring_and_encoding.BatchScorer(*args, spec)
 
 
 def test_rule_sets_it_does_not_model_stay_in_python() -> None:

@@ -1,0 +1,31 @@
+//! The sink's scorer: a Kafka message -> event fields -> features -> rules -> one CSV line
+//! for `COPY risk_scored` (`BatchScorer`).
+//!
+//! Contract (checked by tests/unit/test_native_scorer.py on every row of both samples, on
+//! hypothesis input and on the hostile-event corpus): for each message this either writes
+//! exactly the row `loanstream.sink.score_message` builds in Python, or *declines* it and the
+//! Python path handles it. Python stays the definition: every dead letter and every error
+//! message comes from it. Only the plain forms the loanstream producer writes are accepted
+//! here: a flat JSON object whose values are strings, nulls, booleans or short plain numbers;
+//! the fields scoring reads are printable ASCII text without escapes (or null); numbers are
+//! plain decimals; `event_time` is `YYYY-MM-DDTHH:MM:SS[.ffffff]` with `+00:00` or `Z`.
+//! Anything else is declined, never guessed.
+//!
+//! The rule set comes from Python (`loanstream.native`), already parsed and validated from
+//! include/rules/risk_rules.yaml; a rule set with anything this evaluator does not model
+//! exactly as Python does is refused at construction, and Python scores everything. So do
+//! every bound, cap and table parsing uses (`loanstream.scoring.limits.Limits`): none is a
+//! literal here, and a limit this code does not know is refused at construction.
+
+mod batch;
+mod dates;
+mod features;
+mod fields;
+mod inline;
+mod json;
+mod limits;
+mod message;
+mod output;
+mod rules;
+
+pub(crate) use batch::BatchScorer;
