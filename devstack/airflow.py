@@ -27,11 +27,12 @@ HEALTH_SERVICE = {
     "dag_processor": "airflow-dag-processor",
     "triggerer": "airflow-triggerer",
 }
-SECRET_FILES = {
-    "jwt_secret": "AIRFLOW__API_AUTH__JWT_SECRET",
-    "secret_key": "AIRFLOW__API__SECRET_KEY",
-    "fernet_key": "AIRFLOW__CORE__FERNET_KEY",
-}
+# the files in .local/secrets and the variables scripts/env.sh exports them as
+SECRET_FILES = (
+    ("jwt_secret", "AIRFLOW__API_AUTH__JWT_SECRET"),
+    ("secret_key", "AIRFLOW__API__SECRET_KEY"),
+    ("fernet_key", "AIRFLOW__CORE__FERNET_KEY"),
+)
 
 
 def unhealthy(url: str) -> list[str] | str:
@@ -110,7 +111,7 @@ def ensure_secrets(secrets_dir: Path, environ: dict[str, str]) -> None:
 
     secrets_dir.mkdir(parents=True, exist_ok=True)
     secrets_dir.chmod(0o700)
-    for name, var in SECRET_FILES.items():
+    for name, var in SECRET_FILES:
         path = secrets_dir / name
         if not path.is_file() or not path.read_text().strip():
             raw = random.token_bytes(32)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from devstack.config import ROOT
-from devstack.kafka_tls import broker_properties, make_tls
-from devstack.process import Service, ServiceError, stop_services
+from devstack.kafka_tls import broker_properties, client_config, ensure_scram_user, make_tls
+from devstack.process import Service, ServiceError, free_port, stop_services
 
 INFRA = ROOT / "infra" / "kafka"
 KAFKA_LIBS = ROOT / ".local" / "kafka" / "libs"
@@ -206,14 +207,25 @@ class KafkaNode(Service):
 
 
 class PrivateKafka(KafkaNode):
-    """A one-node broker in ``base`` on free ports, rendered and formatted at once (the tests'
-    broker; ``sasl_ssl=True`` adds the SASL_SSL listener with certificates in ``base/tls``)."""
+    """A one-node broker in ``base`` (free ports unless ``ports``), rendered and formatted at
+    once: the tests' broker. ``sasl_ssl=True`` adds the SASL_SSL listener (certificates in
+    ``base/tls``); SCRAM users are added with :meth:`add_scram_user`."""
 
-    def __init__(self, base: Path, ports: NodePorts, sasl_ssl: bool = False) -> None:
+    def __init__(self, base: Path, sasl_ssl: bool = False, ports: NodePorts | None = None) -> None:
+        ports = ports or NodePorts(free_port(), free_port(), free_port() if sasl_ssl else None)
         super().__init__("kafka", base, ports, tls_dir=base / "tls" if sasl_ssl else None)
         self.ca: Path | None = make_tls(base / "tls") if sasl_ssl else None
         self.write_properties()
         self.format(random_cluster_id())
+
+    def add_scram_user(self, user: str, password: str) -> None:
+        """Create ``user`` with a SCRAM-SHA-512 credential (through the PLAINTEXT listener)."""
+        ensure_scram_user(self.bootstrap, user, password)
+
+    def sasl_ssl_config(self, user: str, password: str, ca: Path | None = None) -> dict[str, str]:
+        """Client settings for the SASL_SSL listener (``ca``: another CA to trust instead)."""
+        assert self.sasl_port is not None and self.ca is not None, "started without sasl_ssl"
+        return client_config(self.sasl_port, user, password, ca or self.ca)
 
 
 class KafkaCluster:
@@ -252,6 +264,40 @@ class KafkaCluster:
 
     def brokers_up(self) -> int:
         return brokers_registered(self.bootstrap)
+
+    def format(self) -> None:
+        """Render and format every node with one cluster id."""
+        cluster_id = self.cluster_id()
+        for node in self.nodes:
+            node.write_properties()
+            node.format(cluster_id)
+
+    def start(self, timeout: float = 150.0) -> float:
+        """Start every node that is down (together: the quorum needs two of three), wait until
+        all are registered brokers; returns the seconds it took."""
+        t0 = time.monotonic()
+        for node in self.nodes:
+            if not node.alive():
+                node.launch()
+        while time.monotonic() - t0 < timeout:
+            for node in self.nodes:
+                if not node.alive():
+                    raise ServiceError(node.name, "exited during start-up", node.log_path)
+            if all(node.healthy() for node in self.nodes):
+                took = time.monotonic() - t0
+                self.starts.append(took)
+                return took
+            time.sleep(0.5)
+        tails = "\n".join(f"node {n.node_id}: {n.log_tail(10)}" for n in self.nodes)
+        raise RuntimeError(f"Kafka cluster not up in {timeout}s:\n{tails}")
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL one node (its whole session)."""
+        self.node(node_id).kill()
+
+    def restart(self, node_id: int, timeout: float = 120.0) -> float:
+        """Bring one node back on its data and ports; seconds until it is a registered broker."""
+        return self.node(node_id).start(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM every node at once (one at a time, the last would wait for a quorum that is
