@@ -19,7 +19,6 @@ from pathlib import Path
 from devstack import airflow, credentials, kafka, postgres
 from devstack.celery import CeleryWorker, Redis, workers_answering
 from devstack.config import StackConfig
-from devstack.kafka_tls import ensure_scram_user
 from devstack.process import (
     Service,
     ServiceError,
@@ -165,12 +164,14 @@ class Stack:
         if not self.cfg.sasl_ssl:
             return
         user = self.env["LOANSTREAM_KAFKA_SCRAM_USER"]
-        try:
-            ensure_scram_user(self.cfg.bootstrap, user, self.env["LOANSTREAM_KAFKA_SCRAM_PASSWORD"])
-        except Exception as exc:  # noqa: BLE001 - reported with the log
-            with node.log_path.open("a") as out:
-                out.write(f"creating SCRAM user {user} failed: {exc}\n")
-            raise ServiceError("kafka", f"creating SCRAM user {user} failed", node.log_path) from exc
+        # a process of its own: librdkafka's log lines go to the broker's log, not the terminal
+        with node.log_path.open("ab") as out:
+            result = subprocess.run(
+                [str(self.cfg.python), "-m", "devstack.kafka_tls", "scram-user", self.cfg.bootstrap, user],
+                stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.cfg.root, check=False,
+            )  # fmt: skip
+        if result.returncode != 0:
+            raise ServiceError("kafka", f"creating SCRAM user {user} failed", node.log_path)
         log(f"kafka: SASL_SSL listener 127.0.0.1:{node.sasl_port} (SCRAM-SHA-512 user {user}, "
             f"CA {self.cfg.kafka_dir / 'tls' / 'ca.pem'})")  # fmt: skip
 
