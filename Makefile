@@ -21,7 +21,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 ENV := scripts/env.sh
-STACK := scripts/stack.sh
+STACK := $(ENV) $(PY) -m devstack
 VENV_STAMP := $(VENV)/.loanstream-setup.stamp
 TESTS ?= tests
 PYTEST_ARGS ?=
@@ -37,7 +37,9 @@ setup: $(VENV_STAMP)
 $(VENV_STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) scripts/setup.sh venv
 
+# passwords not set yet are generated into .env first, so env.sh exports them
 up:
+	@$(PYTHON) -m devstack secrets
 	@$(STACK) up
 
 down:

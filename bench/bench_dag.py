@@ -20,10 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
 
 from airflow_api import Airflow, DagRunner  # noqa: E402
 from bench_producer import landed_dataset  # noqa: E402
-from envfile import load as load_env  # noqa: E402
+
+from devstack.envfile import load as load_env  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 from tests.resources import delete_named, unique_name  # noqa: E402

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
 from airflow_api import Airflow, DagRunner  # noqa: E402
-from envfile import load as load_env  # noqa: E402
 
+from devstack.envfile import load as load_env  # noqa: E402
 from loanstream.config import Settings  # noqa: E402
 from tests.resources import delete_topics, unique_name  # noqa: E402
 

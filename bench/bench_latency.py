@@ -38,8 +38,8 @@ import numpy as np  # noqa: E402
 import psycopg2  # noqa: E402
 from airflow_api import Airflow, DagRunner  # noqa: E402
 from bench_producer import landed_dataset  # noqa: E402
-from envfile import load as load_env  # noqa: E402
 
+from devstack.envfile import load as load_env  # noqa: E402
 from loanstream.config import Settings  # noqa: E402
 from tests.helpers import temp_schema  # noqa: E402
 from tests.resources import delete_groups, delete_topics, unique_name  # noqa: E402

@@ -21,8 +21,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import envfile  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from devstack import envfile  # noqa: E402
 
 FINISHED = {"success", "failed"}
 

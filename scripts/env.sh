@@ -39,7 +39,7 @@ export LOANSTREAM_LOG_DIR="$LOANSTREAM_LOCAL/logs"
 export LOANSTREAM_VENV="$LOANSTREAM_ROOT/.venv"
 # A per-checkout id: every process `make up` starts carries LOANSTREAM_STACK_ID in its
 # environment, so `make down` finds exactly this checkout's processes (and their children).
-# (not exported: only the services get it, from scripts/stack.sh)
+# (not exported: only the services get it, from devstack)
 LOANSTREAM_STACK_ID="$(printf '%s' "$LOANSTREAM_ROOT" | sha1sum | cut -c1-12)"
 export -n LOANSTREAM_STACK_ID
 # Cluster mode (LOANSTREAM_KAFKA_BROKERS=3): clients bootstrap from all three nodes, so any

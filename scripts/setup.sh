@@ -164,7 +164,7 @@ setup_dirs() {
 # broker's key, certificate and PKCS12 keystore, made once with openssl; nothing is downloaded.
 setup_tls() {
     command -v openssl >/dev/null || apt_install openssl
-    log "tls: $("$PYTHON" "$ROOT/scripts/kafka_sasl.py" tls "$ROOT/.local/kafka/tls") (CA of the local broker)"
+    log "tls: $("$PYTHON" -m devstack.kafka_tls tls "$ROOT/.local/kafka/tls") (CA of the local broker)"
 }
 
 if [ "$#" -eq 0 ]; then set -- venv system kafka compose native dirs tls; fi

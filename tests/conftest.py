@@ -30,8 +30,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import envfile  # noqa: E402
+sys.path.insert(0, str(ROOT / "scripts"))  # airflow_api
+from devstack import envfile  # noqa: E402
 
 envfile.load(ROOT)
 

@@ -6,7 +6,9 @@ and the loanstream results database), its own Redis (Debian's ``redis-server``, 
 password, no persistence), Airflow's scheduler, dag-processor, triggerer and api-server on free
 ports, and two Celery workers, each in a session of its own so one can be SIGKILLed whole, each
 with its own hostname (``loanstream.airflow.workers.hostname``, as ``make up`` gives them). The
-DAGs and plugins are this checkout's; Kafka is the private cluster of the caller.
+DAGs and plugins are this checkout's; Kafka is the private cluster of the caller. Every process
+is one of devstack's services (``devstack/airflow.py``, ``devstack/celery.py``,
+``devstack/postgres.py``: the command lines of ``make up``).
 
 Every process is stopped at the end and the session fails if one is left.
 """
@@ -19,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 import urllib.request
@@ -28,72 +29,17 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.chaos.services import (
-    PrivatePostgres,
-    _Service,
-    free_port,
-    group_alive,
-    live_processes,
-    private_dir,
-    running,
-)
+from devstack import airflow
+from devstack.airflow import AirflowComponent
+from devstack.celery import CeleryWorker, Redis, workers_answering
+from devstack.process import Service, free_port
+from loanstream.store import migrations
+from tests.chaos.services import PrivatePostgres, private_dir, running
 from tests.helpers import REPO
 
 AIRFLOW = Path(sys.executable).parent / "airflow"
 HEARTBEAT_TIMEOUT_S = 20  # a SIGKILLed worker's task is failed (and retried) after this
-
-
-def session_alive(sid: int) -> list[int]:
-    """Live processes of session ``sid`` (Airflow puts task processes in groups of their own)."""
-    return live_processes("sid", sid)
-
-
-class Process(_Service):
-    """One long-running process (an Airflow component, a worker, Redis) in its own session."""
-
-    def __init__(self, base: Path, name: str, argv: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        super().__init__(base)
-        self.argv = argv
-        self.env = env
-        self.check = lambda: True
-
-    def _launch(self) -> None:
-        self._popen(self.argv, env=self.env, cwd=self.base)
-
-    def healthy(self) -> bool:
-        return self.check()
-
-    def kill(self) -> None:
-        """SIGKILL the whole session at once: the worker, its pool, task supervisors and tasks."""
-        assert self.proc is not None
-        pids = session_alive(self.proc.pid)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-        self.proc.wait(10)
-        self.kills += 1
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        pids = session_alive(self.proc.pid)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 15)
-        deadline = time.monotonic() + 20
-        while session_alive(self.proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for pid in session_alive(self.proc.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
-
-    def leftovers(self) -> list[int]:
-        if self.proc is None:
-            return []
-        return sorted(set(session_alive(self.proc.pid)) | set(group_alive(self.proc.pid)))
+STOP_TIMEOUT_S = 20
 
 
 class CeleryAirflow:
@@ -112,8 +58,8 @@ class CeleryAirflow:
         self.data_dir = self._dir("data")
         self.workers = workers
         self.concurrency = concurrency
-        self.processes: list[Process] = []
-        self.worker_procs: dict[str, Process] = {}
+        self.processes: list[Service] = []
+        self.worker_procs: dict[str, CeleryWorker] = {}
         self.token: str | None = None
 
     def _dir(self, name: str) -> Path:
@@ -197,10 +143,10 @@ class CeleryAirflow:
         )
         return env
 
-    def _process(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
-        proc = Process(self.base, name, argv, env)
-        self.processes.append(proc)
-        return proc
+    def _add(self, service: Service) -> Service:
+        service.stop_timeout = STOP_TIMEOUT_S
+        self.processes.append(service)
+        return service
 
     def start(self) -> float:
         t0 = time.monotonic()
@@ -211,90 +157,42 @@ class CeleryAirflow:
             cur.execute("CREATE DATABASE airflow")
             cur.execute("CREATE DATABASE loanstream")
         conn.close()
-        from loanstream.store import migrations
-
         conn = psycopg2.connect(self.loanstream_dsn)
         try:
             migrations.migrate(conn, REPO / "include" / "sql" / "migrations")  # as make up does
         finally:
             conn.close()
 
-        redis_dir = self._dir("redis")
-        conf = redis_dir / "redis.conf"
-        conf.write_text(
-            f"bind 127.0.0.1\nport {self.redis_port}\nprotected-mode yes\ndaemonize no\n"
-            f'save ""\nappendonly no\ndir {redis_dir}\nrequirepass {self.redis_password}\n'
-        )
-        conf.chmod(0o600)
-        redis = self._process("redis", [shutil.which("redis-server") or "redis-server", str(conf)],
-                              dict(os.environ))  # fmt: skip
-        redis.check = self._redis_ok
+        redis = self._add(Redis(self._dir("redis"), self.redis_port, self.redis_password,
+                                self.base, self.base))  # fmt: skip
         redis.start(30)
 
         env = self._env()
-        with (self.base / "airflow-migrate.log").open("ab") as log:
-            subprocess.run(
-                [str(AIRFLOW), "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                check=True, timeout=600, cwd=self.base,
-            )  # fmt: skip
-        for component in ("scheduler", "dag-processor", "triggerer"):
-            self._process(f"airflow-{component}", [str(AIRFLOW), component], env)._launch()
-        api = self._process("airflow-api-server", [str(AIRFLOW), "api-server"], env)
-        api._launch()
+        airflow.db_migrate(AIRFLOW, self.base / "airflow-migrate.log", env, cwd=self.base)
+        for component in ("scheduler", "dag-processor", "triggerer", "api-server"):
+            self._add(AirflowComponent(AIRFLOW, component, self.base, self.base, env=env,
+                                       cwd=self.base)).launch()  # fmt: skip
         for n in range(1, self.workers + 1):
-            hostname = f"loanstream-worker-{n}"
-            worker_env = {
-                **env,
-                "LOANSTREAM_WORKER_HOSTNAME": hostname,
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "loanstream.airflow.workers.hostname",
-            }
-            worker = self._process(
-                f"celery-worker-{n}",
-                [str(AIRFLOW), "celery", "worker", "--celery-hostname", f"{hostname}@%h",
-                 "--concurrency", str(self.concurrency), "--skip-serve-logs"],
-                worker_env,
-            )  # fmt: skip
-            worker._launch()
-            self.worker_procs[hostname] = worker
+            worker = CeleryWorker(AIRFLOW, n, self.concurrency, self.base, self.base, env=env,
+                                  cwd=self.base)  # fmt: skip
+            self._add(worker).launch()
+            self.worker_procs[worker.hostname] = worker
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             for proc in self.processes:
-                if proc.proc is None or proc.proc.poll() is not None:
+                if not proc.running():
                     raise RuntimeError(f"{proc.name} exited at start: {proc.log_tail()}")
-            if self._airflow_healthy() and self.celery_workers() >= self.workers:
+            if airflow.healthy(self.url) and self.celery_workers() >= self.workers:
                 self._login()
                 return time.monotonic() - t0
             time.sleep(2)
         tails = "\n".join(f"{p.name}: {p.log_tail(8)}" for p in self.processes)
         raise RuntimeError(f"private Celery Airflow not healthy in 300 s:\n{tails}")
 
-    def _redis_ok(self) -> bool:
-        import redis
-
-        try:
-            return bool(redis.Redis(port=self.redis_port, password=self.redis_password).ping())
-        except redis.RedisError:
-            return False
-
-    def _airflow_healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/v2/monitor/health", timeout=3) as r:
-                health = json.load(r)
-        except Exception:  # noqa: BLE001
-            return False
-        return all(
-            (health.get(c) or {}).get("status") == "healthy"
-            for c in ("metadatabase", "scheduler", "triggerer", "dag_processor")
-        )
-
     def celery_workers(self) -> int:
-        from celery import Celery
-
-        app = Celery(broker=f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0")
-        try:
-            return len(app.control.ping(timeout=1.5))
-        except Exception:  # noqa: BLE001
-            return 0
+        return workers_answering(
+            f"redis://:{self.redis_password}@127.0.0.1:{self.redis_port}/0", timeout=1.5
+        )
 
     def _login(self) -> None:
         body = self.request(
@@ -322,8 +220,7 @@ class CeleryAirflow:
             conn.close()
 
     def restart_worker(self, hostname: str) -> None:
-        worker = self.worker_procs[hostname]
-        worker._launch()
+        self.worker_procs[hostname].launch()
 
     def stop(self) -> None:
         for proc in reversed(self.processes):

@@ -36,7 +36,7 @@ CONNECTIONS = ("loanstream_kafka", "loanstream_postgres", "loanstream_kafka_watc
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    from envfile import load
+    from devstack.envfile import load
 
     load()
     return Settings.from_env()

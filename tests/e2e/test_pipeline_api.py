@@ -19,7 +19,7 @@ DAG_ID = "loan_stream_pipeline"
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    from envfile import load
+    from devstack.envfile import load
 
     load()
     return Settings.from_env()

@@ -22,7 +22,7 @@ REPLAY_DAG_ID = "loan_sample_replay"
 
 @pytest.fixture(scope="module")
 def settings() -> Settings:
-    from envfile import load
+    from devstack.envfile import load
 
     load()
     return Settings.from_env()

@@ -1,7 +1,7 @@
 """A secured broker for real: SASL_SSL (SCRAM-SHA-512 over TLS) end to end.
 
 A private broker (``tests/chaos/services.PrivateKafka(sasl_ssl=True)``, free ports, the same
-``infra/kafka/sasl_ssl.properties.in`` and ``scripts/kafka_sasl.py`` certificates as
+``infra/kafka/sasl_ssl.properties.in`` and ``devstack/kafka_tls.py`` certificates as
 ``make up`` with ``LOANSTREAM_KAFKA_SASL_SSL=1``) gets a SCRAM user with a random password.
 The client settings come from an Airflow connection (``AIRFLOW_CONN_...``, read by
 ``loanstream.airflow.hooks.kafka_config`` as the operators do). Through the SASL_SSL
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 from loanstream.config import Settings
 from tests.chaos.services import PrivateKafka, running_private_kafka
-from tests.helpers import REPO, query, temp_schema, unique_name, write_loans_csv
+from tests.helpers import query, temp_schema, unique_name, write_loans_csv
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +31,7 @@ EVENTS = 300
 
 
 def _random_password() -> str:
-    sys.path.insert(0, str(REPO / "scripts"))
-    from envfile import random_password
+    from devstack.envfile import random_password
 
     return random_password()
 
@@ -136,7 +134,8 @@ def test_an_untrusted_certificate_fails_fast_naming_the_listener(
     sasl_kafka: PrivateKafka, password: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException
-    from kafka_sasl import make_tls
+
+    from devstack.kafka_tls import make_tls
 
     other_ca = make_tls(tmp_path / "other", common_name="some other CA")
     extra = sasl_kafka.sasl_ssl_config(USER, password, ca=other_ca)

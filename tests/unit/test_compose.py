@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -192,8 +191,7 @@ def _compose_config_command() -> list[str]:
 
 def _validate(compose_file: Path) -> subprocess.CompletedProcess:
     """`compose config` with .env.example plus the passwords `make up` would generate."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from envfile import GENERATED
+    from devstack.envfile import GENERATED
 
     with tempfile.TemporaryDirectory() as tmp:
         env = Path(tmp) / ".env"

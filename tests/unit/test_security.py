@@ -97,8 +97,7 @@ def test_the_scan_catches_real_looking_secrets(line: str) -> None:
 @pytest.mark.unit
 def test_env_example_carries_no_password() -> None:
     """No known default: every password is generated into .env by `make up`."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    from envfile import GENERATED
+    from devstack.envfile import GENERATED
 
     text = (REPO / ".env.example").read_text()
     assert not re.findall(r"(?m)^\s*(?:export\s+)?\w*(?:PASSWORD|SECRET)\w*\s*=", text)
@@ -108,8 +107,7 @@ def test_env_example_carries_no_password() -> None:
 
 @pytest.mark.unit
 def test_make_up_generates_missing_passwords_and_keeps_existing_ones(tmp_path: Path) -> None:
-    sys.path.insert(0, str(REPO / "scripts"))
-    from envfile import GENERATED, ensure_secrets, load
+    from devstack.envfile import GENERATED, ensure_secrets, load
 
     mine = "Kept" + uuid.uuid4().hex
     (tmp_path / ".env").write_text(f"# mine\nLOANSTREAM_PG_PASSWORD={mine}\nOTHER=1")

@@ -1,12 +1,12 @@
 """The local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS): certificates, broker
 properties and SCRAM users, for `make setup`/`make up` and for the private broker of the tests.
 
-    python3 scripts/kafka_sasl.py tls DIR
+    python3 -m devstack.kafka_tls tls DIR
         a local CA and the broker's key, certificate (SAN 127.0.0.1, localhost) and PKCS12
         keystore in DIR, made once with openssl (nothing is downloaded); idempotent
-    python3 scripts/kafka_sasl.py properties DIR KAFKA_PORT CONTROLLER_PORT SASL_PORT
+    python3 -m devstack.kafka_tls properties DIR KAFKA_PORT CONTROLLER_PORT SASL_PORT
         print infra/kafka/sasl_ssl.properties.in filled in (appended to server.properties)
-    LOANSTREAM_KAFKA_SCRAM_PASSWORD=... python scripts/kafka_sasl.py scram-user BOOTSTRAP USER
+    LOANSTREAM_KAFKA_SCRAM_PASSWORD=... python -m devstack.kafka_tls scram-user BOOTSTRAP USER
         create or update USER's SCRAM-SHA-512 credential through the Admin API (the password
         comes from the environment, never from the command line)
 

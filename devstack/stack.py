@@ -1,0 +1,412 @@
+"""The shared stack's commands: ``up``, ``down``, ``status``, ``clean``, ``restart-airflow``.
+
+``up`` starts whatever is not running and waits until healthy (fast when all is healthy
+already); ``down`` stops exactly what ``up`` started (pid files, sessions, and anything still
+carrying this checkout's ``LOANSTREAM_STACK_ID``) and checks that nothing is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from devstack import airflow, credentials, kafka, postgres
+from devstack.celery import CeleryWorker, Redis, workers_answering
+from devstack.config import StackConfig
+from devstack.process import (
+    Service,
+    ServiceError,
+    log,
+    marked_pids,
+    session_pids,
+    signal_pids,
+    stop_services,
+    wait_gone,
+)
+
+
+class Stack:
+    """The shared stack of one checkout, configured by :class:`StackConfig`."""
+
+    def __init__(self, cfg: StackConfig) -> None:
+        self.cfg = cfg
+        self.env = dict(cfg.env)
+        self.stamps = credentials.Stamps(cfg.run_dir)
+        self.airflow_bin = cfg.venv_bin / "airflow"
+
+    # --- the services -------------------------------------------------------------------------
+    def _common(self) -> dict[str, object]:
+        return {"run_dir": self.cfg.run_dir, "log_dir": self.cfg.log_dir, "stack_id": self.cfg.stack_id}
+
+    def kafka_nodes(self, brokers: int | None = None) -> list[kafka.KafkaNode]:
+        """The Kafka nodes of ``brokers`` (default: the configured mode)."""
+        cfg = self.cfg
+        tls = cfg.kafka_dir / "tls" if cfg.sasl_ssl else None
+        heap = shlex.split(cfg.kafka_heap)
+        ports = [kafka.NodePorts(*p) for p in cfg.kafka_ports]
+        if (brokers or cfg.brokers) == 1:
+            return [kafka.KafkaNode("kafka", cfg.kafka_dir, ports[0], heap=heap, tls_dir=tls, **self._common())]
+        return kafka.KafkaCluster(cfg.kafka_dir / "cluster", ports, heap=heap, tls_dir=tls, **self._common()).nodes
+
+    def postgres(self) -> postgres.Postgres:
+        base = postgres.shared_base(self.cfg.local, self.cfg.stack_id)
+        return postgres.Postgres(base, self.cfg.pg_port, host=self.cfg.pg_host, auth="scram",
+                                 max_connections=200, **self._common())  # fmt: skip
+
+    def airflow_components(self) -> list[airflow.AirflowComponent]:
+        return [
+            airflow.AirflowComponent(self.airflow_bin, c, host=self.cfg.airflow_host,
+                                     port=self.cfg.airflow_port, env=self.env, **self._common())
+            for c in ("scheduler", "dag-processor", "triggerer", "api-server")
+        ]  # fmt: skip
+
+    def redis(self) -> Redis:
+        return Redis(self.cfg.local / "redis", self.cfg.redis_port,
+                     self.env.get("LOANSTREAM_REDIS_PASSWORD", ""), **self._common())  # fmt: skip
+
+    def worker(self, n: int) -> CeleryWorker:
+        return CeleryWorker(self.airflow_bin, n, self.cfg.celery_concurrency, env=self.env,
+                            **self._common())  # fmt: skip
+
+    def by_name(self, name: str) -> Service:
+        """Any service by name, whatever the mode (for pid files of another mode)."""
+        if name.startswith("celery-worker-"):
+            return self.worker(int(name.rsplit("-", 1)[1]))
+        if name == "redis":
+            return self.redis()
+        if name.startswith("airflow-"):
+            return next(s for s in self.airflow_components() if s.name == name)
+        if name == "postgres" and (self.cfg.local / "postgres-base").is_file():
+            return self.postgres()
+        if name == "postgres":  # never started here: nothing to make
+            return Service(name, self.cfg.run_dir, self.cfg.log_dir)
+        return Service(name, self.cfg.run_dir, self.cfg.log_dir)
+
+    def known(self, prefix: str = "") -> list[str]:
+        """Services with a pid file (whatever mode started them)."""
+        return sorted(p.stem for p in self.cfg.run_dir.glob(f"{prefix}*.pid"))
+
+    def stop(self, names: list[str]) -> None:
+        stop_services([self.by_name(n) for n in names], self.cfg.stop_timeout, log)
+
+    # --- checks ---------------------------------------------------------------------------------
+    def kafka_healthy(self) -> bool:
+        return kafka.brokers_registered(self.cfg.bootstrap, 3) >= self.cfg.brokers
+
+    def all_healthy(self) -> bool:
+        names = self.cfg.all_services
+        if not all(self.by_name(n).running() for n in names):
+            return False
+        if any(n not in names for n in self.known()):  # something of another mode
+            return False
+        return (
+            self.stamps.executor_current(self.cfg.executor)
+            and self.postgres().healthy()
+            and self.kafka_healthy()
+            and airflow.healthy(self.cfg.airflow_url)
+        )
+
+    # --- Kafka --------------------------------------------------------------------------------
+    def kafka_start(self) -> None:
+        cfg = self.cfg
+        if not kafka.jars_present():
+            raise ServiceError("kafka", f"no jars in {kafka.KAFKA_LIBS}: run `make setup` first")
+        if shutil.which("java") is None:
+            raise ServiceError("kafka", "java not found: run `make setup` first")
+        if cfg.brokers == 1:  # back to one broker: the other nodes of an earlier cluster stop
+            self.stop(["kafka-2", "kafka-3"])
+        nodes = self.kafka_nodes()
+        cluster = kafka.KafkaCluster(cfg.kafka_dir / "cluster", []) if cfg.brokers == 3 else None
+        for node in nodes:
+            fresh = node.props.with_name("server.properties.next")
+            node.write_properties(fresh)
+            if node.running():
+                if node.props.is_file() and fresh.read_text() == node.props.read_text():
+                    fresh.unlink()
+                    log(f"{node.name}: already running (pid {node.pid()})")
+                    continue
+                log(f"{node.name}: its configuration changed (LOANSTREAM_KAFKA_SASL_SSL, "
+                    "LOANSTREAM_KAFKA_BROKERS or ports): restarting it")  # fmt: skip
+                self.stop([node.name])
+            fresh.replace(node.props)
+            if not node.formatted():
+                cluster_id = cluster.cluster_id() if cluster else kafka.random_cluster_id()
+                log(f"{node.name}: formatting storage in {node.data} (cluster {cluster_id})")
+                node.format(cluster_id)
+            sasl = f", SASL_SSL 127.0.0.1:{node.sasl_port}" if cfg.sasl_ssl else ""
+            log(f"{node.name}: starting on 127.0.0.1:{node.port} (controller 127.0.0.1:{node.controller_port}){sasl}")
+            node.launch()
+
+    def kafka_wait(self) -> None:
+        cfg = self.cfg
+        deadline = time.monotonic() + cfg.kafka_timeout
+        nodes = self.kafka_nodes()
+        while time.monotonic() < deadline:
+            for node in nodes:
+                if not node.running():
+                    raise ServiceError(node.name, "the broker exited during start-up", node.log_path)
+            if self.kafka_healthy():
+                log(f"kafka: healthy ({cfg.bootstrap}, {cfg.brokers} broker(s))")
+                self.kafka_scram_user(nodes[0])
+                return
+            time.sleep(1)
+        raise ServiceError("kafka", f"{cfg.brokers} broker(s) not registered at {cfg.bootstrap} "
+                           f"within {cfg.kafka_timeout:.0f}s", nodes[0].log_path)  # fmt: skip
+
+    def kafka_scram_user(self, node: kafka.KafkaNode) -> None:
+        """The SASL_SSL listener's SCRAM user, created or updated on every start."""
+        if not self.cfg.sasl_ssl:
+            return
+        user = self.env["LOANSTREAM_KAFKA_SCRAM_USER"]
+        # a process of its own: librdkafka's log lines go to the broker's log, not the terminal
+        with node.log_path.open("ab") as out:
+            result = subprocess.run(
+                [str(self.cfg.python), "-m", "devstack.kafka_tls", "scram-user", self.cfg.bootstrap, user],
+                stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.cfg.root, check=False,
+            )  # fmt: skip
+        if result.returncode != 0:
+            raise ServiceError("kafka", f"creating SCRAM user {user} failed", node.log_path)
+        log(f"kafka: SASL_SSL listener 127.0.0.1:{node.sasl_port} (SCRAM-SHA-512 user {user}, "
+            f"CA {self.cfg.kafka_dir / 'tls' / 'ca.pem'})")  # fmt: skip
+
+    # --- Postgres -----------------------------------------------------------------------------
+    def postgres_start(self) -> None:
+        pg = self.postgres()
+        if pg.running() and pg.healthy():
+            log(f"postgres: already running (pid {pg.pid()})")
+            return
+        if not pg.initialized():
+            log(f"postgres: initdb {pg.data}")
+        pg.initdb()
+        log(f"postgres: starting on {pg.host}:{pg.port} ({pg.data})")
+        pg.launch()
+        pg.wait_healthy(self.cfg.pg_timeout, interval=0.5)
+        log(f"postgres: healthy ({pg.host}:{pg.port})")
+        postgres.provision(pg, self.env)
+        e = self.env
+        log(f"postgres: roles/databases {e['LOANSTREAM_PG_USER']}/{e['LOANSTREAM_PG_DB']} and "
+            f"{e['AIRFLOW_PG_USER']}/{e['AIRFLOW_PG_DB']} ready")  # fmt: skip
+
+    def postgres_migrate(self) -> None:
+        """The pending include/sql/migrations, as the loanstream role (on every ``up``)."""
+        log_path = self.cfg.log_dir / "postgres.log"
+        env = {**self.env, "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(self.cfg.root / "plugins"), self.env.get("PYTHONPATH")]))}  # fmt: skip
+        with log_path.open("ab") as err:
+            err.write(f"==== devstack: loanstream schema migrate\n".encode())  # noqa: F541
+            err.flush()
+            result = subprocess.run(
+                [str(self.cfg.python), "-m", "loanstream.cli", "schema", "migrate"],
+                stdout=subprocess.PIPE, stderr=err, env=env, check=False,
+            )  # fmt: skip
+            err.write(result.stdout)
+        if result.returncode != 0:
+            raise ServiceError("postgres", f"loanstream schema migrate failed (exit {result.returncode})", log_path)
+        lines = [ln for ln in result.stdout.decode().splitlines() if ln.strip()]
+        try:
+            status = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            status = {}
+        applied = json.dumps(status.get("applied_now", []))
+        log(f"postgres: loanstream schema at {status.get('current', '?')} (applied now: {applied})")
+
+    # --- Airflow and Celery -------------------------------------------------------------------
+    def airflow_start(self) -> None:
+        components = self.airflow_components()
+        if all(c.running() for c in components):
+            log("airflow: already running")
+            return
+        if not self.airflow_bin.exists():
+            raise ServiceError("airflow", f"{self.airflow_bin} missing: run `make setup` first")
+        log("airflow: db migrate")
+        airflow.provision(self.airflow_bin, self.cfg.run_dir, self.cfg.log_dir, self.env)
+        log("airflow: connections loanstream_kafka, loanstream_kafka_watcher, loanstream_postgres "
+            "imported; admin password set")  # fmt: skip
+        for component in components:
+            if component.running():
+                log(f"{component.name}: already running")
+                continue
+            log(f"{component.name}: starting")
+            component.launch()
+
+    def airflow_wait(self) -> None:
+        components = self.airflow_components()
+        deadline = time.monotonic() + self.cfg.airflow_timeout
+        while time.monotonic() < deadline:
+            for c in components:
+                if not c.running():
+                    raise ServiceError(c.name, "exited during start-up", c.log_path)
+            if airflow.healthy(self.cfg.airflow_url):
+                log(f"airflow: healthy ({self.cfg.airflow_url})")
+                return
+            time.sleep(1)
+        detail = airflow.unhealthy(self.cfg.airflow_url)
+        bad = detail if isinstance(detail, list) else []
+        name = next((airflow.HEALTH_SERVICE[b] for b in bad if b in airflow.HEALTH_SERVICE), "airflow-api-server")
+        why = detail if isinstance(detail, str) else "airflow: not healthy: " + ", ".join(bad)
+        raise ServiceError(name, f"not healthy within {self.cfg.airflow_timeout:.0f}s ({why})",
+                           self.cfg.log_dir / f"{name}.log")  # fmt: skip
+
+    def redis_start(self) -> None:
+        redis = self.redis()
+        if redis.running() and redis.healthy():
+            log(f"redis: already running (pid {redis.pid()})")
+            return
+        if shutil.which("redis-server") is None:
+            raise ServiceError("redis", "redis-server not found: run `make setup` first")
+        if not redis.password:
+            raise ServiceError("redis", "LOANSTREAM_REDIS_PASSWORD unset (make up writes it into .env)")
+        log(f"redis: starting on 127.0.0.1:{redis.port}")
+        redis.launch()
+        redis.wait_healthy(15, interval=0.5)
+        log("redis: healthy")
+
+    def workers_start(self) -> None:
+        for n in range(1, self.cfg.celery_workers + 1):
+            worker = self.worker(n)
+            if worker.running():
+                log(f"{worker.name}: already running")
+                continue
+            log(f"{worker.name}: starting (hostname {worker.hostname}, {worker.concurrency} slots)")
+            worker.launch()
+
+    def workers_wait(self) -> None:
+        count = self.cfg.celery_workers
+        deadline = time.monotonic() + self.cfg.airflow_timeout
+        while time.monotonic() < deadline:
+            for n in range(1, count + 1):
+                worker = self.worker(n)
+                if not worker.running():
+                    raise ServiceError(worker.name, "exited during start-up", worker.log_path)
+            if workers_answering(self.env["AIRFLOW__CELERY__BROKER_URL"]) >= count:
+                log(f"celery: {count} worker(s) answer")
+                return
+            time.sleep(2)
+        worker = self.worker(1)
+        raise ServiceError(worker.name, f"not all {count} workers answered a ping within "
+                           f"{self.cfg.airflow_timeout:.0f}s", worker.log_path)  # fmt: skip
+
+    # --- commands -------------------------------------------------------------------------------
+    def up(self) -> None:
+        cfg = self.cfg
+        if not cfg.python.exists():
+            raise ServiceError("stack", f"no {cfg.python}: run `make setup` first")
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.log_dir.mkdir(parents=True, exist_ok=True)
+        airflow.ensure_secrets(cfg.local / "secrets", self.env)
+        if self.all_healthy() and self.stamps.credentials_current(self.env):
+            self.postgres_migrate()
+            log("all services already running and healthy: nothing else to do")
+            self.status()
+            return
+        t0 = time.monotonic()
+        self.kafka_start()  # the JVM warms up while Postgres and Airflow's migration run
+        self.postgres_start()
+        self.postgres_migrate()
+        self.kafka_wait()
+        af_names = list(cfg.airflow_services)
+        any_airflow = any(self.by_name(n).running() for n in af_names)
+        if any_airflow and not self.stamps.credentials_current(self.env):
+            log("airflow: its services were started with other passwords or another Kafka connection")
+            log("airflow: than .env now gives (or before make up generated them): restarting them")
+            self.stop(af_names)
+        if any(self.by_name(n).running() for n in af_names) and not self.stamps.executor_current(cfg.executor):
+            log(f"airflow: its services run another executor than LOANSTREAM_EXECUTOR={cfg.executor}: restarting them")
+            self.stop(af_names)
+            self.stop(self.known("celery-worker-"))
+        if cfg.executor == "celery":
+            self.redis_start()
+        else:
+            self.stop(["redis", *self.known("celery-worker-")])
+        self.airflow_start()
+        if cfg.executor == "celery":
+            self.workers_start()
+        self.airflow_wait()
+        if cfg.executor == "celery":
+            self.workers_wait()
+        self.stamps.stamp_executor(cfg.executor)
+        self.stamps.stamp_credentials(self.env)
+        log(f"stack up in {time.monotonic() - t0:.0f}s")
+        self.status()
+
+    def down(self) -> None:
+        cfg = self.cfg
+        names = list(dict.fromkeys([*cfg.all_services, *self.known()]))
+        # the sessions of every service we started, remembered before stopping them
+        sids = [s.pid() for s in map(self.by_name, names)]
+        sids = [pid for pid in sids if pid is not None]
+        # Airflow, its workers, Redis and Kafka together, then Postgres (Airflow records its
+        # shutdown in it)
+        self.stop([*cfg.airflow_services, *self.known("celery-worker-"), "redis", "kafka", "kafka-2", "kafka-3"])
+        if (cfg.local / "postgres-base").is_file():
+            self.stop(["postgres"])
+        (cfg.run_dir / "postgres.pid").unlink(missing_ok=True)
+
+        def leftover() -> list[int]:
+            return sorted(set(session_pids(sids)) | set(marked_pids(cfg.stack_id)))
+
+        left = leftover()
+        if left:
+            log(f"stopping leftover processes of this stack: {' '.join(map(str, left))}")
+            signal_pids(left, signal.SIGTERM)
+            left = wait_gone(leftover, 10)
+            if left:
+                signal_pids(left, signal.SIGKILL)
+                left = wait_gone(leftover, 5)
+            if left:
+                raise ServiceError("stack", f"processes still running after down: {' '.join(map(str, left))}")
+        for pidfile in cfg.run_dir.glob("*.pid"):
+            pidfile.unlink()
+        log("stack down: no process of this checkout left")
+
+    def status(self) -> None:
+        cfg, e = self.cfg, self.env
+        ports = {name: p for name, p in zip(("kafka", "kafka-2", "kafka-3"), self._all_kafka_ports(), strict=False)}
+        for name in dict.fromkeys([*cfg.all_services, *self.known()]):
+            if name in ports:
+                port, cport, sport = ports[name]
+                addr = f"127.0.0.1:{port} (controller :{cport})" + (f", SASL_SSL :{sport}" if cfg.sasl_ssl else "")
+            elif name == "redis":
+                addr = f"127.0.0.1:{cfg.redis_port} (Celery broker)"
+            elif name.startswith("celery-worker-"):
+                addr = f"hostname loanstream-worker-{name.rsplit('-', 1)[1]}"
+            elif name == "postgres":
+                addr = f"{cfg.pg_host}:{cfg.pg_port} (dbs {e.get('LOANSTREAM_PG_DB')}, {e.get('AIRFLOW_PG_DB')})"
+            elif name == "airflow-api-server":
+                addr = f"{cfg.airflow_url} (UI + REST API)"
+            else:
+                addr = "-"
+            pid = self.by_name(name).pid()
+            state = f"running (pid {pid})" if pid is not None else "stopped"
+            log_rel = (cfg.log_dir / f"{name}.log").relative_to(cfg.root)
+            print(f"{name:<22} {state:<22} {addr:<48} log {log_rel}")
+
+    def _all_kafka_ports(self) -> list[tuple[int, int, int]]:
+        from devstack.config import parse_ports
+
+        e = self.env
+        node1 = (int(e["LOANSTREAM_KAFKA_PORT"]), int(e["LOANSTREAM_KAFKA_CONTROLLER_PORT"]),
+                 int(e["LOANSTREAM_KAFKA_SASL_PORT"]))  # fmt: skip
+        return [node1, parse_ports(e["LOANSTREAM_KAFKA_NODE2_PORTS"]), parse_ports(e["LOANSTREAM_KAFKA_NODE3_PORTS"])]
+
+    def clean(self) -> None:
+        self.down()
+        remembered = self.cfg.local / "postgres-base"
+        if remembered.is_file():
+            base = Path(remembered.read_text().strip())
+            if base == Path(f"/var/tmp/loanstream-{self.cfg.stack_id}"):
+                shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(self.cfg.local, ignore_errors=True)
+        log(f"removed {self.cfg.local}")
+
+    def restart_airflow(self) -> None:
+        """After changing plugins/ or the Airflow settings: Kafka and Postgres stay up."""
+        self.stop(list(self.cfg.airflow_services))
+        self.up()
+
