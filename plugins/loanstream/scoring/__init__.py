@@ -1,5 +1,5 @@
 """Turn one loan-application event into features and a rule-based risk score.
-May import: produce.
+May import: nothing (only the top-level modules).
 
 The package, by job:
 
@@ -13,7 +13,7 @@ The package, by job:
 - :mod:`~loanstream.scoring.compiled`: ``apply_rules`` with each rule set compiled into one
   function (kept beside the rule set, which stays data), and ``score_event``;
 - :mod:`~loanstream.scoring.native`: the compiled batch scorer built for a rule set (or why not);
-- :mod:`~loanstream.scoring.evaluation`: the rules measured offline on a CSV with outcomes (it
+- :mod:`~loanstream.evaluation.offline`: the rules measured offline on a CSV with outcomes (it
   reads the file as the producer does, hence ``produce``);
 - :mod:`~loanstream.scoring.table`: the rule set as a Markdown table;
 - :mod:`~loanstream.scoring.errors`: :class:`ScoringError` (bad event), :class:`RulesError`
