@@ -3,6 +3,8 @@ May import: nothing (only the top-level modules).
 
 The package, by job:
 
+- :mod:`~loanstream.scoring.forms`: the forms LendingClub writes values in (numbers, terms,
+  employment lengths, months), read without bounds (the contract types rows with them);
 - :mod:`~loanstream.scoring.limits`: every bound, cap and table parsing uses (also handed to
   the native scorer);
 - :mod:`~loanstream.scoring.features`: ``preprocess_event``, event -> :class:`Features` (the
