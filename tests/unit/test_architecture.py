@@ -118,13 +118,14 @@ def subpackages() -> list[str]:
 def allowed_imports(subpackage: str) -> set[str]:
     """The subpackages named on the ``May import:`` line of ``subpackage``'s docstring."""
     doc = ast.get_docstring(ast.parse((PACKAGE / subpackage / "__init__.py").read_text())) or ""
-    match = re.search(r"^May import: (.*)$", doc, re.M)
+    match = re.search(r"^May import: (.*?)\.?(?:\n\n|\Z)", doc, re.M | re.S)
     assert match, f"loanstream/{subpackage}/__init__.py has no 'May import:' line"
-    if match.group(1).startswith("every subpackage"):
+    names = " ".join(match.group(1).split())
+    if names.startswith("every subpackage"):
         return set(subpackages())
-    if match.group(1).startswith("nothing"):
+    if names.startswith("nothing"):
         return set()
-    return {name.strip(" .") for name in match.group(1).split(",")}
+    return {name.strip(" .") for name in names.split(",")}
 
 
 def unit_graph() -> dict[str, dict[str, set[str]]]:

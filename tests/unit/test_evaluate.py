@@ -10,14 +10,14 @@ import orjson
 import pytest
 
 from loanstream.cli import main
-from loanstream.scoring import ScoringError, load_rules, preprocess_event
-from loanstream.scoring.evaluation import (
+from loanstream.evaluation.offline import (
     evaluate_csv,
     ks_statistic,
     outcome_label,
     roc_auc,
     score_events,
 )
+from loanstream.scoring import ScoringError, load_rules, preprocess_event
 
 SHIPPED = Path(__file__).resolve().parents[2] / "include" / "data" / "loan_applications_sample.csv"
 

@@ -1,3 +1,4 @@
 """The ``loanstream`` sub-commands, one module each with ``register(subparsers)`` and ``run(args)``.
-May import: validation, produce, scoring, sink, runs, monitoring, lendingclub, kafka, store.
+May import: validation, produce, scoring, evaluation, sink, runs, monitoring, lendingclub,
+kafka, store.
 """

@@ -6,8 +6,8 @@ import argparse
 import logging
 
 from loanstream.commands._common import add_allow_any_path, print_json
+from loanstream.evaluation.offline import DEFAULT_FOLDS, DEFAULT_SEED, evaluate_csv
 from loanstream.scoring import RulesError, load_rules, rules_markdown_table
-from loanstream.scoring.evaluation import DEFAULT_FOLDS, DEFAULT_SEED, evaluate_csv
 
 log = logging.getLogger("loanstream.evaluate")
 

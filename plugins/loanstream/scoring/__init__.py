@@ -1,8 +1,10 @@
 """Turn one loan-application event into features and a rule-based risk score.
-May import: produce.
+May import: nothing (only the top-level modules).
 
 The package, by job:
 
+- :mod:`~loanstream.scoring.forms`: the forms LendingClub writes values in (numbers, terms,
+  employment lengths, months), read without bounds (the contract types rows with them);
 - :mod:`~loanstream.scoring.limits`: every bound, cap and table parsing uses (also handed to
   the native scorer);
 - :mod:`~loanstream.scoring.features`: ``preprocess_event``, event -> :class:`Features` (the
@@ -13,7 +15,7 @@ The package, by job:
 - :mod:`~loanstream.scoring.compiled`: ``apply_rules`` with each rule set compiled into one
   function (kept beside the rule set, which stays data), and ``score_event``;
 - :mod:`~loanstream.scoring.native`: the compiled batch scorer built for a rule set (or why not);
-- :mod:`~loanstream.scoring.evaluation`: the rules measured offline on a CSV with outcomes (it
+- :mod:`~loanstream.evaluation.offline`: the rules measured offline on a CSV with outcomes (it
   reads the file as the producer does, hence ``produce``);
 - :mod:`~loanstream.scoring.table`: the rule set as a Markdown table;
 - :mod:`~loanstream.scoring.errors`: :class:`ScoringError` (bad event), :class:`RulesError`

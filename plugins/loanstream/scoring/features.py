@@ -33,8 +33,6 @@ Parsing decisions:
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
@@ -42,6 +40,15 @@ from typing import Any, TypeVar
 
 from loanstream.scoring import limits as _limits
 from loanstream.scoring.errors import ScoringError, show
+from loanstream.scoring.forms import (
+    NUMBER_RE,
+    cell_value,
+    employment_years,
+    full_year,
+    month_parts,
+    term_months,
+    to_float,
+)
 
 __all__ = [
     "AS_OF_BASES",
@@ -106,53 +113,9 @@ RULE_FIELDS: tuple[str, ...] = (
     + _DERIVED_FIELDS
 )
 
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
-_TERM_RE = re.compile(r"(\d{1,3})\s*(?:months?)?", re.IGNORECASE)
-_EMP_RE = re.compile(r"(<\s*)?(\d{1,2})\s*(\+)?\s*(?:years?|yrs?)?", re.IGNORECASE)
-_MON_YEAR_RE = re.compile(r"([A-Za-z]{3})-(\d{2}|\d{4})")
-_ISO_MONTH_RE = re.compile(r"(\d{4})-(\d{1,2})(?:-(\d{1,2}))?")
-_MONTH_EXAMPLE = {"earliest_cr_line": "'Apr-1997'", "issue_d": "'Sep-2016'"}
-
 # --------------------------------------------------------------------------------------------
 # One raw value -> its parsed form (or ScoringError). ``raw`` is the event's value as is.
 # --------------------------------------------------------------------------------------------
-
-
-def _value(name: str, raw: Any) -> Any:
-    """``raw`` as stripped text, a number, or None for blanks; else ScoringError."""
-    if raw is None:
-        return None
-    if isinstance(raw, str):
-        return raw.strip() or None
-    if isinstance(raw, bool):
-        raise ScoringError(name, raw, f"expected text or a number, got {show(raw)}")
-    if isinstance(raw, int | float):
-        return raw
-    raise ScoringError(
-        name, raw, f"expected text or a number, got {type(raw).__name__} {show(raw)}"
-    )
-
-
-def _to_float(name: str, value: Any, what: str, percent: bool = False) -> float:
-    """Parse a (possibly ``%``-suffixed) number; fail fast on long or odd strings."""
-    if isinstance(value, int):
-        if abs(value) > _limits.LIMITS.max_abs_int:
-            raise ScoringError(name, value, f"{show(value)} is out of range")
-        return float(value)
-    if isinstance(value, float):
-        number = value
-    else:
-        text = value
-        if len(text) > _limits.LIMITS.max_numeric_chars:
-            raise ScoringError(name, value, f"cannot parse {show(value)} as {what}: too long")
-        if percent and text.endswith("%"):
-            text = text[:-1].rstrip()
-        if not _NUMBER_RE.fullmatch(text):
-            raise ScoringError(name, value, f"cannot parse {show(value)} as {what}")
-        number = float(text)
-    if not math.isfinite(number):
-        raise ScoringError(name, value, f"{show(value)} is not a finite number")
-    return number
 
 
 def _bounded(name: str, value: Any, number: float, bounds: tuple[float, float]) -> float:
@@ -163,25 +126,25 @@ def _bounded(name: str, value: Any, number: float, bounds: tuple[float, float]) 
 
 
 def _number(name: str, raw: Any, bounds: tuple[float, float], percent: bool) -> float | None:
-    value = _value(name, raw)
+    value = cell_value(name, raw)
     if value is None:
         return None
     if type(value) is str and len(value) <= _limits.LIMITS.max_numeric_chars:
-        # the common case, with _to_float's checks in line: plain decimal text in range
-        if _NUMBER_RE.fullmatch(value):
+        # the common case, with to_float's checks in line: plain decimal text in range
+        if NUMBER_RE.fullmatch(value):
             number = float(value)
             if bounds[0] <= number <= bounds[1]:  # also False for inf (NaN never matches)
                 return number
     what = "a percentage" if percent else "a number"
-    return _bounded(name, value, _to_float(name, value, what, percent), bounds)
+    return _bounded(name, value, to_float(name, value, what, percent), bounds)
 
 
 def _count(name: str, raw: Any) -> int | None:
     """A non-negative whole number; LendingClub writes counts as "1.0"."""
-    value = _value(name, raw)
+    value = cell_value(name, raw)
     if value is None:
         return None
-    number = _bounded(name, value, _to_float(name, value, "a count"), _limits.LIMITS.count)
+    number = _bounded(name, value, to_float(name, value, "a count"), _limits.LIMITS.count)
     if not number.is_integer():
         raise ScoringError(name, value, f"{show(value)} is not a whole number")
     return int(number)
@@ -192,7 +155,7 @@ def _fico_bound(name: str, raw: Any) -> float | None:
 
 
 def _loan_id(raw: Any) -> str:
-    value = _value("id", raw)
+    value = cell_value("id", raw)
     if value is None:
         raise ScoringError("id", raw, "loan id is required")
     if isinstance(value, float):
@@ -204,10 +167,10 @@ def _loan_id(raw: Any) -> str:
 
 
 def _loan_amnt(raw: Any) -> float:
-    value = _value("loan_amnt", raw)
+    value = cell_value("loan_amnt", raw)
     if value is None:
         raise ScoringError("loan_amnt", raw, "loan_amnt is required")
-    loan_amnt = _to_float("loan_amnt", value, "an amount")
+    loan_amnt = to_float("loan_amnt", value, "an amount")
     low, high = _limits.LIMITS.loan_amnt
     if not low < loan_amnt <= high:
         raise ScoringError("loan_amnt", value, f"{show(value)} is not > {low:g}")
@@ -215,48 +178,19 @@ def _loan_amnt(raw: Any) -> float:
 
 
 def _term(name: str, raw: Any) -> int:
-    value = _value(name, raw)
-    if value is None:
-        raise ScoringError(name, raw, "term is required")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int):
-        months = value
-    else:
-        short = isinstance(value, str) and len(value) <= _limits.LIMITS.max_short_chars
-        match = _TERM_RE.fullmatch(value) if short else None
-        if match is None:
-            raise ScoringError(name, value, f"cannot parse {show(value)} as a term in months")
-        months = int(match.group(1))
+    months = term_months(name, raw)
     terms = _limits.LIMITS.term_months
     if months not in terms:
+        value = cell_value(name, raw)
+        if isinstance(value, float):  # a whole float, or term_months had refused it
+            value = int(value)
         allowed = " or ".join(map(str, terms))
         raise ScoringError(name, value, f"term {show(value)} is not {allowed} months")
     return months
 
 
-def _emp_length(name: str, raw: Any) -> int | None:
-    limits = _limits.LIMITS
-    value = _value(name, raw)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value.lower() in limits.emp_length_blanks:
-            return None
-        match = _EMP_RE.fullmatch(value) if len(value) <= limits.max_short_chars else None
-        if match is None:
-            raise ScoringError(name, value, f"cannot parse {show(value)} as an employment length")
-        years = 0 if match.group(1) else int(match.group(2))
-    else:
-        number = _to_float(name, value, "an employment length")
-        if not number.is_integer() or not 0 <= number <= limits.emp_length_max:
-            raise ScoringError(name, value, f"{show(value)} is not an employment length in years")
-        years = int(number)
-    return min(years, limits.emp_length_cap)
-
-
 def _category(name: str, raw: Any) -> str | None:
-    value = _value(name, raw)
+    value = cell_value(name, raw)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -266,41 +200,8 @@ def _category(name: str, raw: Any) -> str | None:
     return value.upper() if name == "home_ownership" else value.lower()
 
 
-def _month_parts(name: str, raw: Any) -> tuple[int, int, bool] | None:
-    """(year, month, two-digit year?) of "Apr-1997", "Apr-97", "1997-04" or "1997-04-01"."""
-    limits = _limits.LIMITS
-    value = _value(name, raw)
-    if value is None:
-        return None
-    parts = None
-    if isinstance(value, str) and len(value) <= limits.max_short_chars:
-        match = _MON_YEAR_RE.fullmatch(value)
-        if match:
-            name_ = match.group(1).lower()
-            if name_ in limits.month_names:
-                digits = match.group(2)
-                parts = int(digits), limits.month_names.index(name_) + 1, len(digits) == 2
-        elif match := _ISO_MONTH_RE.fullmatch(value):
-            year, month = int(match.group(1)), int(match.group(2))
-            day_ok = match.group(3) is None or 1 <= int(match.group(3)) <= 31
-            if day_ok and 1 <= month <= 12:
-                parts = year, month, False
-    if parts is None:
-        raise ScoringError(
-            name, value, f"cannot parse {show(value)} as a month like {_MONTH_EXAMPLE[name]}"
-        )
-    return parts
-
-
-def _full_year(year: int, two_digit: bool, reference_year: int) -> int:
-    """A two-digit year in the century that puts it at or before ``reference_year``."""
-    if not two_digit:
-        return year
-    return year + (2000 if 2000 + year <= reference_year else 1900)
-
-
 def _event_time(raw: Any) -> datetime:
-    value = _value("event_time", raw)
+    value = cell_value("event_time", raw)
     if not isinstance(value, str):
         reason = "event_time is required" if value is None else "event_time must be ISO-8601 text"
         raise ScoringError("event_time", value, reason)
@@ -352,7 +253,7 @@ def _memoised(name: str, parse: Callable[[str, Any], T]) -> Callable[[Any], T]:
 
 
 _parse_term = _memoised("term", _term)
-_parse_emp_length = _memoised("emp_length", _emp_length)
+_parse_emp_length = _memoised("emp_length", employment_years)
 _parse_fico_low = _memoised("fico_range_low", _fico_bound)
 _parse_fico_high = _memoised("fico_range_high", _fico_bound)
 _parse_inq = _memoised("inq_last_6mths", _count)
@@ -360,8 +261,8 @@ _parse_delinq = _memoised("delinq_2yrs", _count)
 _parse_pub_rec = _memoised("pub_rec", _count)
 _parse_home = _memoised("home_ownership", _category)
 _parse_purpose = _memoised("purpose", _category)
-_parse_credit_line = _memoised("earliest_cr_line", _month_parts)
-_parse_issue_d = _memoised("issue_d", _month_parts)
+_parse_credit_line = _memoised("earliest_cr_line", month_parts)
+_parse_issue_d = _memoised("issue_d", month_parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,7 +297,7 @@ def features_as_of(issue_d: Any, event_time: datetime) -> tuple[date, str]:
     if parts is None:
         return date(event_time.year, event_time.month, 1), "event_time"
     year, month, two_digit = parts
-    year = _full_year(year, two_digit, event_time.year)
+    year = full_year(year, two_digit, event_time.year)
     if year < _limits.LIMITS.min_year:
         raise ScoringError(
             "issue_d", issue_d, f"{show(issue_d)} is before {_limits.LIMITS.min_year}"
@@ -409,10 +310,10 @@ def _credit_history(raw: Any, as_of: date, basis: str) -> int | None:
     if parts is None:
         return None
     year, month, two_digit = parts
-    year = _full_year(year, two_digit, as_of.year)
+    year = full_year(year, two_digit, as_of.year)
     months = (as_of.year - year) * 12 + (as_of.month - month)
     if year < _limits.LIMITS.min_year or months < 0:
-        value = _value("earliest_cr_line", raw)
+        value = cell_value("earliest_cr_line", raw)
         raise ScoringError(
             "earliest_cr_line", value, f"{show(value)} is not a credit line before {basis}"
         )
