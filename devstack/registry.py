@@ -237,8 +237,9 @@ class SchemaRegistry(Service):
 
     # --- what it runs with: a changed port, Java or password restarts it ----------------------
     def fingerprint(self) -> str:
-        """sha256 of its command line and environment (the password among them)."""
-        env = self.env or {}
+        """sha256 of its command line and Apicurio settings (the password among them; not the
+        PATH or locale of whoever ran ``make up``)."""
+        env = {k: v for k, v in (self.env or {}).items() if k.startswith("APICURIO_")}
         text = "\0".join([*self.argv(), *(f"{k}={env[k]}" for k in sorted(env))])
         return hashlib.sha256(text.encode()).hexdigest()
 

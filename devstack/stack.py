@@ -427,9 +427,10 @@ class Stack:
             elif name.startswith("celery-worker-"):
                 addr = f"hostname loanstream-worker-{name.rsplit('-', 1)[1]}"
             elif name == "postgres":
-                addr = f"{cfg.pg_host}:{cfg.pg_port} (dbs {e.get('LOANSTREAM_PG_DB')}, {e.get('AIRFLOW_PG_DB')})"
+                dbs = [e.get(k) for k in ("LOANSTREAM_PG_DB", "AIRFLOW_PG_DB", "LOANSTREAM_SCHEMA_REGISTRY_PG_DB")]
+                addr = f"{cfg.pg_host}:{cfg.pg_port} (dbs {', '.join(filter(None, dbs))})"
             elif name == "schema-registry":
-                addr = f"{cfg.registry_url} (management :{cfg.registry_management_port})"
+                addr = f"127.0.0.1:{cfg.registry_port} (management :{cfg.registry_management_port})"
             elif name == "airflow-api-server":
                 addr = f"{cfg.airflow_url} (UI + REST API)"
             else:
