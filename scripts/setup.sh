@@ -125,15 +125,15 @@ setup_kafka() {
 # devstack.registry looks in $LOANSTREAM_SCHEMA_REGISTRY_JAVA, $JAVA_HOME, /usr/lib/jvm/*, PATH.
 setup_registry() {
     local stamp="$REGISTRY_HOME/.pom.sha1" dist="$REGISTRY_HOME/dist" app="$REGISTRY_HOME/app" want java pkg
-    if ! java="$("$PYTHON" -m devstack.registry java)"; then
-        # a Debian release that packages Java 21+ (Debian 13 does): install it
+    if ! java="$("$PYTHON" -m devstack.registry java 2>/dev/null)"; then
+        # a Debian release that packages Java 21+ (Debian 13 does; 12 does not): install it
         for pkg in openjdk-25-jre-headless openjdk-21-jre-headless; do
-            if command -v apt-get >/dev/null && apt-cache show "$pkg" >/dev/null 2>&1; then
+            if command -v apt-get >/dev/null && [ -n "$(apt-cache madison "$pkg" 2>/dev/null)" ]; then
                 apt_install "$pkg"
                 break
             fi
         done
-        java="$("$PYTHON" -m devstack.registry java)" || die "registry: no Java 21+ (see above)"
+        java="$("$PYTHON" -m devstack.registry java)" || die "registry: no Java 21+ to run the schema registry (above: what to install)"
     fi
     want="$(sha1sum "$REGISTRY_POM" | cut -c1-40)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$app/quarkus-run.jar" ]; then
@@ -141,7 +141,7 @@ setup_registry() {
         return
     fi
     log "registry: mvn dependency:copy-dependencies (Apicurio Registry, about 160 MB) -> $app"
-    rm -rf "$dist" "$app" "$stamp"
+    rm -rf "$dist" "$app" "$app.tmp" "$stamp"
     mkdir -p "$dist"
     mvn -q -B -Dstyle.color=never -f "$REGISTRY_POM" dependency:copy-dependencies -DoutputDirectory="$dist"
     mkdir -p "$app.tmp"
