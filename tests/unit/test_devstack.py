@@ -12,6 +12,7 @@ import pytest
 from devstack import credentials
 from devstack.celery import redis_conf
 from devstack.config import ConfigError, StackConfig, parse_ports, stack_id
+from devstack.envfile import random_password
 from devstack.kafka import NodePorts, quorum_voters, random_cluster_id, render_properties
 from devstack.process import (
     ServiceError,
@@ -168,7 +169,7 @@ def test_redis_conf_is_private_and_not_persistent(tmp_path: Path) -> None:
     assert "requirepass pw" in conf and "appendonly no" in conf
 
 
-SECRET = "s3cr3t-Registry-Password"
+SECRET = random_password()  # what `make up` would generate
 
 
 def test_registry_command_line_binds_loopback_and_holds_no_secret(tmp_path: Path) -> None:
