@@ -1,8 +1,10 @@
 # loanstream: the whole real stack on one machine, without Docker.
 #
-#   make setup    .venv, Debian postgresql + chromium (if missing), Kafka jars, the native
-#                 scorer (Rust), data/landing, the broker's TLS files (idempotent)
-#   make up       random passwords into .env if unset; start Kafka, Postgres, Airflow
+#   make setup    .venv, Debian postgresql + chromium (if missing), Kafka jars, the schema
+#                 registry (Apicurio; needs Java 21+), the native scorer (Rust), data/landing,
+#                 the broker's TLS files (idempotent)
+#   make up       random passwords into .env if unset; start Kafka, Postgres, the schema
+#                 registry, Airflow
 #   make demo     setup + up, then run the pipeline DAG on the shipped sample
 #   make test     setup, Rust unit tests, up, then pytest over tests/ (CI=true: `make down` afterwards);
 #                 TESTS=tests/unit PYTEST_ARGS='-x -k name' narrow it
@@ -29,10 +31,10 @@ PYTEST_ARGS ?=
 .PHONY: help setup up down status demo test native-test chaos lint bench clean
 
 help:
-	@sed -n "3,13p" Makefile | sed 's/^# \{0,1\}//'
+	@sed -n "3,15p" Makefile | sed 's/^# \{0,1\}//'
 
 setup: $(VENV_STAMP)
-	@scripts/setup.sh system kafka compose native dirs tls
+	@scripts/setup.sh system kafka registry compose native dirs tls
 
 $(VENV_STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) scripts/setup.sh venv

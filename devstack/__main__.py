@@ -1,4 +1,5 @@
-"""``python -m devstack up|down|status|clean|restart-airflow|secrets`` (see :mod:`devstack`).
+"""``python -m devstack up|down|status|clean|restart-airflow|restart-registry|secrets`` (see
+:mod:`devstack`).
 
 ``secrets`` writes a random value into ``.env`` for every password not set yet (existing
 values kept); ``make up`` runs it before loading ``scripts/env.sh``, then ``up`` under it.
@@ -13,7 +14,7 @@ from devstack.config import ConfigError, StackConfig
 from devstack.envfile import ROOT, ensure_secrets
 from devstack.process import ServiceError, log_tail
 
-USAGE = "usage: python -m devstack {up|down|status|clean|restart-airflow|secrets}"
+USAGE = "usage: python -m devstack {up|down|status|clean|restart-airflow|restart-registry|secrets}"
 # what `up` needs in the environment (scripts/env.sh sets it): run under it
 REQUIRED = ("LOANSTREAM_ROOT", "AIRFLOW_HOME", "LOANSTREAM_KAFKA_PORT")
 
@@ -38,7 +39,7 @@ def main(argv: list[str]) -> int:
         for name in ensure_secrets():
             print(f"[stack] generated a random {name} into {ROOT / '.env'}")
         return 0
-    if command not in ("up", "down", "status", "clean", "restart-airflow"):
+    if command not in ("up", "down", "status", "clean", "restart-airflow", "restart-registry"):
         print(USAGE, file=sys.stderr)
         return 2
     missing = [k for k in REQUIRED if not os.environ.get(k)]
@@ -56,6 +57,7 @@ def main(argv: list[str]) -> int:
             "status": stack.status,
             "clean": stack.clean,
             "restart-airflow": stack.restart_airflow,
+            "restart-registry": stack.restart_registry,
         }[command]()
     except ConfigError as exc:
         print(f"[stack] ERROR: {exc}", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 Layout: everything under ``.local/`` (git-ignored): pid files in ``.local/run``, logs in
 ``.local/logs``, Kafka in ``.local/kafka``, Redis in ``.local/redis``, Postgres in
-``.local/postgres`` (or ``/var/tmp/loanstream-<stack id>``), Airflow in ``.local/airflow``.
+``.local/postgres`` (or ``/var/tmp/loanstream-<stack id>``), Airflow in ``.local/airflow``, the
+schema registry's application in ``.local/registry`` (its schemas in Postgres).
 """
 
 from __future__ import annotations
@@ -54,9 +55,13 @@ class StackConfig:
     airflow_port: int
     airflow_url: str
     redis_port: int
+    registry_port: int
+    registry_management_port: int
+    registry_heap: str
     kafka_timeout: float
     pg_timeout: float
     airflow_timeout: float
+    registry_timeout: float
     stop_timeout: float
 
     @classmethod
@@ -107,9 +112,13 @@ class StackConfig:
             airflow_port=port,
             airflow_url=env.get("LOANSTREAM_AIRFLOW_URL", f"http://{host}:{port}"),
             redis_port=int(env.get("LOANSTREAM_REDIS_PORT", "6380")),
+            registry_port=int(env.get("LOANSTREAM_SCHEMA_REGISTRY_PORT", "8081")),
+            registry_management_port=int(env.get("LOANSTREAM_SCHEMA_REGISTRY_MANAGEMENT_PORT", "9000")),
+            registry_heap=env.get("LOANSTREAM_SCHEMA_REGISTRY_HEAP_OPTS") or "-Xms128m -Xmx512m",
             kafka_timeout=float(env.get("LOANSTREAM_KAFKA_START_TIMEOUT", "120")),
             pg_timeout=float(env.get("LOANSTREAM_PG_START_TIMEOUT", "60")),
             airflow_timeout=float(env.get("LOANSTREAM_AIRFLOW_START_TIMEOUT", "240")),
+            registry_timeout=float(env.get("LOANSTREAM_SCHEMA_REGISTRY_START_TIMEOUT", "120")),
             stop_timeout=float(env.get("LOANSTREAM_STOP_TIMEOUT", "40")),
         )
 
@@ -159,7 +168,13 @@ class StackConfig:
 
     @property
     def all_services(self) -> tuple[str, ...]:
-        return ("postgres", *self.kafka_nodes, *self.celery_services, *self.airflow_services)
+        return ("postgres", "schema-registry", *self.kafka_nodes, *self.celery_services, *self.airflow_services)
+
+    @property
+    def registry_url(self) -> str:
+        """The local registry's Confluent-compatible API (what ``scripts/env.sh`` exports as
+        ``LOANSTREAM_SCHEMA_REGISTRY_URL`` unless that is set)."""
+        return f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
 
     def value(self, key: str, default: str = "") -> str:
         """One variable of the environment the stack was configured with."""

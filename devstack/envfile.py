@@ -27,6 +27,7 @@ GENERATED = (
     ("LOANSTREAM_KAFKA_SCRAM_PASSWORD", "SCRAM user of the local broker's SASL_SSL listener"),
     ("POSTGRES_SUPERUSER_PASSWORD", "Postgres superuser (docker compose only)"),
     ("LOANSTREAM_REDIS_PASSWORD", "Redis, the CeleryExecutor's broker (LOANSTREAM_EXECUTOR=celery)"),
+    ("LOANSTREAM_SCHEMA_REGISTRY_PG_PASSWORD", "Postgres role registry (the schema registry's storage)"),
 )
 _REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 

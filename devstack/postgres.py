@@ -30,6 +30,17 @@ SELECT format('CREATE ROLE %I LOGIN', :'af_user') WHERE NOT EXISTS (SELECT FROM 
 ALTER ROLE :"af_user" WITH LOGIN PASSWORD :'af_pw';
 SELECT format('CREATE DATABASE %I OWNER %I', :'af_db', :'af_user') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'af_db') \gexec
 """
+# The schema registry's role and database (devstack.registry): run before every registry start,
+# so a Postgres provisioned before the registry existed gets them too. The registry makes its
+# own tables in it on its first start.
+REGISTRY_SQL = r"""
+\getenv rg_user RG_PG_USER
+\getenv rg_db RG_PG_DB
+\getenv rg_pw RG_PG_PW
+SELECT format('CREATE ROLE %I LOGIN', :'rg_user') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'rg_user') \gexec
+ALTER ROLE :"rg_user" WITH LOGIN PASSWORD :'rg_pw';
+SELECT format('CREATE DATABASE %I OWNER %I', :'rg_db', :'rg_user') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'rg_db') \gexec
+"""
 
 
 def pg_bin() -> Path:
@@ -166,6 +177,11 @@ def provision(pg: Postgres, env: dict[str, str]) -> None:
             "AF_PG_PW": env.get("AIRFLOW_PG_PASSWORD", ""),
         },
     )
+
+
+def provision_registry(pg: Postgres, user: str, database: str, password: str) -> None:
+    """The schema registry's role (password re-applied) and database, owned by the role."""
+    pg.psql(REGISTRY_SQL, {"RG_PG_USER": user, "RG_PG_DB": database, "RG_PG_PW": password})
 
 
 def shared_base(local: Path, stack_id: str) -> Path:

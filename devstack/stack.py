@@ -1,4 +1,5 @@
-"""The shared stack's commands: ``up``, ``down``, ``status``, ``clean``, ``restart-airflow``.
+"""The shared stack's commands: ``up``, ``down``, ``status``, ``clean``, ``restart-airflow``,
+``restart-registry``.
 
 ``up`` starts whatever is not running and waits until healthy (fast when all is healthy
 already); ``down`` stops exactly what ``up`` started (pid files, sessions, and anything still
@@ -16,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from devstack import airflow, credentials, kafka, postgres
+from devstack import airflow, credentials, kafka, postgres, registry
 from devstack.celery import CeleryWorker, Redis, workers_answering
 from devstack.config import StackConfig
 from devstack.process import (
@@ -66,6 +67,17 @@ class Stack:
             for c in ("scheduler", "dag-processor", "triggerer", "api-server")
         ]  # fmt: skip
 
+    def registry(self) -> registry.SchemaRegistry:
+        """The schema registry (its Java is looked for only when it is started)."""
+        cfg, e = self.cfg, self.env
+        return registry.SchemaRegistry(
+            cfg.registry_port, cfg.registry_management_port,
+            jdbc_url=registry.jdbc_url(cfg.pg_host, cfg.pg_port, e.get("LOANSTREAM_SCHEMA_REGISTRY_PG_DB", "registry")),
+            user=e.get("LOANSTREAM_SCHEMA_REGISTRY_PG_USER", "registry"),
+            password=e.get("LOANSTREAM_SCHEMA_REGISTRY_PG_PASSWORD", ""),
+            heap=shlex.split(cfg.registry_heap), base_env=e, **self._common(),
+        )  # fmt: skip
+
     def redis(self) -> Redis:
         return Redis(self.cfg.local / "redis", self.cfg.redis_port,
                      self.env.get("LOANSTREAM_REDIS_PASSWORD", ""), **self._common())  # fmt: skip
@@ -80,6 +92,8 @@ class Stack:
             return self.worker(int(name.rsplit("-", 1)[1]))
         if name == "redis":
             return self.redis()
+        if name == "schema-registry":
+            return self.registry()
         if name.startswith("airflow-"):
             return next(s for s in self.airflow_components() if s.name == name)
         if name == "postgres" and (self.cfg.local / "postgres-base").is_file():
@@ -110,6 +124,8 @@ class Stack:
             and self.postgres().healthy()
             and self.kafka_healthy()
             and airflow.healthy(self.cfg.airflow_url)
+            and self.registry().healthy()
+            and self.registry().stamp_current()
         )
 
     # --- Kafka --------------------------------------------------------------------------------
@@ -216,6 +232,37 @@ class Stack:
         applied = json.dumps(status.get("applied_now", []))
         log(f"postgres: loanstream schema at {status.get('current', '?')} (applied now: {applied})")
 
+    # --- the schema registry ---------------------------------------------------------------------
+    def registry_start(self) -> None:
+        """Its role and database in Postgres (running), then launch it; :meth:`registry_wait`
+        waits for it. Running with another port, Java or password: restarted."""
+        reg = self.registry()
+        if reg.running():
+            if reg.stamp_current():
+                log(f"schema-registry: already running (pid {reg.pid()})")
+                return
+            log("schema-registry: its ports, Java or password changed: restarting it")
+            self.stop([reg.name])
+        e = self.env
+        password = e.get("LOANSTREAM_SCHEMA_REGISTRY_PG_PASSWORD", "")
+        if not password:
+            raise ServiceError(reg.name, "LOANSTREAM_SCHEMA_REGISTRY_PG_PASSWORD unset (make up writes it into .env)")
+        if not reg.jar.is_file():
+            raise ServiceError(reg.name, f"no {reg.jar}: run `make setup` first")
+        java = reg.java  # raises, saying what to install, when there is no Java 21+
+        user = e.get("LOANSTREAM_SCHEMA_REGISTRY_PG_USER", "registry")
+        database = e.get("LOANSTREAM_SCHEMA_REGISTRY_PG_DB", "registry")
+        postgres.provision_registry(self.postgres(), user, database, password)
+        log(f"schema-registry: starting on {reg.url} (management {reg.management_url}; "
+            f"Postgres database {database}; {java})")  # fmt: skip
+        reg.launch()
+        reg.write_stamp()
+
+    def registry_wait(self) -> None:
+        reg = self.registry()
+        reg.wait_healthy(self.cfg.registry_timeout, interval=0.5)
+        log(f"schema-registry: healthy ({reg.ccompat_url})")
+
     # --- Airflow and Celery -------------------------------------------------------------------
     def airflow_start(self) -> None:
         components = self.airflow_components()
@@ -309,6 +356,7 @@ class Stack:
         self.kafka_start()  # the JVM warms up while Postgres and Airflow's migration run
         self.postgres_start()
         self.postgres_migrate()
+        self.registry_start()  # its JVM starts while Kafka and Airflow come up
         self.kafka_wait()
         af_names = list(cfg.airflow_services)
         any_airflow = any(self.by_name(n).running() for n in af_names)
@@ -330,6 +378,7 @@ class Stack:
         self.airflow_wait()
         if cfg.executor == "celery":
             self.workers_wait()
+        self.registry_wait()
         self.stamps.stamp_executor(cfg.executor)
         self.stamps.stamp_credentials(self.env)
         log(f"stack up in {time.monotonic() - t0:.0f}s")
@@ -341,9 +390,10 @@ class Stack:
         # the sessions of every service we started, remembered before stopping them
         sids = [s.pid() for s in map(self.by_name, names)]
         sids = [pid for pid in sids if pid is not None]
-        # Airflow, its workers, Redis and Kafka together, then Postgres (Airflow records its
-        # shutdown in it)
-        self.stop([*cfg.airflow_services, *self.known("celery-worker-"), "redis", "kafka", "kafka-2", "kafka-3"])
+        # Airflow, its workers, Redis, the schema registry and Kafka together, then Postgres
+        # (Airflow records its shutdown in it; the registry's connections close first)
+        self.stop([*cfg.airflow_services, *self.known("celery-worker-"), "redis", "schema-registry",
+                   "kafka", "kafka-2", "kafka-3"])  # fmt: skip
         if (cfg.local / "postgres-base").is_file():
             self.stop(["postgres"])
         (cfg.run_dir / "postgres.pid").unlink(missing_ok=True)
@@ -377,7 +427,10 @@ class Stack:
             elif name.startswith("celery-worker-"):
                 addr = f"hostname loanstream-worker-{name.rsplit('-', 1)[1]}"
             elif name == "postgres":
-                addr = f"{cfg.pg_host}:{cfg.pg_port} (dbs {e.get('LOANSTREAM_PG_DB')}, {e.get('AIRFLOW_PG_DB')})"
+                dbs = [e.get(k) for k in ("LOANSTREAM_PG_DB", "AIRFLOW_PG_DB", "LOANSTREAM_SCHEMA_REGISTRY_PG_DB")]
+                addr = f"{cfg.pg_host}:{cfg.pg_port} (dbs {', '.join(filter(None, dbs))})"
+            elif name == "schema-registry":
+                addr = f"127.0.0.1:{cfg.registry_port} (management :{cfg.registry_management_port})"
             elif name == "airflow-api-server":
                 addr = f"{cfg.airflow_url} (UI + REST API)"
             else:
@@ -404,6 +457,16 @@ class Stack:
                 shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(self.cfg.local, ignore_errors=True)
         log(f"removed {self.cfg.local}")
+
+    def restart_registry(self) -> None:
+        """Stop the schema registry and start it again (its schemas stay in Postgres); nothing
+        else restarts. Tests use it to restart the registry in the middle of a run."""
+        if not self.postgres().healthy():
+            raise ServiceError("schema-registry", "postgres is not running: `make up` first")
+        log("schema-registry: restarting")
+        self.stop(["schema-registry"])
+        self.registry_start()
+        self.registry_wait()
 
     def restart_airflow(self) -> None:
         """After changing plugins/ or the Airflow settings: Kafka and Postgres stay up."""

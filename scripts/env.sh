@@ -48,6 +48,9 @@ if [ "${LOANSTREAM_KAFKA_BROKERS:-1}" = 3 ] && [ "${LOANSTREAM_BOOTSTRAP_SERVERS
     LOANSTREAM_BOOTSTRAP_SERVERS="$LOANSTREAM_BOOTSTRAP_SERVERS,127.0.0.1:${LOANSTREAM_KAFKA_NODE2_PORTS%%,*},127.0.0.1:${LOANSTREAM_KAFKA_NODE3_PORTS%%,*}"
 fi
 export LOANSTREAM_AIRFLOW_URL="http://${LOANSTREAM_AIRFLOW_HOST}:${LOANSTREAM_AIRFLOW_PORT}"
+# The schema registry's Confluent-compatible API (the local Apicurio Registry `make up` starts),
+# unless set to another registry's URL.
+export LOANSTREAM_SCHEMA_REGISTRY_URL="${LOANSTREAM_SCHEMA_REGISTRY_URL:-http://127.0.0.1:${LOANSTREAM_SCHEMA_REGISTRY_PORT:-8081}/apis/ccompat/v7}"
 
 # --- Airflow 3 configuration (env vars override airflow.cfg) ---
 _loanstream_secret() {

@@ -4,6 +4,8 @@
 #   scripts/setup.sh venv     # .venv from requirements.txt + `pip install -e .`
 #   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven, redis-server (if missing)
 #   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
+#   scripts/setup.sh registry # the schema registry (Apicurio Registry, Maven Central) into .local/registry;
+#                             # checks for the Java 21+ it runs on
 #   scripts/setup.sh compose  # .local/bin/compose-check (compose-go, from the Go module proxy)
 #   scripts/setup.sh native   # the native scorer and event encoder (native/, Rust) into plugins/loanstream/
 #   scripts/setup.sh dirs     # data/landing: where CSVs to stream are put (LOANSTREAM_DATA_DIRS)
@@ -20,6 +22,8 @@ VENV="$ROOT/.venv"
 VENV_STAMP="$VENV/.loanstream-setup.stamp"
 KAFKA_LIBS="$ROOT/.local/kafka/libs"
 KAFKA_POM="$ROOT/infra/kafka/pom.xml"
+REGISTRY_HOME="$ROOT/.local/registry"
+REGISTRY_POM="$ROOT/infra/registry/pom.xml"
 
 log() { echo "[setup] $*"; }
 die() { echo "[setup] ERROR: $*" >&2; exit 1; }
@@ -115,6 +119,40 @@ setup_kafka() {
     log "kafka: $(ls "$KAFKA_LIBS"/*.jar | wc -l) jars"
 }
 
+# The schema registry: Apicurio Registry's Quarkus application (the `all` tar.gz of
+# io.apicurio:apicurio-registry-app, infra/registry/pom.xml) unpacked into .local/registry/app;
+# `make up` runs its quarkus-run.jar. It needs Java 21+, which Debian 12 does not package:
+# devstack.registry looks in $LOANSTREAM_SCHEMA_REGISTRY_JAVA, $JAVA_HOME, /usr/lib/jvm/*, PATH.
+setup_registry() {
+    local stamp="$REGISTRY_HOME/.pom.sha1" dist="$REGISTRY_HOME/dist" app="$REGISTRY_HOME/app" want java pkg
+    if ! java="$("$PYTHON" -m devstack.registry java 2>/dev/null)"; then
+        # a Debian release that packages Java 21+ (Debian 13 does; 12 does not): install it
+        for pkg in openjdk-25-jre-headless openjdk-21-jre-headless; do
+            if command -v apt-get >/dev/null && [ -n "$(apt-cache madison "$pkg" 2>/dev/null)" ]; then
+                apt_install "$pkg"
+                break
+            fi
+        done
+        java="$("$PYTHON" -m devstack.registry java)" || die "registry: no Java 21+ to run the schema registry (above: what to install)"
+    fi
+    want="$(sha1sum "$REGISTRY_POM" | cut -c1-40)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$app/quarkus-run.jar" ]; then
+        log "registry: Apicurio Registry present ($app), Java $java"
+        return
+    fi
+    log "registry: mvn dependency:copy-dependencies (Apicurio Registry, about 160 MB) -> $app"
+    rm -rf "$dist" "$app" "$app.tmp" "$stamp"
+    mkdir -p "$dist"
+    mvn -q -B -Dstyle.color=never -f "$REGISTRY_POM" dependency:copy-dependencies -DoutputDirectory="$dist"
+    mkdir -p "$app.tmp"
+    tar -xzf "$dist"/apicurio-registry-app-*-all.tar.gz -C "$app.tmp"
+    [ -f "$app.tmp/quarkus-run.jar" ] || die "registry: no quarkus-run.jar in the archive"
+    mv "$app.tmp" "$app"
+    rm -rf "$dist"
+    echo "$want" >"$stamp"
+    log "registry: $(basename "$(ls "$app"/app/apicurio-registry-app-*.jar)") in $app, Java $java"
+}
+
 # True when the built file $2 exists and no source file under $1 (build output in $1/target
 # aside) is newer: the build steps below run again only after an edit.
 up_to_date() {
@@ -167,16 +205,17 @@ setup_tls() {
     log "tls: $("$PYTHON" -m devstack.kafka_tls tls "$ROOT/.local/kafka/tls") (CA of the local broker)"
 }
 
-if [ "$#" -eq 0 ]; then set -- venv system kafka compose native dirs tls; fi
+if [ "$#" -eq 0 ]; then set -- venv system kafka registry compose native dirs tls; fi
 for step in "$@"; do
     case "$step" in
     venv) setup_venv ;;
     system) setup_system ;;
     kafka) setup_kafka ;;
+    registry) setup_registry ;;
     compose) setup_compose ;;
     native) setup_native ;;
     dirs) setup_dirs ;;
     tls) setup_tls ;;
-    *) die "unknown step: $step (venv, system, kafka, compose, native, dirs, tls)" ;;
+    *) die "unknown step: $step (venv, system, kafka, registry, compose, native, dirs, tls)" ;;
     esac
 done

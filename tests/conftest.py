@@ -12,7 +12,8 @@ Services policy: tests marked ``integration``/``chaos`` need Kafka and Postgres,
 Fixtures: ``settings``, ``kafka_bootstrap``, ``kafka_config``, ``kafka_admin``,
 ``resources`` (topics, consumer groups and schemas deleted after the test),
 ``unique_topic`` (factory), ``pg_dsn``, ``pg_conn``, ``airflow_url``, ``airflow_token``,
-``airflow_api``, ``dag_runner``, ``shared_csv``.
+``airflow_api``, ``dag_runner``, ``shared_csv``, ``schema_registry_url`` (the registry's
+Confluent-compatible API; fails with "run `make up` first" when it does not answer).
 """
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ def _probe(service: str, settings: Settings) -> str | None:
             return f"Airflow at {url}: {exc}"
         bad = [k for k, v in health.items() if isinstance(v, dict) and v.get("status") != "healthy"]
         return f"Airflow at {url}: unhealthy {bad}" if bad else None
+    if service == "schema-registry":
+        url = settings.schema_registry_url
+        try:
+            with urllib.request.urlopen(f"{url}/subjects", timeout=5) as resp:
+                json.load(resp)
+            return None
+        except Exception as exc:  # noqa: BLE001
+            return f"schema registry at {url}: {exc}"
     raise ValueError(service)
 
 
@@ -108,6 +117,13 @@ def _require_services_for_marker(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(settings: Settings) -> str:
+    """``LOANSTREAM_SCHEMA_REGISTRY_URL``, once the registry answers there."""
+    require_service("schema-registry", settings)
+    return settings.schema_registry_url
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_SHARED_DATA                | ../shared/data (tests and benchmarks) |
 | LOANSTREAM_CONNECTION_FALLBACK        | none (a missing Airflow connection fails the task; ``env``: use the LOANSTREAM_* settings above instead, logged as a warning) |
 | LOANSTREAM_WATCH_GROUP                | loanstream-watcher (the consumer group of the AssetWatcher that wakes ``loan_stream_watcher``; never the sink's) |
+| LOANSTREAM_SCHEMA_REGISTRY_URL        | http://127.0.0.1:8081/apis/ccompat/v7 (a Confluent-compatible schema registry API: the local Apicurio Registry; Redpanda's under docker compose) |
 
 ``LOANSTREAM_DATA_DIRS`` (``os.pathsep``-separated) are the only directories runs read CSVs
 from (see :mod:`loanstream.paths`); the landing directory ``data/landing`` is created by
@@ -88,6 +89,7 @@ class Settings:
     data_dirs: tuple[Path, ...] = ()
     connection_fallback: str = "none"  # none | env (loanstream.airflow.hooks)
     watch_group: str = "loanstream-watcher"
+    schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -122,6 +124,7 @@ class Settings:
             .strip()
             .lower(),
             watch_group=_env("LOANSTREAM_WATCH_GROUP", cls.watch_group),
+            schema_registry_url=_env("LOANSTREAM_SCHEMA_REGISTRY_URL", cls.schema_registry_url).rstrip("/"),
         )
 
     def kafka_config(self, **overrides: str | int | bool) -> dict[str, str | int | bool]:

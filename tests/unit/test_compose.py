@@ -62,6 +62,8 @@ def test_host_ports(compose: dict) -> None:
 def test_redpanda_listeners(compose: dict) -> None:
     command = " ".join(compose["services"]["redpanda"]["command"])
     assert "internal://redpanda:29092" in command and "external://127.0.0.1:9092" in command
+    # Redpanda's built-in schema registry: LOANSTREAM_SCHEMA_REGISTRY_URL inside the network
+    assert "--schema-registry-addr=internal://0.0.0.0:8081" in command
     assert (
         compose["services"]["redpanda-console"]["environment"]["KAFKA_BROKERS"] == "redpanda:29092"
     )
@@ -77,6 +79,7 @@ def test_airflow_services_share_image_env_and_mounts(compose: dict) -> None:
         env = service["environment"]
         assert env["LOANSTREAM_BOOTSTRAP_SERVERS"] == "${LOANSTREAM_COMPOSE_BOOTSTRAP:-redpanda:29092}"
         assert env["LOANSTREAM_PG_HOST"] == "postgres"
+        assert env["LOANSTREAM_SCHEMA_REGISTRY_URL"] == "http://redpanda:8081"
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
             "postgresql+psycopg2://airflow:"
         )

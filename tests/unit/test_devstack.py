@@ -1,5 +1,6 @@
 """devstack's pure parts: server.properties rendering, quorum voters, pid files with start
-times, /proc stat parsing, the settings and the credentials stamp."""
+times, /proc stat parsing, the settings, the credentials stamp, and the schema registry's
+command line, environment and Java lookup."""
 
 from __future__ import annotations
 
@@ -11,8 +12,25 @@ import pytest
 from devstack import credentials
 from devstack.celery import redis_conf
 from devstack.config import ConfigError, StackConfig, parse_ports, stack_id
+from devstack.envfile import random_password
 from devstack.kafka import NodePorts, quorum_voters, random_cluster_id, render_properties
-from devstack.process import Stat, parse_stat, pid_matches, read_pidfile, stat, write_pidfile
+from devstack.process import (
+    ServiceError,
+    Stat,
+    parse_stat,
+    pid_matches,
+    read_pidfile,
+    stat,
+    write_pidfile,
+)
+from devstack.registry import (
+    SchemaRegistry,
+    find_java,
+    jdbc_url,
+    parse_java_version,
+    registry_argv,
+    registry_env,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -104,8 +122,10 @@ BASE_ENV = {
 def test_config_modes_and_services() -> None:
     one = StackConfig.from_env(BASE_ENV, Path("/x"))
     assert one.kafka_nodes == ("kafka",) and one.kafka_ports == ((19092, 19093, 19094),)
-    assert one.all_services == ("postgres", "kafka", "airflow-scheduler", "airflow-dag-processor",
-                                "airflow-triggerer", "airflow-api-server")  # fmt: skip
+    assert one.all_services == ("postgres", "schema-registry", "kafka", "airflow-scheduler",
+                                "airflow-dag-processor", "airflow-triggerer", "airflow-api-server")  # fmt: skip
+    assert (one.registry_port, one.registry_management_port) == (8081, 9000)  # the defaults
+    assert one.registry_url == "http://127.0.0.1:8081/apis/ccompat/v7"
     three = StackConfig.from_env(
         {**BASE_ENV, "LOANSTREAM_KAFKA_BROKERS": "3", "LOANSTREAM_EXECUTOR": "celery"}, Path("/x")
     )
@@ -147,3 +167,90 @@ def test_redis_conf_is_private_and_not_persistent(tmp_path: Path) -> None:
     conf = redis_conf(16380, "pw", tmp_path)
     assert "bind 127.0.0.1\nport 16380\n" in conf and 'save ""' in conf
     assert "requirepass pw" in conf and "appendonly no" in conf
+
+
+SECRET = random_password()  # what `make up` would generate
+
+
+def test_registry_command_line_binds_loopback_and_holds_no_secret(tmp_path: Path) -> None:
+    argv = registry_argv(Path("/jdk/bin/java"), tmp_path / "quarkus-run.jar", 18081, 19000,
+                         heap=("-Xmx256m",), log_dir=tmp_path)  # fmt: skip
+    assert argv[0] == "/jdk/bin/java" and argv[-2:] == ["-jar", str(tmp_path / "quarkus-run.jar")]
+    assert "-Dquarkus.http.host=127.0.0.1" in argv and "-Dquarkus.http.port=18081" in argv
+    assert "-Dquarkus.management.host=127.0.0.1" in argv and "-Dquarkus.management.port=19000" in argv
+    assert "-Xmx256m" in argv
+    assert not any("password" in a.lower() or "datasource" in a.lower() for a in argv), argv
+
+
+def test_registry_env_carries_storage_and_password_but_not_the_stack_secrets() -> None:
+    base = {"PATH": "/usr/bin", "HOME": "/root", "LOANSTREAM_PG_PASSWORD": "other", "AIRFLOW_PG_PASSWORD": "x"}
+    env = registry_env(base, jdbc_url("127.0.0.1", 15433, "registry"), "registry", SECRET)
+    assert env["APICURIO_STORAGE_KIND"] == "sql" and env["APICURIO_STORAGE_SQL_KIND"] == "postgresql"
+    assert env["APICURIO_DATASOURCE_URL"] == "jdbc:postgresql://127.0.0.1:15433/registry"
+    assert env["APICURIO_DATASOURCE_USERNAME"] == "registry"
+    assert env["APICURIO_DATASOURCE_PASSWORD"] == SECRET
+    assert env["PATH"] == "/usr/bin" and "LOANSTREAM_PG_PASSWORD" not in env and "AIRFLOW_PG_PASSWORD" not in env
+    assert int(env["APICURIO_DATASOURCE_JDBC_MAX_SIZE"]) <= 10  # the stack's Postgres is shared
+
+
+def test_registry_service_renders_argv_without_secret_and_restarts_on_a_new_password(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "quarkus-run.jar").write_bytes(b"")
+
+    def service(password: str) -> SchemaRegistry:
+        return SchemaRegistry(18081, 19000, jdbc_url="jdbc:postgresql://127.0.0.1:15433/registry",
+                              user="registry", password=password, run_dir=tmp_path / "run",
+                              log_dir=tmp_path / "logs", java=Path("/jdk/bin/java"), home=tmp_path,
+                              app_dir=app, base_env={"PATH": "/usr/bin"})  # fmt: skip
+
+    reg = service(SECRET)
+    assert reg.name == "schema-registry" and reg.log_path == tmp_path / "logs" / "schema-registry.log"
+    assert reg.ccompat_url == "http://127.0.0.1:18081/apis/ccompat/v7"
+    assert reg.management_url == "http://127.0.0.1:19000" and reg.cwd == tmp_path
+    assert SECRET not in " ".join(reg.argv())
+    assert not reg.stamp_current()
+    reg.write_stamp()
+    assert reg.stamp_current() and reg.stamp.stat().st_mode & 0o777 == 0o600
+    assert SECRET not in reg.stamp.read_text()
+    assert not service("another").stamp_current()
+
+
+@pytest.mark.parametrize(
+    ("text", "major"),
+    [('openjdk version "17.0.15" 2025-04-15', 17), ('openjdk version "25.0.3" 2026-04-21', 25),
+     ('java version "1.8.0_402"', 8), ('openjdk version "21" 2023-09-19', 21), ("garbage", None)],
+)  # fmt: skip
+def test_java_versions_are_parsed(text: str, major: int | None) -> None:
+    assert parse_java_version(text) == major
+
+
+def fake_jdk(root: Path, name: str, version: str) -> Path:
+    home = root / name
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "java").write_text("#!/bin/sh\nexit 1\n")
+    (home / "release").write_text(f'IMPLEMENTOR="x"\nJAVA_VERSION="{version}"\n')
+    return home
+
+
+def test_find_java_takes_the_first_21_or_newer(tmp_path: Path) -> None:
+    jvm = tmp_path / "jvm"
+    old = fake_jdk(jvm, "java-17-openjdk-amd64", "17.0.15")
+    new = fake_jdk(jvm, "temurin-25-jdk-amd64", "25.0.3")
+    assert find_java({"PATH": ""}, jvm) == new / "bin" / "java"
+    assert find_java({"PATH": "", "JAVA_HOME": str(old)}, jvm) == new / "bin" / "java"  # 17 is skipped
+    setting = {"PATH": "", "LOANSTREAM_SCHEMA_REGISTRY_JAVA": str(new)}
+    assert find_java(setting, jvm) == new / "bin" / "java"
+    with pytest.raises(ServiceError, match="Java 17, want 21"):
+        find_java({"PATH": "", "LOANSTREAM_SCHEMA_REGISTRY_JAVA": str(old / "bin" / "java")}, jvm)
+    with pytest.raises(ServiceError, match="apt-get install openjdk-21-jre-headless"):
+        find_java({"PATH": "", "JAVA_HOME": str(old)}, tmp_path / "none")
+
+
+def test_settings_read_the_schema_registry_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loanstream.config import Settings
+
+    monkeypatch.delenv("LOANSTREAM_SCHEMA_REGISTRY_URL", raising=False)
+    assert Settings.from_env().schema_registry_url == "http://127.0.0.1:8081/apis/ccompat/v7"
+    monkeypatch.setenv("LOANSTREAM_SCHEMA_REGISTRY_URL", "http://redpanda:8081/")
+    assert Settings.from_env().schema_registry_url == "http://redpanda:8081"
