@@ -7,8 +7,10 @@ event encoder.
 For each message it either writes exactly the ``risk_scored`` row the Python path
 (:func:`loanstream.sink.score_message`) builds, as a CSV line, or *declines* it, and the sink
 scores that message in Python. It only accepts the plain forms the loanstream producer writes
-(a flat JSON object of strings and nulls, printable ASCII in the fields scoring reads, plain
-decimals, UTC ``event_time``), so Python stays the definition: every dead letter and every
+(a flat JSON object of strings, nulls and numbers, printable ASCII in the fields scoring reads,
+plain decimals as text or JSON numbers without an exponent, UTC ``event_time``: the untyped
+events and the typed ``loan_application`` events of :mod:`loanstream.contract` alike), so
+Python stays the definition: every dead letter and every
 ``ScoringError`` message comes from Python. ``tests/unit/test_scoring_and_encoding.py`` holds the
 two to the same rows on both samples, on hypothesis input and on the hostile-event corpus.
 

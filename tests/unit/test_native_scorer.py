@@ -7,7 +7,10 @@ a row it writes must equal Python's, column by column, once Postgres reads it (f
 value: "10000.0" and "1e+16" are written as "10000.0" and "1e16").
 
 Checked on every row of both samples (with several ``event_time`` forms and two rule sets),
-on hypothesis input (field values and raw-byte mutations) and on the hostile-event corpus.
+untyped (every value text, as the producer writes it today) and typed (the
+``loan_application`` events of :mod:`loanstream.contract`: JSON numbers, ISO months), on
+hypothesis input (field values, typed values and raw-byte mutations) and on the hostile-event
+corpus.
 ``make setup`` builds the scorer; these tests fail, not skip, when it is missing.
 """
 
@@ -28,12 +31,14 @@ from confluent_kafka import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loanstream.contract.convert import Layout
 from loanstream.native import NativeScoringUnavailable
 from loanstream.produce.events import finish_event, iter_event_batches
 from loanstream.scoring import RuleSet, limits, load_rules, parse_rules
 from loanstream.scoring.native import load_batch_scorer
 from loanstream.sink import ScoringSink, csv_lines, score_message
 from tests.integration.test_hostile_events import _cases as hostile_cases
+from tests.unit.test_contract import rows as csv_rows
 from tests.unit.test_scoring_compiled import ALL_OPS
 from tests.unit.test_scoring_properties import FIELDS, VALID, json_values, lc_like
 
@@ -330,3 +335,169 @@ def test_the_sink_uses_it_unless_republishing() -> None:
     assert ScoringSink(**kwargs, native="off").scoring_path.startswith("Python")
     republishing = ScoringSink(**kwargs, republish_topic="scored").scoring_path
     assert republishing == "Python (republishing builds a JSON payload per event)"
+
+
+# --------------------------------------------------------------------------------------------
+# Typed events (loan_application, loanstream.contract): JSON numbers and ISO months
+# --------------------------------------------------------------------------------------------
+
+
+def typed_values(path: Path, stamp: str) -> list[bytes]:
+    """Each row of ``path`` typed by the contract, as the JSON a typed producer would send."""
+    header, data = csv_rows(path)
+    layout = Layout.of(header)
+    return [orjson.dumps({**layout.typed(values, 2026), "event_time": stamp}) for values in data]
+
+
+def typed_messages(path: Path, stamp: str) -> list[Message]:
+    return [message(v, offset=i) for i, v in enumerate(typed_values(path, stamp))]
+
+
+@pytest.mark.parametrize("stamp", [UTC_STAMPS[0], UTC_STAMPS[1], UTC_STAMPS[3]])
+@pytest.mark.parametrize("sample", ["real", "shipped"])
+def test_every_typed_sample_row_is_written_natively_and_identically(
+    sample: str, stamp: str, shared_csv: Path
+) -> None:
+    messages = typed_messages(shared_csv if sample == "real" else SHIPPED, stamp)
+    if sample == "shipped":
+        messages = messages[:20_000]
+    value = messages[0].value()
+    assert b'"term":' in value and b'"term":"' not in value  # typed: a JSON integer
+    for rules in (load_rules(), all_ops()):
+        written, declined = compare(messages, rules)
+        # a typed row is as plain as its text: the native path takes all of it
+        assert declined == 0 and written == len(messages)
+
+
+def test_typed_and_untyped_rows_are_the_same_rows(shared_csv: Path) -> None:
+    """The same sample row, typed or not, makes the same native line (byte for byte)."""
+    rules = load_rules()
+    header, data = csv_rows(shared_csv)
+    untyped = sample_messages(shared_csv, UTC_STAMPS[0])
+    typed = typed_messages(shared_csv, UTC_STAMPS[0])
+    assert len(untyped) == len(typed) == len(data)
+    assert native(rules).score(typed)[0] == native(rules).score(untyped)[0]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"max_abs_int": 5},  # typed counts and emp_length above 5 are out of range
+        {"emp_length_max": 5},  # a numeric emp_length above 5 is not a length in years
+        {"emp_length_cap": 3},
+        {"count": (0.0, 1.0)},
+        {"term_months": (36,)},
+        {"max_numeric_chars": 4},  # bounds text only: typed numbers are not refused by it
+    ],
+    ids=lambda changes: ",".join(f"{k}={v}" for k, v in changes.items()),
+)
+def test_typed_events_follow_python_limits(changes: dict, shared_csv: Path) -> None:
+    messages = typed_messages(shared_csv, UTC_STAMPS[0])
+    rules = load_rules()
+    before = python_lines(messages, rules)
+    with limits.override(**changes):
+        after = python_lines(messages, rules)
+        scorer, _ = load_batch_scorer(rules, "on")
+        written, declined = compare(messages, rules, scorer)
+    if changes == {"max_numeric_chars": 4}:
+        assert after == before and declined == 0
+    else:
+        assert after != before, "this bound changes nothing on the sample: pick another"
+        assert declined == sum(line is None for line in after)
+    assert written + declined == len(messages)
+
+
+TYPED_VALID: dict[str, Any] = {
+    **Layout.of(list(VALID)).typed([VALID[name] for name in VALID], 2026),
+    "event_time": UTC_STAMPS[0],
+}
+NUMBER_FIELDS = ("loan_amnt", "int_rate", "annual_inc", "dti", "revol_util", "fico_range_low",
+                 "fico_range_high", "inq_last_6mths", "delinq_2yrs", "pub_rec", "term",
+                 "emp_length")  # fmt: skip
+# JSON number text as written (the stdlib and orjson write only some of these forms)
+json_number_text = st.from_regex(
+    r"-?(0|[1-9]\d{0,24})(\.\d{1,20})?([eE][+-]?\d{1,4})?", fullmatch=True
+) | st.from_regex(r"(0|[1-9]\d{0,2})(\.\d{1,3})?", fullmatch=True) | st.sampled_from(["-0", "-0.0", "0.0", "1e999", "-1e999", "1e-999", "36.0", "36e0", "3.6E1",
+                     "60.000000000000001", "1000000000000000", "1000000000000001",
+                     "18446744073709551616", "-9223372036854775809", "5e-324", "1E+2",
+                     "7.0", "99", "100", "1000.0", "1000.5", "850.0", "300", "299.9999999999"])  # fmt: skip
+typed_value = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-3, 1100)
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.floats(-2.0, 1100.0)
+    | st.integers(-3, 1100).map(float)
+    | st.sampled_from([-0.0, 0.0, 1e16, 1e-7, 2.5e-7, 1e300, 36.0, 60.0, 10.0, 99.0, 100.0])
+    | st.from_regex(r"(19|20)\d\d-(0?[1-9]|1[0-2])", fullmatch=True)  # ISO months
+    | st.sampled_from(["2013-04", "1998-08", "2016-13", "1899-12", " 36 months", "7 years"])
+)
+RAW = "\x00raw\x00"  # stands for a JSON number's own text, put in after dumping
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    changes=st.dictionaries(
+        st.sampled_from((*NUMBER_FIELDS, "issue_d", "earliest_cr_line", "id", "purpose")),
+        typed_value,
+        max_size=2,  # more and Python dead-letters nearly every example
+    ),
+    raw=st.one_of(st.none(), st.tuples(st.sampled_from(NUMBER_FIELDS), json_number_text)),
+    other=st.one_of(st.none(), json_number_text),
+)
+def test_any_typed_values_declined_or_identical(
+    changes: dict, raw: tuple[str, str] | None, other: str | None
+) -> None:
+    """Typed values of every kind (ints, floats, huge ints, exponents, negative zero, bools,
+    nulls, months), and JSON number text in any form in a field scoring reads and in one it
+    does not: the native row is Python's, or the event is declined."""
+    event = {**TYPED_VALID, **changes}
+    if raw is not None:
+        event[raw[0]] = RAW
+    if other is not None:
+        event["tot_cur_bal"] = RAW + "o"
+    # the stdlib writes what orjson refuses to (ints beyond 64 bits, NaN, Infinity): declined
+    text = json.dumps(event)
+    if raw is not None:
+        text = text.replace(json.dumps(RAW), raw[1])
+    if other is not None:
+        text = text.replace(json.dumps(RAW + "o"), other)
+    compare([message(text.encode())], all_ops())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "native_writes"),
+    [
+        ("loan_amnt", "5000", True),  # an int: float(5000)
+        ("loan_amnt", "5000.0", True),
+        ("loan_amnt", "5000.5", True),
+        ("loan_amnt", "5e3", False),  # exponents: Python's
+        ("loan_amnt", "-0.0", False),
+        ("int_rate", "-0", True),  # orjson: the int 0
+        ("int_rate", "0.1", True),
+        ("delinq_2yrs", "1", True),
+        ("delinq_2yrs", "1.0", True),
+        ("delinq_2yrs", "1.5", False),  # Python: not a whole number
+        ("pub_rec", "1000000000000001", False),  # Python: out of range (max_abs_int)
+        ("term", "36", True),
+        ("term", "60.0", True),
+        ("term", "48", False),
+        ("emp_length", "7", True),
+        ("emp_length", "12", True),  # capped at 10
+        ("emp_length", "100", False),
+        ("emp_length", "7.5", False),
+        ("issue_d", '"2013-04"', True),
+        ("issue_d", "201304", False),
+        ("earliest_cr_line", '"1998-08"', True),
+        ("id", "123", False),  # Python reads str(123); left to it
+        ("tot_cur_bal", "1e999", False),  # orjson refuses infinity: a dead letter
+        ("tot_cur_bal", "1.5e7", True),
+        ("tot_cur_bal", "123456789012345678901234567890", True),  # a float to orjson
+    ],
+)
+def test_typed_forms(field: str, value: str, native_writes: bool) -> None:
+    text = json.dumps({**TYPED_VALID, field: RAW}).replace(json.dumps(RAW), value)
+    written, declined = compare([message(text.encode())], all_ops())
+    assert (written, declined) == ((1, 0) if native_writes else (0, 1)), text

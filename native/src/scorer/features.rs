@@ -55,18 +55,22 @@ pub(crate) fn opt_float(
     percent: bool,
     lim: &Limits,
 ) -> Result<Option<f64>, ()> {
-    let Some(mut t) = text(raw)? else {
-        return Ok(None);
-    };
-    if t.len() > lim.max_numeric_chars {
-        return Err(());
-    }
-    if percent {
-        if let Some(stripped) = t.strip_suffix('%') {
-            t = stripped.trim_end_matches(' ');
+    let value = if let Raw::Num(t) = raw {
+        json_float(t, lim)? // a typed event's number: no length or % (Python: to_float)
+    } else {
+        let Some(mut t) = text(raw)? else {
+            return Ok(None);
+        };
+        if t.len() > lim.max_numeric_chars {
+            return Err(());
         }
-    }
-    let value = number(t).ok_or(())?;
+        if percent {
+            if let Some(stripped) = t.strip_suffix('%') {
+                t = stripped.trim_end_matches(' ');
+            }
+        }
+        number(t).ok_or(())?
+    };
     if low <= value && value <= high {
         Ok(Some(value))
     } else {
@@ -74,7 +78,7 @@ pub(crate) fn opt_float(
     }
 }
 
-/// `_count`: a whole number within `count` ("1.0" included).
+/// `_count`: a whole number within `count` ("1.0" and 1.0 included, 1.5 not).
 pub(crate) fn opt_count(raw: Raw<'_>, lim: &Limits) -> Result<Option<i64>, ()> {
     match opt_float(raw, lim.count, false, lim)? {
         None => Ok(None),
@@ -83,8 +87,27 @@ pub(crate) fn opt_count(raw: Raw<'_>, lim: &Limits) -> Result<Option<i64>, ()> {
     }
 }
 
-/// `_TERM_RE` = `(\d{1,3})\s*(?:months?)?` (ignoring case), then one of `term_months`.
+/// `term_months` of a JSON number: an int as is, a float when whole (no `max_abs_int`).
+fn term_number(t: &str) -> Result<i64, ()> {
+    match json_number(t).ok_or(())? {
+        Number::Int(m) => Ok(m),
+        // whole and exact as i64 (a term beyond 2^53 is in no term table: declined)
+        Number::Float(v) if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 => Ok(v as i64),
+        Number::Float(_) => Err(()), // Python: cannot parse as a term in months
+    }
+}
+
+/// `_TERM_RE` = `(\d{1,3})\s*(?:months?)?` (ignoring case), or a JSON number
+/// (`term_months`); then one of `term_months`.
 pub(crate) fn term(raw: Raw<'_>, lim: &Limits) -> Result<i64, ()> {
+    if let Raw::Num(t) = raw {
+        let m = term_number(t)?;
+        return if lim.term_months.contains(&m) {
+            Ok(m)
+        } else {
+            Err(())
+        };
+    }
     let t = text(raw)?.ok_or(())?;
     if t.len() > lim.max_short_chars {
         return Err(());
@@ -107,9 +130,17 @@ pub(crate) fn term(raw: Raw<'_>, lim: &Limits) -> Result<i64, ()> {
     }
 }
 
-/// `_emp_length`: a blank word (n/a) -> None; `(<\s*)?(\d{1,2})\s*(\+)?\s*(?:years?|yrs?)?`
-/// -> years, capped.
+/// `employment_years`: a blank word (n/a) -> None;
+/// `(<\s*)?(\d{1,2})\s*(\+)?\s*(?:years?|yrs?)?` -> years, or a whole JSON number; capped.
 pub(crate) fn emp_length(raw: Raw<'_>, lim: &Limits) -> Result<Option<i64>, ()> {
+    if let Raw::Num(t) = raw {
+        // `employment_years` of a number: whole, 0..=emp_length_max, then capped
+        let years = json_float(t, lim)?;
+        if years.fract() != 0.0 || !(0.0 <= years && years <= lim.emp_length_max as f64) {
+            return Err(());
+        }
+        return Ok(Some((years as i64).min(lim.emp_length_cap)));
+    }
     let Some(t) = text(raw)? else { return Ok(None) };
     // Python: value.lower() in emp_length_blanks (text() let only ASCII through)
     if lim

@@ -42,41 +42,58 @@ pub(crate) fn scan_string(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
     }
 }
 
-/// `-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,15})?`: plain numbers any JSON parser reads alike.
+/// Longer JSON numbers are declined (orjson reads some of them as infinity and refuses them).
+const MAX_NUMBER_CHARS: usize = 64;
+
+/// A JSON number at `b[i]`: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, at most 64
+/// characters. Returns the index after it.
 #[inline]
-pub(crate) fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
-    if b[i] == b'-' {
-        i += 1;
-    }
+pub(crate) fn scan_number(b: &[u8], i: usize) -> Option<usize> {
+    let digits = |mut k: usize| {
+        let start = k;
+        while k < b.len() && b[k].is_ascii_digit() {
+            k += 1;
+        }
+        (k > start).then_some(k)
+    };
     let start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    let digits = i - start;
-    if digits == 0 || digits > 15 || (digits > 1 && b[start] == b'0') {
-        return None;
+    let int_start = i + usize::from(b[i] == b'-');
+    let mut i = digits(int_start)?;
+    if i - int_start > 1 && b[int_start] == b'0' {
+        return None; // a leading zero: not JSON
     }
     if i < b.len() && b[i] == b'.' {
+        i = digits(i + 1)?;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
         i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
             i += 1;
         }
-        if i == start || i - start > 15 {
-            return None;
-        }
+        i = digits(i)?;
     }
-    Some(i)
+    (i - start <= MAX_NUMBER_CHARS).then_some(i)
 }
 
-/// A value other than a string at `b[i]`: null (fills a slot), true/false or a plain number
+/// Whether orjson reads the JSON number `t` (as the scanner checked it): it refuses one that
+/// is infinite as a double. Without an exponent, 64 characters never are; with one, only
+/// magnitudes well inside the double range are taken (the rest: declined).
+#[inline]
+pub(crate) fn orjson_reads(t: &str) -> bool {
+    if !t.bytes().any(|c| c == b'e' || c == b'E') {
+        return true;
+    }
+    t.parse::<f64>().is_ok_and(|v| v.abs() < 1e300)
+}
+
+/// A value other than a string at `b[i]`: null, a JSON number (fills a slot) or true/false
 /// (only in fields scoring does not read). Nested values are not what the producer writes.
 #[inline]
-pub(crate) fn scan_literal(
-    b: &[u8],
+pub(crate) fn scan_literal<'a>(
+    b: &'a [u8],
     i: usize,
     slot: Option<usize>,
-    raw: &mut [Raw<'_>],
+    raw: &mut [Raw<'a>],
 ) -> Option<usize> {
     match b[i] {
         b'n' => {
@@ -95,7 +112,18 @@ pub(crate) fn scan_literal(
             }
             Some(i + word.len())
         }
-        b'-' | b'0'..=b'9' if slot.is_none() => scan_number(b, i),
+        b'-' | b'0'..=b'9' => {
+            let end = scan_number(b, i)?;
+            // SAFETY: scan_number took only ASCII digits, signs, '.', 'e' and 'E'
+            let t = unsafe { std::str::from_utf8_unchecked(&b[i..end]) };
+            if !orjson_reads(t) {
+                return None;
+            }
+            if let Some(k) = slot {
+                raw[k] = Raw::Num(t);
+            }
+            Some(end)
+        }
         _ => None,
     }
 }
@@ -275,17 +303,45 @@ mod tests {
     }
 
     #[test]
-    fn numbers_only_plain_and_only_where_scoring_does_not_read() {
+    fn json_numbers_in_any_field() {
         assert_eq!(scan_number(b"0", 0), Some(1));
         assert_eq!(scan_number(b"-12.50,", 0), Some(6));
-        assert_eq!(scan_number(b"01", 0), None); // leading zero
-        assert_eq!(scan_number(b"1.", 0), None);
-        assert_eq!(scan_number(b"-", 0), None);
-        assert_eq!(scan_number(b"123456789012345", 0), Some(15));
-        assert_eq!(scan_number(b"1234567890123456", 0), None); // 16 digits
-        assert!(scan(br#"{"x":123456789012345,"y":-0.5}"#).is_some());
-        assert!(scan(br#"{"x":1e5}"#).is_none()); // exponents: not the plain form
-        assert!(scan(br#"{"loan_amnt":1000}"#).is_none()); // a number in a field scoring reads
+        assert_eq!(scan_number(b"1e5}", 0), Some(3));
+        assert_eq!(scan_number(b"-2.5E-07", 0), Some(8));
+        assert_eq!(scan_number(b"1E+400", 0), Some(6)); // JSON; orjson_reads refuses it
+        for bad in [
+            &b"01"[..],
+            b"-01",
+            b"1.",
+            b"1.e5",
+            b"-",
+            b"1e",
+            b"1e+",
+            b".5",
+            b"+1",
+        ] {
+            assert_eq!(
+                scan_number(bad, 0),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let long = "1".repeat(64);
+        assert_eq!(scan_number(long.as_bytes(), 0), Some(64));
+        assert_eq!(scan_number(format!("{long}1").as_bytes(), 0), None); // over 64
+        assert!(orjson_reads("123456789012345678901234567890") && orjson_reads("1e-999"));
+        assert!(!orjson_reads("1e999") && !orjson_reads("-1e309"));
+        assert!(!orjson_reads("1e300")); // finite, but too near the edge to judge: declined
+        assert!(scan(br#"{"x":123456789012345,"y":-0.5,"z":1e5}"#).is_some());
+        assert!(scan(br#"{"x":1e400}"#).is_none()); // orjson: infinity, refused
+        assert!(scan(br#"{"x":01}"#).is_none());
+        let raw = scan(br#"{"loan_amnt":1000,"term":36,"int_rate":10.75,"id":7}"#).unwrap();
+        assert!(matches!(raw[F_LOAN_AMNT], Raw::Num("1000")));
+        assert!(matches!(raw[F_TERM], Raw::Num("36")));
+        assert!(matches!(raw[F_ID], Raw::Num("7"))); // an id as a number: text() declines it
+        let raw = scan(br#"{"term":36,"term":"60"}"#).unwrap(); // the last one counts
+        assert!(matches!(raw[F_TERM], Raw::Str("60")));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub(crate) struct Limits {
     pub(crate) max_numeric_chars: usize,
     pub(crate) max_text_chars: usize,
     pub(crate) max_short_chars: usize,
+    pub(crate) max_abs_int: i128,     // JSON integers beyond are refused
     pub(crate) loan_amnt: (f64, f64), // low exclusive
     pub(crate) int_rate: (f64, f64),
     pub(crate) annual_inc: (f64, f64),
@@ -19,6 +20,7 @@ pub(crate) struct Limits {
     pub(crate) count: (f64, f64),
     pub(crate) term_months: Vec<i64>,
     pub(crate) emp_length_cap: i64,
+    pub(crate) emp_length_max: i64, // a numeric emp_length above is not a length in years
     pub(crate) emp_length_blanks: Vec<String>,
     pub(crate) min_year: i64,
     pub(crate) month_names: Vec<String>,
@@ -26,12 +28,11 @@ pub(crate) struct Limits {
 
 impl Limits {
     pub(crate) fn from_spec(spec: &Bound<'_, PyDict>) -> PyResult<Self> {
-        // limits that only bound JSON numbers, which are declined in the fields scoring reads
-        const ONLY_FOR_NUMBERS: [&str; 2] = ["max_abs_int", "emp_length_max"];
         let known = [
             "max_numeric_chars",
             "max_text_chars",
             "max_short_chars",
+            "max_abs_int",
             "loan_amnt",
             "int_rate",
             "annual_inc",
@@ -41,13 +42,14 @@ impl Limits {
             "count",
             "term_months",
             "emp_length_cap",
+            "emp_length_max",
             "emp_length_blanks",
             "min_year",
             "month_names",
         ];
         for key in spec.keys() {
             let key: String = key.extract()?;
-            if !known.contains(&key.as_str()) && !ONLY_FOR_NUMBERS.contains(&key.as_str()) {
+            if !known.contains(&key.as_str()) {
                 return Err(PyValueError::new_err(format!(
                     "limit {key} is not modelled natively"
                 )));
@@ -78,6 +80,8 @@ impl Limits {
             max_numeric_chars: get(spec, "max_numeric_chars")?,
             max_text_chars: get(spec, "max_text_chars")?,
             max_short_chars: get(spec, "max_short_chars")?,
+            max_abs_int: get(spec, "max_abs_int")
+                .map_err(|_| PyValueError::new_err("limit max_abs_int is not modelled natively"))?,
             loan_amnt: range("loan_amnt")?,
             int_rate: range("int_rate")?,
             annual_inc: range("annual_inc")?,
@@ -87,6 +91,7 @@ impl Limits {
             count: range("count")?,
             term_months: get(spec, "term_months")?,
             emp_length_cap: get(spec, "emp_length_cap")?,
+            emp_length_max: get(spec, "emp_length_max")?,
             emp_length_blanks: get(spec, "emp_length_blanks")?,
             min_year,
             month_names: get(spec, "month_names")?,
@@ -103,6 +108,7 @@ impl Limits {
             max_numeric_chars: 64,
             max_text_chars: 64,
             max_short_chars: 32,
+            max_abs_int: 1_000_000_000_000_000,
             loan_amnt: (0.0, 1e9),
             int_rate: (0.0, 100.0),
             annual_inc: (0.0, 1e12),
@@ -112,6 +118,7 @@ impl Limits {
             count: (0.0, 1000.0),
             term_months: vec![36, 60],
             emp_length_cap: 10,
+            emp_length_max: 99,
             emp_length_blanks: words(&["n/a", "na", "none"]),
             min_year: 1900,
             month_names: words(&[

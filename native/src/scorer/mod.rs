@@ -6,10 +6,14 @@
 //! exactly the row `loanstream.sink.score_message` builds in Python, or *declines* it and the
 //! Python path handles it. Python stays the definition: every dead letter and every error
 //! message comes from it. Only the plain forms the loanstream producer writes are accepted
-//! here: a flat JSON object whose values are strings, nulls, booleans or short plain numbers;
-//! the fields scoring reads are printable ASCII text without escapes (or null); numbers are
-//! plain decimals; `event_time` is `YYYY-MM-DDTHH:MM:SS[.ffffff]` with `+00:00` or `Z`.
-//! Anything else is declined, never guessed.
+//! here: a flat JSON object whose values are strings, nulls, booleans or JSON numbers; the
+//! fields scoring reads are printable ASCII text without escapes, null, or (in the typed
+//! `loan_application` events, `plugins/loanstream/contract/`) JSON numbers without an exponent,
+//! read as orjson reads them (an integer of up to 18 digits is a Python int, `float(int)` where
+//! a float is read; a fraction is the correctly rounded double; negative zero is declined);
+//! `event_time` is `YYYY-MM-DDTHH:MM:SS[.ffffff]` with `+00:00` or `Z`. Untyped events (every
+//! value text) and typed ones are read alike, field by field. Anything else is declined, never
+//! guessed.
 //!
 //! The rule set comes from Python (`loanstream.native`), already parsed and validated from
 //! include/rules/risk_rules.yaml; a rule set with anything this evaluator does not model
@@ -27,5 +31,7 @@ mod limits;
 mod message;
 mod output;
 mod rules;
+#[cfg(test)]
+mod typed_tests;
 
 pub(crate) use batch::BatchScorer;
