@@ -150,7 +150,14 @@ def test_producer_killed_mid_run_then_cleared_completes_the_file_once(
     )
     assert src_dupes == 0
     summary = dag_runner.xcom(DAG_ID, run_id, "summarize")
-    assert summary["missing"] == 0 and summary["scored"] == 2000
+    # the run's figures as the Loanstream page shows them (one read model): the cleared
+    # producer sent the file again from its start, so the killed attempt's events were
+    # decided twice (resent); every loan is in risk_scored once (above)
+    ((decisions,),) = query(
+        settings.pg_dsn, "SELECT count(*) FROM risk_decisions WHERE run_id = %s", (run_id,)
+    )
+    assert summary["produced"] == 2000 and summary["missing"] == 0, summary
+    assert summary["scored"] == decisions == 2000 + summary["resent"], summary
 
 
 def test_overlapping_runs_on_one_topic_both_finish_with_their_own_counts(
