@@ -1,3 +1,4 @@
-"""Producing: CSV rows as loan events (``events``), the rate (``rate``), the Kafka producer.
-May import: lendingclub, kafka, store.
+"""Producing: CSV rows as loan events (``events``; typed ``loan_application`` bodies: ``typed``),
+the rate (``rate``), the Kafka producer.
+May import: lendingclub, kafka, store, contract.
 """

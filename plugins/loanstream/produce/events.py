@@ -78,6 +78,8 @@ class EventBatch:
     rows: list[int] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     skipped: list[tuple[str, int]] = field(default_factory=list)  # (kind, file line)
+    # typed events only: column -> events whose row had a non-empty cell in it (not sent)
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -236,6 +238,7 @@ def iter_event_batches(
     skip: int = 0,
     max_events: int | None = None,
     native: str | None = None,
+    typed: bool = False,
 ) -> Iterator[EventBatch]:
     """Stream ``path`` as batches of events.
 
@@ -244,6 +247,11 @@ def iter_event_batches(
     reader (default: ``LOANSTREAM_NATIVE_ENCODING``), which reads and encodes the plain loan
     rows in one pass and leaves every other record to the ``csv.reader`` below (the same file
     cursor, so rows and lines are counted alike); the batches are the same either way.
+
+    ``typed``: bodies are typed ``loan_application`` v1 events (:mod:`.typed`; the reference
+    year is the current UTC year, taken once), a row with a cell that cannot be typed is
+    rejected with the field's ``ContractError``, and ``EventBatch.dropped`` counts the columns
+    left out. Else the bodies are the untyped ones (every column as its text).
     """
     from loanstream.native import open_event_reader
 
@@ -282,8 +290,15 @@ def iter_event_batches(
                 )
             keep = [i for i, name in enumerate(header) if name != EVENT_TIME_FIELD]
             names = [header[i] for i in keep]
+            typed_rows = None
+            if typed:
+                from loanstream.produce.typed import TypedRows, reference_year
+
+                typed_rows = TypedRows(header, reference_year())
             if fast is not None:
                 fast.columns(names, keep, width, key_index, csv.field_size_limit())
+                if typed_rows is not None:
+                    typed_rows.configure(fast)
             log.info("%s: reading and encoding events in %s", path.name, how)
             while max_events is None or emitted < max_events:
                 if fast is not None:
@@ -321,6 +336,8 @@ def iter_event_batches(
                         batch.skipped.append((kind, line))
                     elif not key:
                         batch.rejections.append(Rejection(row, f"no loan '{KEY_COLUMN}'"))
+                    elif typed_rows is not None:
+                        emitted += typed_rows.add(batch, key, values, row)
                     else:
                         if has_event_time:
                             values = [values[i] for i in keep]

@@ -1,0 +1,72 @@
+"""Typed event bodies: a CSV row as its ``loan_application`` v1 event (:mod:`loanstream.contract`).
+
+The definition of a typed body is ``orjson.dumps(Layout.of(header).typed(values, year))[:-1]``
+(the JSON object without its closing brace; :func:`~loanstream.produce.events.finish_event`
+appends ``event_time``). A row with a cell that cannot be typed is rejected with its row number
+and the :class:`~loanstream.contract.convert.ContractError` (which names the field). Columns
+outside the contract are dropped; each batch counts, per dropped column, the events of the
+batch whose row had a non-empty cell in it (``EventBatch.dropped``; a cell of only spaces counts,
+as it is not empty: the count is a cheap byte test, the same natively and in Python).
+
+The native reader (``CsvEvents.typed_columns``) writes the same bytes for the forms it models
+(``native/src/encoder/typed.rs``) and leaves every other record to :meth:`TypedRows.add`, so
+Python stays the definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from loanstream.contract.convert import ContractError, Layout
+from loanstream.contract.fields import FIELDS
+
+if TYPE_CHECKING:
+    from loanstream.produce.events import EventBatch
+
+
+def reference_year() -> int:
+    """The year two-digit months are read against: the current UTC year."""
+    return datetime.now(UTC).year
+
+
+class TypedRows:
+    """One file's header as typed events: :meth:`add` types a row into a batch."""
+
+    def __init__(self, header: Sequence[str], year: int) -> None:
+        self.layout = Layout.of(header)
+        self.year = year
+        dropped = set(self.layout.dropped())
+        self.dropped = [(i, name) for i, name in enumerate(header) if name in dropped]
+
+    def add(self, batch: EventBatch, key: str, values: list[str], row: int) -> bool:
+        """Append the row's event (True) or its rejection (False) to ``batch``."""
+        from loanstream.produce.events import Rejection
+
+        try:
+            body = orjson.dumps(self.layout.typed(values, self.year))[:-1]
+        except ContractError as exc:
+            batch.rejections.append(Rejection(row, str(exc)))
+            return False
+        batch.keys.append(key)
+        batch.bodies.append(body)
+        batch.rows.append(row)
+        counts = batch.dropped
+        for i, name in self.dropped:
+            if values[i]:
+                counts[name] = counts.get(name, 0) + 1
+        return True
+
+    def configure(self, fast: Any) -> None:
+        """Hand the contract's fields and the dropped columns to a native ``CsvEvents``."""
+        fast.typed_columns(
+            [
+                (f.name, f.kind, f.unit == "percent", f.nullable, position)
+                for f, position in zip(FIELDS, self.layout.positions, strict=True)
+            ],
+            self.year,
+            [(name, i) for i, name in self.dropped],
+        )
