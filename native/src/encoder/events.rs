@@ -2,10 +2,11 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use super::json::json_escaped;
 use super::scanner::{Scanner, Stop};
+use super::typed::{Kind, Typed, TypedField};
 
 /// The producer's CSV reader: reads a file's records and encodes each into its event (the
 /// id as the key, the body `loanstream.events._to_json_body` writes, its row), exactly as
@@ -77,6 +78,60 @@ impl CsvEvents {
         Ok(())
     }
 
+    /// Typed bodies (`loanstream.produce.typed`) from now on: `fields` are the contract's, in
+    /// order, each (name, kind, percent unit?, nullable, record position or None); `year` the
+    /// reference year; `dropped` the (name, record position) of the columns left out, whose
+    /// non-empty cells `read` counts into the batch's `dropped`. Call after `columns`.
+    fn typed_columns(
+        &mut self,
+        fields: Vec<(String, String, bool, bool, Option<usize>)>,
+        year: i64,
+        dropped: Vec<(String, usize)>,
+    ) -> PyResult<()> {
+        let width = self.scan.width;
+        if self.scan.keys.is_empty() {
+            return Err(PyValueError::new_err("columns() first"));
+        }
+        let mut typed = Vec::with_capacity(fields.len());
+        for (name, kind, percent, nullable, position) in fields {
+            let Some(kind) = Kind::of(&kind, percent) else {
+                return Err(PyValueError::new_err(format!(
+                    "{name}: unknown kind {kind}"
+                )));
+            };
+            if position.is_some_and(|i| i >= width) || (kind == Kind::Id) != (name == "id") {
+                return Err(PyValueError::new_err(format!(
+                    "{name} does not fit the header"
+                )));
+            }
+            let mut key = Vec::with_capacity(name.len() + 3);
+            key.push(b'"');
+            json_escaped(&mut key, name.as_bytes());
+            key.extend_from_slice(b"\":");
+            let issue = name == "issue_d";
+            typed.push(TypedField {
+                key,
+                kind,
+                nullable,
+                position,
+                issue,
+            });
+        }
+        if dropped.iter().any(|(_, i)| *i >= width) {
+            return Err(PyValueError::new_err(
+                "a dropped column is outside the header",
+            ));
+        }
+        let counts = vec![0; dropped.len()];
+        self.scan.typed = Some(Typed {
+            fields: typed,
+            year,
+            dropped,
+            counts,
+        });
+        Ok(())
+    }
+
     /// Read events after row `row` (rows up to `skip` are passed over) until `limit` are
     /// appended to `batch` (an `EventBatch`: `keys` str, `bodies` bytes, `rows` int), or the
     /// next record is Python's to read (`next_line`), or the file ends. Returns (the last row
@@ -106,6 +161,18 @@ impl CsvEvents {
             bodies.append(PyBytes::new(py, &scan.bodies[body_start..body_end]))?;
             rows.append(r)?;
             (id_start, body_start) = (id_end, body_end);
+        }
+        if let Some(typed) = &scan.typed {
+            let counts = batch.getattr("dropped")?.downcast_into::<PyDict>()?;
+            for ((name, _), &n) in typed.dropped.iter().zip(&typed.counts) {
+                if n > 0 {
+                    let before: u64 = match counts.get_item(name)? {
+                        Some(v) => v.extract()?,
+                        None => 0,
+                    };
+                    counts.set_item(name, before + n)?;
+                }
+            }
         }
         Ok((row, matches!(stop, Stop::Full)))
     }

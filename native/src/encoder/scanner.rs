@@ -5,6 +5,7 @@ use memchr::memchr2;
 
 use super::json::json_escaped;
 use super::record::{check_record, line_end, Checked};
+use super::typed::Typed;
 
 /// Bytes read from the file at a time.
 pub(crate) const READ_BYTES: usize = 1 << 20;
@@ -35,6 +36,7 @@ pub(crate) struct Scanner {
     pub(crate) width: usize,
     pub(crate) key_index: usize,
     pub(crate) max_record: usize, // longer records are Python's (csv.field_size_limit: its error)
+    pub(crate) typed: Option<Typed>, // typed bodies (`CsvEvents.typed_columns`), else untyped
     // one scan's output, handed to Python afterwards
     pub(crate) bodies: Vec<u8>,
     pub(crate) body_ends: Vec<usize>,
@@ -63,6 +65,7 @@ impl Scanner {
             width: 0,
             key_index: 0,
             max_record: 0,
+            typed: None,
             bodies: Vec::new(),
             body_ends: Vec::new(),
             ids: Vec::new(),
@@ -218,6 +221,9 @@ impl Scanner {
         self.ids.clear();
         self.id_ends.clear();
         self.rows.clear();
+        if let Some(typed) = &mut self.typed {
+            typed.counts.iter_mut().for_each(|n| *n = 0);
+        }
         while self.rows.len() < limit {
             let Some((len, lines)) = self.record()? else {
                 return Ok((row, Stop::Python));
@@ -246,6 +252,17 @@ impl Scanner {
         let id = field(self.key_index);
         if id.is_empty() || !id.iter().all(u8::is_ascii_digit) {
             return false; // Python strips it, or skips or rejects the record
+        }
+        if let Some(typed) = &mut self.typed {
+            let mark = self.bodies.len();
+            if !typed.encode(field, &mut self.bodies) {
+                self.bodies.truncate(mark);
+                return false; // Python types the record or rejects it
+            }
+            self.ids.extend_from_slice(id);
+            self.id_ends.push(self.ids.len());
+            self.body_ends.push(self.bodies.len());
+            return true;
         }
         self.ids.extend_from_slice(id);
         self.id_ends.push(self.ids.len());
