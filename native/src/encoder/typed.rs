@@ -371,3 +371,198 @@ impl Typed {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl Fn(&mut Vec<u8>) -> bool) -> Option<String> {
+        let mut out = Vec::new();
+        f(&mut out).then(|| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn floats_as_orjson_writes_them() {
+        // orjson.dumps(v) of each (orjson 3.13)
+        for (v, want) in [
+            (5000.0, "5000.0"),
+            (1e16, "1e+16"),
+            (0.1, "0.1"),
+            (123456789.123, "123456789.123"),
+            (1e-5, "0.00001"),
+            (1e-6, "1e-6"),
+            (1.5e-7, "1.5e-7"),
+            (1e22, "1e+22"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (-0.0, "-0.0"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e15, "1000000000000000.0"),
+            (-42.5, "-42.5"),
+        ] {
+            assert_eq!(
+                with(|o| {
+                    write_float(o, v);
+                    true
+                })
+                .unwrap(),
+                want,
+                "{v:e}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_plain_decimals_and_percentages() {
+        let num = |t: &str, p: bool| with(|o| number(o, t.as_bytes(), p));
+        assert_eq!(num("5000", false).as_deref(), Some("5000.0"));
+        assert_eq!(num("11.53%", true).as_deref(), Some("11.53"));
+        assert_eq!(num("11.53 %", true).as_deref(), Some("11.53"));
+        assert_eq!(num("+.5", false).as_deref(), Some("0.5"));
+        assert_eq!(num("-7.", false).as_deref(), Some("-7.0"));
+        assert_eq!(num("0012.50", false).as_deref(), Some("12.5"));
+        for declined in ["11.53%", "1e5", "abc", ".", "-", "1.2.3", "1,000", "٣"] {
+            assert_eq!(num(declined, false), None, "{declined}");
+        }
+        assert_eq!(num("%", true), None);
+        assert_eq!(num(&"9".repeat(65), false), None); // too long: Python's error
+    }
+
+    #[test]
+    fn whole_numbers() {
+        let int = |t: &str| with(|o| integer(o, t.as_bytes()));
+        assert_eq!(int("12").as_deref(), Some("12"));
+        assert_eq!(int("1.0").as_deref(), Some("1"));
+        assert_eq!(int("-0").as_deref(), Some("0"));
+        assert_eq!(int("-3.00").as_deref(), Some("-3"));
+        assert_eq!(int("007").as_deref(), Some("7"));
+        assert_eq!(int(".0").as_deref(), Some("0"));
+        for declined in ["1.5", "1e3", "1234567890123456", "x", ""] {
+            assert_eq!(int(declined), None, "{declined}");
+        }
+    }
+
+    #[test]
+    fn terms_and_employment_lengths() {
+        let t = |s: &str| with(|o| term(o, s.as_bytes()));
+        assert_eq!(t("36 months").as_deref(), Some("36"));
+        assert_eq!(t("60").as_deref(), Some("60"));
+        assert_eq!(t("036MONTHS").as_deref(), Some("36"));
+        assert_eq!(t("1 month").as_deref(), Some("1"));
+        for declined in [
+            "1234 months",
+            "36 mo",
+            "36\tmonths",
+            "months",
+            "36 months x",
+        ] {
+            assert_eq!(t(declined), None, "{declined}");
+        }
+        let y = |s: &str| with(|o| years(o, s.as_bytes()));
+        assert_eq!(y("10+ years").as_deref(), Some("10"));
+        assert_eq!(y("< 1 year").as_deref(), Some("0"));
+        assert_eq!(y("<1").as_deref(), Some("0"));
+        assert_eq!(y("3 yrs").as_deref(), Some("3"));
+        assert_eq!(y("42").as_deref(), Some("10")); // capped, as Python caps it
+        assert_eq!(y("N/A").as_deref(), Some("null"));
+        assert_eq!(y("none").as_deref(), Some("null"));
+        for declined in ["100 years", "ten years", "+5", "5 years+", "< years"] {
+            assert_eq!(y(declined), None, "{declined}");
+        }
+    }
+
+    #[test]
+    fn months_and_two_digit_years() {
+        assert_eq!(month_parts(b"Aug-1998"), Some((1998, 8, false)));
+        assert_eq!(month_parts(b"aug-98"), Some((98, 8, true)));
+        assert_eq!(month_parts(b"1998-08"), Some((1998, 8, false)));
+        assert_eq!(month_parts(b"1998-8-01"), Some((1998, 8, false)));
+        for declined in [
+            &b"Foo-1998"[..],
+            b"Aug-198",
+            b"1998-13",
+            b"1998-08-32",
+            b"1998-08-00",
+            b"98-08",
+            b"1998-08-01-01",
+            b"Aug 1998",
+        ] {
+            assert_eq!(month_parts(declined), None);
+        }
+        assert_eq!(full_year(98, true, 2026), 1998);
+        assert_eq!(full_year(26, true, 2026), 2026);
+        assert_eq!(full_year(27, true, 2026), 1927);
+        let m = with(|o| {
+            write_month(o, 7, 3);
+            true
+        });
+        assert_eq!(m.as_deref(), Some("\"0007-03\""));
+    }
+
+    #[test]
+    fn strip_as_python_strips() {
+        assert!(matches!(
+            strip(b" \t\x0b\x0c\x1f a b\r\n"),
+            Cell::Text(b"a b")
+        ));
+        assert!(matches!(strip(b" \x1c "), Cell::Blank));
+        assert!(matches!(strip(b""), Cell::Blank));
+        assert!(matches!(strip("\u{a0}x".as_bytes()), Cell::Decline)); // NBSP: Python's
+        assert!(matches!(strip("x\u{2028}".as_bytes()), Cell::Decline));
+        assert!(matches!(strip("x caf\u{e9}".as_bytes()), Cell::Decline));
+        assert!(matches!(strip("a \u{e9} b".as_bytes()), Cell::Text(_))); // inside: kept
+    }
+
+    fn field(name: &str, kind: Kind, nullable: bool, position: Option<usize>) -> TypedField {
+        TypedField {
+            key: format!("\"{name}\":").into_bytes(),
+            kind,
+            nullable,
+            position,
+            issue: name == "issue_d",
+        }
+    }
+
+    #[test]
+    fn records_typed_or_declined() {
+        let mut typed = Typed {
+            fields: vec![
+                field("id", Kind::Id, false, Some(0)),
+                field("int_rate", Kind::Number { percent: true }, true, Some(1)),
+                field("issue_d", Kind::Month, true, Some(2)),
+                field("earliest_cr_line", Kind::Month, true, Some(3)),
+                field("title", Kind::Text, true, Some(4)),
+                field("absent", Kind::Integer, true, None),
+            ],
+            year: 2026,
+            dropped: vec![("url".to_owned(), 5)],
+            counts: vec![0],
+        };
+        fn run(typed: &mut Typed, cells: [&'static str; 6]) -> Option<String> {
+            let mut out = Vec::new();
+            let ok = typed.encode(|i| cells[i].as_bytes(), &mut out);
+            ok.then(|| String::from_utf8(out).unwrap())
+        }
+        assert_eq!(
+            run(
+                &mut typed,
+                ["7", "11.5%", "Dec-15", "Jan-16", " \"Car\" ", "x"]
+            )
+            .as_deref(),
+            Some(
+                r#"{"id":"7","int_rate":11.5,"issue_d":"2015-12","earliest_cr_line":"1916-01","title":"\"Car\"","absent":null"#
+            )
+        );
+        assert_eq!(
+            run(&mut typed, ["8", "", "", "Jan-26", "", ""]).as_deref(),
+            Some(
+                r#"{"id":"8","int_rate":null,"issue_d":null,"earliest_cr_line":"2026-01","title":null,"absent":null"#
+            )
+        );
+        assert_eq!(typed.counts, [1]); // one row had a url
+        assert_eq!(run(&mut typed, ["9", "x", "", "", "", ""]), None); // Python rejects it
+        assert_eq!(run(&mut typed, ["9", "", "Foo-15", "", "", ""]), None);
+        assert_eq!(run(&mut typed, [" ", "", "", "", "", ""]), None); // required id blank
+        assert_eq!(typed.counts, [1]); // declined rows are not counted
+    }
+}
