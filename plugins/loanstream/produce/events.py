@@ -337,7 +337,11 @@ def iter_event_batches(
                     elif not key:
                         batch.rejections.append(Rejection(row, f"no loan '{KEY_COLUMN}'"))
                     elif typed_rows is not None:
-                        emitted += typed_rows.add(batch, key, values, row)
+                        reason = typed_rows.add(batch, key, values, row)
+                        if reason is None:
+                            emitted += 1
+                        else:
+                            batch.rejections.append(Rejection(row, reason))
                     else:
                         if has_event_time:
                             values = [values[i] for i in keep]

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from loanstream.contract.convert import ContractError, Layout
 from loanstream.contract.fields import FIELDS
-
-if TYPE_CHECKING:
-    from loanstream.produce.events import EventBatch
 
 
 def reference_year() -> int:
@@ -42,15 +39,13 @@ class TypedRows:
         dropped = set(self.layout.dropped())
         self.dropped = [(i, name) for i, name in enumerate(header) if name in dropped]
 
-    def add(self, batch: EventBatch, key: str, values: list[str], row: int) -> bool:
-        """Append the row's event (True) or its rejection (False) to ``batch``."""
-        from loanstream.produce.events import Rejection
-
+    def add(self, batch: Any, key: str, values: list[str], row: int) -> str | None:
+        """Append the row's event to ``batch`` (an ``EventBatch``), or say why it cannot be
+        typed (the ``ContractError``, which names the field: the row's rejection)."""
         try:
             body = orjson.dumps(self.layout.typed(values, self.year))[:-1]
         except ContractError as exc:
-            batch.rejections.append(Rejection(row, str(exc)))
-            return False
+            return str(exc)
         batch.keys.append(key)
         batch.bodies.append(body)
         batch.rows.append(row)
@@ -58,7 +53,7 @@ class TypedRows:
         for i, name in self.dropped:
             if values[i]:
                 counts[name] = counts.get(name, 0) + 1
-        return True
+        return None
 
     def configure(self, fast: Any) -> None:
         """Hand the contract's fields and the dropped columns to a native ``CsvEvents``."""
