@@ -350,3 +350,23 @@ def test_typed_forms_read_identically(rows: list[dict[str, str]], tmp_path_facto
     path = write_rows(tmp_path_factory.mktemp("typed") / "forms.csv", cells)
     same(path, typed=True)
     same(path, typed=True, skip=1, chunk_rows=1)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"max_short_chars": 5}, {"emp_length_cap": 5}, {"emp_length_blanks": ("n/a",)}],
+    ids=["short-chars", "emp-cap", "emp-blanks"],
+)
+def test_typed_forms_follow_the_limits_in_force(
+    changes: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Limits on forms other than the defaults: the reader leaves every record to Python."""
+    from loanstream.scoring.limits import override
+
+    rows = [[str(i), "5000", " 36 months", "9%", "10+ years", "Dec-15", "Aug-98", "0", "t", ""]
+            for i in (1, 2)] + [["3", "1", "36", "", "none", "", "", "", "", ""]]  # fmt: skip
+    path = write_rows(tmp_path / "limits.csv", rows)
+    with override(**changes), caplog.at_level(logging.INFO, logger="loanstream.produce.events"):
+        same(path, typed=True)
+        assert read_by_python(caplog) == 3
+    same(path, typed=True)

@@ -81,12 +81,15 @@ impl CsvEvents {
     /// Typed bodies (`loanstream.produce.typed`) from now on: `fields` are the contract's, in
     /// order, each (name, kind, percent unit?, nullable, record position or None); `year` the
     /// reference year; `dropped` the (name, record position) of the columns left out, whose
-    /// non-empty cells `read` counts into the batch's `dropped`. Call after `columns`.
+    /// non-empty cells `read` counts into the batch's `dropped`; `modelled`: whether the
+    /// scorer's limits on forms are the defaults `typed.rs` models (else every record is
+    /// Python's). Call after `columns`.
     fn typed_columns(
         &mut self,
         fields: Vec<(String, String, bool, bool, Option<usize>)>,
         year: i64,
         dropped: Vec<(String, usize)>,
+        modelled: bool,
     ) -> PyResult<()> {
         let width = self.scan.width;
         if self.scan.keys.is_empty() {
@@ -128,6 +131,7 @@ impl CsvEvents {
             year,
             dropped,
             counts,
+            modelled,
         });
         Ok(())
     }

@@ -52,6 +52,7 @@ pub(crate) struct Typed {
     pub(crate) year: i64,
     pub(crate) dropped: Vec<(String, usize)>, // (name, record position)
     pub(crate) counts: Vec<u64>,              // per dropped column, this scan's events with a cell
+    pub(crate) modelled: bool, // the limits on forms are the defaults modelled here, else decline
 }
 
 /// Python's `str.isspace()` among ASCII bytes.
@@ -306,6 +307,9 @@ impl Typed {
         cell: impl Fn(usize) -> &'a [u8],
         out: &mut Vec<u8>,
     ) -> bool {
+        if !self.modelled {
+            return false;
+        }
         let text = |f: &TypedField| f.position.map_or(Cell::Blank, |i| strip(cell(i)));
         // the year credit lines are read against: the issue month's, else the reference year
         let mut as_of = self.year;
@@ -537,6 +541,7 @@ mod tests {
             year: 2026,
             dropped: vec![("url".to_owned(), 5)],
             counts: vec![0],
+            modelled: true,
         };
         fn run(typed: &mut Typed, cells: [&'static str; 6]) -> Option<String> {
             let mut out = Vec::new();

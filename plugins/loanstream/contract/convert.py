@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loanstream.contract.fields import EVENT_TIME_FIELD, FIELDS, Field
+from loanstream.scoring import limits as _limits
 from loanstream.scoring.errors import ScoringError
 from loanstream.scoring.forms import (
     employment_years,
@@ -110,6 +111,19 @@ class Layout:
             f.name: typed_value(f, cell, reference_year, issue_year)
             for f, cell in zip(FIELDS, cells, strict=True)
         }
+
+
+# The limits the forms read (the native typed encoder models their defaults).
+_FORM_LIMITS = (
+    "max_numeric_chars", "max_short_chars", "emp_length_cap", "emp_length_blanks", "month_names"
+)  # fmt: skip
+
+
+def forms_are_default() -> bool:
+    """Whether the limits in force read the forms as their defaults do (text lengths, the
+    employment-length cap and blanks, month names): what the native typed encoder models."""
+    now, default = _limits.current(), _limits.Limits()
+    return all(getattr(now, name) == getattr(default, name) for name in _FORM_LIMITS)
 
 
 _ISSUE_INDEX = next(i for i, f in enumerate(FIELDS) if f.name == "issue_d")

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from loanstream.contract.convert import ContractError, Layout
+from loanstream.contract.convert import ContractError, Layout, forms_are_default
 from loanstream.contract.fields import FIELDS
 
 
@@ -56,7 +56,8 @@ class TypedRows:
         return None
 
     def configure(self, fast: Any) -> None:
-        """Hand the contract's fields and the dropped columns to a native ``CsvEvents``."""
+        """Hand the contract's fields and the dropped columns to a native ``CsvEvents`` (which
+        leaves every record to Python when the limits on forms are not the defaults)."""
         fast.typed_columns(
             [
                 (f.name, f.kind, f.unit == "percent", f.nullable, position)
@@ -64,4 +65,5 @@ class TypedRows:
             ],
             self.year,
             [(name, i) for i, name in self.dropped],
+            forms_are_default(),
         )
