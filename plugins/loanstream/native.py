@@ -31,6 +31,9 @@ leaves to ``csv.reader`` and Python, which read it through the same cursor
 (``CsvEvents.next_line``), so rows, file lines, skips, rejections and errors are Python's.
 ``tests/unit/test_events_native.py`` holds the two paths to the same batches on both samples,
 on hypothesis input, on the bad-input corpus and on LendingClub's export shapes.
+With ``iter_event_batches(..., typed=True)`` (``CsvEvents.typed_columns``) it writes the typed
+``loan_application`` bodies of :mod:`loanstream.produce.typed` for the forms it models and leaves
+every other record to Python, which types or rejects it.
 ``LOANSTREAM_NATIVE_ENCODING``: ``auto`` (default), ``on``, ``off``, as for the scorer.
 """
 
