@@ -1,3 +1,5 @@
-"""Kafka: clients built in one place (``clients``), secured-listener checks (``access``), topics.
+"""Kafka: clients (``clients``), secured-listener checks (``access``), topics, value schemas.
 May import: nothing (only the top-level modules).
+
+``registry`` registers a topic's value schema (BACKWARD) and frames messages the standard way.
 """

@@ -1,0 +1,113 @@
+"""The contract in the real schema registry, read back with confluent-kafka's stock JSON
+deserializer (the writer's schema taken from the registry by the id in each message).
+
+The producer is not switched to typed events yet: these events are framed here, as the
+producer will frame them (``loanstream.kafka.registry.frame``), from every row of the real
+sample typed by the contract."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from loanstream.contract.convert import Layout
+from loanstream.contract.fields import OUTCOME_COLUMNS
+from loanstream.contract.schema import json_schema, schema_text
+from loanstream.kafka.registry import RegistryError, ValueSchemas, frame
+from tests.resources import unique_name
+from tests.unit.test_contract import rows
+
+pytestmark = pytest.mark.integration
+
+EVENT_TIME = "2026-12-05T10:00:00.000001+00:00"
+
+
+@pytest.fixture
+def topic(schema_registry_url: str) -> Iterator[str]:
+    name = unique_name("contract_registry")
+    yield name
+    client = SchemaRegistryClient({"url": schema_registry_url})
+    with contextlib.suppress(SchemaRegistryError):
+        client.delete_subject(f"{name}-value")
+        client.delete_subject(f"{name}-value", permanent=True)
+
+
+def test_every_typed_row_reads_back_with_the_stock_deserializer(
+    schema_registry_url: str, topic: str, shared_csv: Path
+) -> None:
+    schemas = ValueSchemas(schema_registry_url)
+    registered = schemas.register(topic, schema_text())
+    assert registered.subject == f"{topic}-value"
+    assert schemas.register(topic, schema_text()).schema_id == registered.schema_id  # same text
+    assert schemas.client.get_compatibility(registered.subject) == "BACKWARD"
+
+    client = SchemaRegistryClient({"url": schema_registry_url})  # a reader's own, fresh client
+    reader = JSONDeserializer(None, schema_registry_client=client)
+    context = SerializationContext(topic, MessageField.VALUE)
+    header, data = rows(shared_csv)
+    layout = Layout.of(header)
+    for values in data:
+        event = {**layout.typed(values, 2026), "event_time": EVENT_TIME}
+        read = reader(frame(registered.schema_id, orjson.dumps(event)), context)
+        assert read == event, values[0]
+        assert isinstance(read["loan_amnt"], float) and isinstance(read["term"], int)
+        assert not OUTCOME_COLUMNS & set(read)
+    assert len(data) == 2000
+
+
+def test_an_added_optional_field_is_accepted_and_old_events_still_read(
+    schema_registry_url: str, topic: str
+) -> None:
+    schemas = ValueSchemas(schema_registry_url)
+    v1 = schemas.register(topic, schema_text())
+    v2_schema = copy.deepcopy(json_schema())
+    v2_schema["properties"]["channel"] = {"type": ["string", "null"]}
+    v2 = schemas.register(topic, json.dumps(v2_schema, sort_keys=True))
+    assert v2.schema_id != v1.schema_id
+
+    old_event = {**Layout.of(["id", "loan_amnt", "term"]).typed(["7", "1000", "36"], 2026),
+                 "event_time": EVENT_TIME}  # fmt: skip
+    client = SchemaRegistryClient({"url": schema_registry_url})
+    context = SerializationContext(topic, MessageField.VALUE)
+    # an old reader (the writer's schema, v1) and a new one (v2, as reader schema) both read it
+    assert JSONDeserializer(None, schema_registry_client=client)(
+        frame(v1.schema_id, orjson.dumps(old_event)), context
+    ) == old_event
+    new_reader = JSONDeserializer(json.dumps(v2_schema), schema_registry_client=client)
+    assert new_reader(frame(v1.schema_id, orjson.dumps(old_event)), context) == old_event
+
+
+def test_a_removed_required_field_is_refused_naming_it(
+    schema_registry_url: str, topic: str
+) -> None:
+    schemas = ValueSchemas(schema_registry_url)
+    schemas.register(topic, schema_text())
+    narrowed = copy.deepcopy(json_schema())
+    del narrowed["properties"]["annual_inc"]
+    narrowed["required"].remove("annual_inc")
+    with pytest.raises(RegistryError) as refused:
+        schemas.register(topic, json.dumps(narrowed, sort_keys=True))
+    message = str(refused.value)
+    assert "field 'annual_inc' removed" in message and f"{topic}-value" in message, message
+    assert schema_registry_url in message
+    assert schemas.client.get_versions(f"{topic}-value") == [1]  # nothing registered
+
+
+def test_an_unreachable_registry_is_a_clear_error_within_ten_seconds() -> None:
+    address = "http://127.0.0.1:9/apis/ccompat/v7"  # the discard port: nothing listens
+    started = time.monotonic()
+    with pytest.raises(RegistryError) as unreachable:
+        ValueSchemas(address).register("never_created", schema_text())
+    assert time.monotonic() - started < 10
+    assert address in str(unreachable.value) and "cannot reach" in str(unreachable.value)
