@@ -11,7 +11,7 @@ scores that message in Python. It only accepts the plain forms the loanstream pr
 plain decimals as text or JSON numbers without an exponent, UTC ``event_time``: the untyped
 events and the typed ``loan_application`` events of :mod:`loanstream.contract` alike), so
 Python stays the definition: every dead letter and every
-``ScoringError`` message comes from Python. ``tests/unit/test_scoring_and_encoding.py`` holds the
+``ScoringError`` message comes from Python. ``tests/unit/test_native_scorer.py`` holds the
 two to the same rows on both samples, on hypothesis input and on the hostile-event corpus.
 
 The scorer holds no bound of its own: the limits in force

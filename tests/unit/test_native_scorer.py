@@ -125,9 +125,11 @@ def compare(messages: list[Message], rules: RuleSet, scorer: Any = None) -> tupl
     return written, len(declined)
 
 
-def sample_messages(path: Path, stamp: str) -> list[Message]:
+def sample_messages(path: Path, stamp: str, typed: bool = False) -> list[Message]:
+    """Each event the producer makes of ``path`` (typed ``loan_application`` events with
+    ``typed``), finished with ``stamp``."""
     values = []
-    for batch in iter_event_batches(path):
+    for batch in iter_event_batches(path, typed=typed):
         values.extend(finish_event(body, stamp) for body in batch.bodies)
     return [message(v, offset=i) for i, v in enumerate(values)]
 
@@ -140,9 +142,13 @@ def test_every_sample_row_is_written_natively_and_identically(
     messages = sample_messages(shared_csv if sample == "real" else SHIPPED, stamp)
     if sample == "shipped":
         messages = messages[:20_000]
+    assert_all_written_natively(messages)
+
+
+def assert_all_written_natively(messages: list[Message]) -> None:
+    """The producer's output is the plain form: the native path takes all of it, identically."""
     for rules in (load_rules(), all_ops()):
         written, declined = compare(messages, rules)
-        # the producer's output is the plain form: the native path takes all of it
         assert declined == 0 and written == len(messages)
 
 
@@ -342,31 +348,17 @@ def test_the_sink_uses_it_unless_republishing() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def typed_values(path: Path, stamp: str) -> list[bytes]:
-    """Each row of ``path`` typed by the contract, as the JSON a typed producer would send."""
-    header, data = csv_rows(path)
-    layout = Layout.of(header)
-    return [orjson.dumps({**layout.typed(values, 2026), "event_time": stamp}) for values in data]
-
-
-def typed_messages(path: Path, stamp: str) -> list[Message]:
-    return [message(v, offset=i) for i, v in enumerate(typed_values(path, stamp))]
-
-
 @pytest.mark.parametrize("stamp", [UTC_STAMPS[0], UTC_STAMPS[1], UTC_STAMPS[3]])
 @pytest.mark.parametrize("sample", ["real", "shipped"])
 def test_every_typed_sample_row_is_written_natively_and_identically(
     sample: str, stamp: str, shared_csv: Path
 ) -> None:
-    messages = typed_messages(shared_csv if sample == "real" else SHIPPED, stamp)
+    messages = sample_messages(shared_csv if sample == "real" else SHIPPED, stamp, typed=True)
     if sample == "shipped":
         messages = messages[:20_000]
     value = messages[0].value()
     assert b'"term":' in value and b'"term":"' not in value  # typed: a JSON integer
-    for rules in (load_rules(), all_ops()):
-        written, declined = compare(messages, rules)
-        # a typed row is as plain as its text: the native path takes all of it
-        assert declined == 0 and written == len(messages)
+    assert_all_written_natively(messages)  # a typed row is as plain as its text
 
 
 def test_typed_and_untyped_rows_are_the_same_rows(shared_csv: Path) -> None:
@@ -374,7 +366,7 @@ def test_typed_and_untyped_rows_are_the_same_rows(shared_csv: Path) -> None:
     rules = load_rules()
     header, data = csv_rows(shared_csv)
     untyped = sample_messages(shared_csv, UTC_STAMPS[0])
-    typed = typed_messages(shared_csv, UTC_STAMPS[0])
+    typed = sample_messages(shared_csv, UTC_STAMPS[0], typed=True)
     assert len(untyped) == len(typed) == len(data)
     assert native(rules).score(typed)[0] == native(rules).score(untyped)[0]
 
@@ -392,7 +384,7 @@ def test_typed_and_untyped_rows_are_the_same_rows(shared_csv: Path) -> None:
     ids=lambda changes: ",".join(f"{k}={v}" for k, v in changes.items()),
 )
 def test_typed_events_follow_python_limits(changes: dict, shared_csv: Path) -> None:
-    messages = typed_messages(shared_csv, UTC_STAMPS[0])
+    messages = sample_messages(shared_csv, UTC_STAMPS[0], typed=True)
     rules = load_rules()
     before = python_lines(messages, rules)
     with limits.override(**changes):

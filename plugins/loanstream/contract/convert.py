@@ -1,7 +1,7 @@
 """A CSV row -> the typed fields of a ``loan_application`` event: the definition.
 
 Each kind of :mod:`.fields` turns a cell's text into its JSON value with the scorer's own
-parsing forms (:mod:`loanstream.scoring.features`: ``number_value``, ``whole_value``,
+parsing forms (:mod:`loanstream.scoring.forms`: ``number_value``, ``whole_value``,
 ``term_months``, ``employment_years``, ``iso_month``), so a typed event scores exactly as the
 untyped event of the same row did. Forms only, no bounds: a value outside what the scorer
 accepts (a 48-month term, a dti of 1,000) still travels, and the sink dead-letters it with
@@ -10,8 +10,8 @@ cannot be typed: :class:`ContractError` names the field, and the producer reject
 with its row number.
 
 Columns outside the contract are never forwarded: :class:`Layout` maps a file's header to the
-fields once, and :meth:`Layout.dropped` names the columns it leaves out (counted per column by
-the producer, reported in its log, the CLI JSON and the run summary).
+fields once, and :meth:`Layout.dropped` names the columns it leaves out (each batch of
+``iter_event_batches(typed=True)`` counts them per column).
 """
 
 from __future__ import annotations
@@ -100,16 +100,15 @@ class Layout:
         return [name for name in self.header if name not in wanted]
 
     def typed(self, values: Sequence[str], reference_year: int) -> dict[str, Any]:
-        """The row's fields, typed, in contract order (``event_time`` is added on sending)."""
+        """The row's fields, typed, in contract order (``event_time`` is added on sending).
+
+        ``issue_d`` is typed first: its year is what the row's credit line is read against."""
         cells = [values[i] if i is not None else None for i in self.positions]
-        issue_year = None
-        issue_cell = cells[_ISSUE_INDEX]
-        if issue_cell is not None and issue_cell.strip():
-            issue = typed_value(FIELDS[_ISSUE_INDEX], issue_cell, reference_year, None)
-            issue_year = int(issue[:4]) if issue else None
+        issue = typed_value(FIELDS[_ISSUE_INDEX], cells[_ISSUE_INDEX], reference_year, None)
+        issue_year = int(issue[:4]) if issue else None
         return {
-            f.name: typed_value(f, cell, reference_year, issue_year)
-            for f, cell in zip(FIELDS, cells, strict=True)
+            f.name: issue if i == _ISSUE_INDEX else typed_value(f, cell, reference_year, issue_year)
+            for i, (f, cell) in enumerate(zip(FIELDS, cells, strict=True))
         }
 
 
