@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 from confluent_kafka import Consumer, TopicPartition
@@ -15,6 +16,25 @@ from loanstream.config import Settings, shared_sample_csv
 from tests.resources import Resources, unique_name  # noqa: F401 - tests import them from here
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def stock_reader(settings: Settings, topic: str) -> Callable[[bytes], Any]:
+    """How a downstream team reads ``topic``'s values: confluent-kafka's stock JSON
+    deserializer, the writer's schema taken from the registry by each message's schema id."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    client = SchemaRegistryClient({"url": settings.schema_registry_url})
+    deserializer = JSONDeserializer(None, schema_registry_client=client)
+    context = SerializationContext(topic, MessageField.VALUE)
+    return lambda value: deserializer(value, context)
+
+
+def read_events(settings: Settings, topic: str) -> list[tuple[Any, dict[str, Any]]]:
+    """Every message of ``topic`` with its value as the stock deserializer reads it."""
+    read = stock_reader(settings, topic)
+    return [(m, read(m.value())) for m in read_topic(settings, topic)]
 
 
 def shared_data_csv() -> Path:

@@ -132,6 +132,31 @@ def drop_schemas(pg_dsn: str, schemas: list[str]) -> list[str]:
     return problems
 
 
+def delete_subjects(registry_url: str, topics: list[str]) -> list[str]:
+    """Delete the value subjects the producer registered for ``topics`` (soft, then for good);
+    a topic nothing registered for has none. The problems, as text."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    from loanstream.kafka.registry import subject_for
+
+    client = SchemaRegistryClient({"url": registry_url, "timeout": 10})
+    try:
+        existing = set(client.get_subjects())
+    except Exception as exc:  # the registry is down: nothing of ours to delete there
+        return [f"schema registry subjects ({type(exc).__name__})"]
+    problems = []
+    for subject in (subject_for(topic) for topic in topics):
+        if subject not in existing:
+            continue
+        try:
+            client.delete_subject(subject)
+            client.delete_subject(subject, permanent=True)
+        except SchemaRegistryError as exc:
+            problems.append(f"subject {subject} ({exc.error_message})")
+    return problems
+
+
 def schema_dsn(pg_dsn: str, schema: str) -> str:
     """``pg_dsn`` with ``search_path`` set to ``schema``."""
     sep = "&" if "?" in pg_dsn else "?"
@@ -195,6 +220,8 @@ class Resources:
         config = self.settings.kafka_config()
         problems = delete_groups(config, self.groups) if self.groups else []
         problems += delete_topics(config, self.topics) if self.topics else []
+        if self.topics:
+            problems += delete_subjects(self.settings.schema_registry_url, self.topics)
         problems += drop_schemas(self.settings.pg_dsn, self.schemas) if self.schemas else []
         self.topics, self.groups, self.schemas = [], [], []
         for problem in problems:

@@ -10,9 +10,16 @@ import orjson
 import pytest
 
 from loanstream.config import Settings
+from loanstream.contract import fields
 from loanstream.produce.events import read_header
 from loanstream.produce.producer import EventProducer, ProduceError
-from tests.helpers import murmur2_partition, read_topic, temp_topic, write_loans_csv
+from tests.helpers import (
+    murmur2_partition,
+    read_events,
+    read_topic,
+    temp_topic,
+    write_loans_csv,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -20,35 +27,69 @@ pytestmark = pytest.mark.integration
 def test_every_row_arrives_once_keyed_partitioned_with_headers(
     live_settings: Settings, shared_csv: Path
 ) -> None:
-    header = read_header(shared_csv)
+    """Read as a downstream team reads it (the stock deserializer, the writer's schema from the
+    registry): every row once, typed, with the contract's fields only and its lineage."""
     with temp_topic(live_settings, partitions=3) as topic:
         before = datetime.now(UTC)
         stats = EventProducer(live_settings.kafka_config(), topic).produce_csv(
             shared_csv, run_id="run-42"
         )
-        messages = read_topic(live_settings, topic)
+        messages = read_events(live_settings, topic)
     assert (stats.sent, stats.delivered, stats.failed, stats.rejected) == (2000, 2000, 0, 0)
+    assert stats.value_schema["subject"] == f"{topic}-value"
+    assert {m.value()[1:5] for m, _ in messages} == {stats.value_schema["id"].to_bytes(4, "big")}
     assert len(messages) == 2000
-    keys = [m.key().decode() for m in messages]
+    keys = [m.key().decode() for m, _ in messages]
     assert len(set(keys)) == 2000  # each row exactly once
-    events = {m.key().decode(): (m, orjson.loads(m.value())) for m in messages}
+    events = {m.key().decode(): (m, event) for m, event in messages}
     for key, (msg, event) in events.items():
         assert event["id"] == key
-        assert set(event) == set(header) | {"event_time"}
+        assert list(event) == [*fields.FIELD_NAMES, "event_time"]  # the contract, nothing else
         assert msg.partition() == murmur2_partition(msg.key(), 3)  # same as Java clients / rpk
         when = datetime.fromisoformat(event["event_time"])
         assert when.utcoffset().total_seconds() == 0 and when >= before
         headers = dict(msg.headers())
         assert headers["source_file"] == shared_csv.name.encode()
         assert headers["run_id"] == b"run-42"
-    assert stats.per_partition == Counter(m.partition() for m in messages)
+        # numbers are numbers, term in months, emp_length in years, months in ISO form
+        assert isinstance(event["loan_amnt"], float) and isinstance(event["int_rate"], float)
+        assert event["term"] in (36, 60)
+        assert event["emp_length"] is None or 0 <= event["emp_length"] <= 10
+        assert len(event["issue_d"]) == 7 and event["issue_d"][4] == "-"
+    assert stats.per_partition == Counter(m.partition() for m, _ in messages)
     assert sum(stats.per_partition.values()) == 2000 and len(stats.per_partition) == 3
-    # blanks became null, text kept verbatim
-    first = events[keys[0]][1]
-    assert first["member_id"] is None
-    assert first["term"] in (" 36 months", " 60 months")
-    rows = sorted(int(dict(m.headers())["row"]) for m in messages)
+    outcomes = set(fields.OUTCOME_COLUMNS) & set(read_header(shared_csv))
+    assert {"loan_status", "total_pymnt", "recoveries"} <= outcomes
+    assert not outcomes & {name for _, event in messages for name in event}
+    assert outcomes <= set(stats.dropped_columns)  # dropped, and reported
+    assert stats.dropped_columns["loan_status"] == 2000
+    rows = sorted(int(dict(m.headers())["row"]) for m, _ in messages)
     assert rows == list(range(1, 2001))
+
+
+def test_extra_columns_are_dropped_and_reported_never_forwarded(
+    live_settings: Settings, shared_csv: Path, tmp_path: Path
+) -> None:
+    """A file with columns a scorer might trust (risk_score, decision, risk_band) puts none of
+    them on the topic; the stats count them per column."""
+    import csv
+
+    path = tmp_path / "extra.csv"
+    write_loans_csv(path, shared_csv, 20)
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    rows[0] += ["risk_score", "decision", "risk_band"]
+    for row in rows[1:]:
+        row += ["1", "approve", "A"]
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    with temp_topic(live_settings, partitions=1) as topic:
+        stats = EventProducer(live_settings.kafka_config(), topic).produce_csv(path)
+        events = [event for _, event in read_events(live_settings, topic)]
+    assert stats.delivered == len(events) == 20
+    assert all(list(event) == [*fields.FIELD_NAMES, "event_time"] for event in events)
+    assert not any("approve" in orjson.dumps(event).decode() for event in events)
+    assert {stats.dropped_columns[c] for c in ("risk_score", "decision", "risk_band")} == {20}
 
 
 def test_rows_without_id_are_counted_not_sent(
@@ -125,7 +166,7 @@ def test_undelivered_events_fail_the_run_with_the_count_and_first_errors(
     write_loans_csv(path, shared_csv, 5)
     with path.open(newline="") as handle:
         rows = list(csv.reader(handle))
-    rows[3][rows[0].index("desc")] = "x" * 2_000_000  # data row 3: a 2 MB description
+    rows[3][rows[0].index("emp_title")] = "x" * 2_000_000  # data row 3: a 2 MB job title
     with path.open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     with temp_topic(live_settings, partitions=1) as topic:

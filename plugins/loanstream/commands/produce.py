@@ -1,4 +1,4 @@
-"""``loanstream produce``: stream a CSV to Kafka as keyed JSON events at a target rate."""
+"""``loanstream produce``: stream a CSV to Kafka as keyed, typed, registered events at a target rate."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--skip", type=int, default=0, help="skip the first N data rows")
     p.add_argument("--topic", default=settings.topic)
     p.add_argument("--bootstrap", default=settings.bootstrap_servers)
+    p.add_argument(
+        "--schema-registry",
+        default=settings.schema_registry_url,
+        help="the schema registry's Confluent-compatible URL (LOANSTREAM_SCHEMA_REGISTRY_URL)",
+    )
     p.add_argument("--run-id", default=None, help="lineage run id put in each event's headers")
     p.add_argument("--linger-ms", type=int, default=ProducerOptions.linger_ms)
     p.add_argument("--batch-bytes", type=int, default=ProducerOptions.batch_bytes)
@@ -48,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
         linger_ms=args.linger_ms, batch_bytes=args.batch_bytes, compression=args.compression
     )
     config = settings.kafka_config(**{"bootstrap.servers": args.bootstrap})
-    producer = EventProducer(config, args.topic, options=options)
+    producer = EventProducer(
+        config, args.topic, options=options, schema_registry_url=args.schema_registry
+    )
     on_stop_signals(producer.stop)
     try:
         stats = producer.produce_csv(

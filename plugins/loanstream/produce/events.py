@@ -5,8 +5,9 @@ cell's text exactly as in the file (``" 36 months"`` keeps its space) and ``null
 (pandas' NaN), plus ``event_time`` (UTC ISO-8601) added when the event is produced. The Kafka
 key is the loan ``id`` as a string. Typing happens downstream, in ``scoring.preprocess_event``,
 so no information is lost in transit. With ``typed=True`` the events are the typed
-``loan_application`` events of :mod:`loanstream.contract` instead (:mod:`.typed`); the producer
-does not ask for them yet.
+``loan_application`` events of :mod:`loanstream.contract` instead (:mod:`.typed`): what the
+producer sends. The untyped events are what older producers sent (the sink still reads them)
+and what the offline evaluation reads, as it needs the outcome columns.
 
 The file is read as a stream (``chunk_rows`` rows at a time), so memory stays flat for files
 of any length: the plain loan rows by the native reader

@@ -1,4 +1,11 @@
-"""Rate-controlled producer: a CSV streamed to Kafka as keyed JSON events.
+"""Rate-controlled producer: a CSV streamed to Kafka as keyed, typed ``loan_application`` events.
+
+Before the first event, the contract's JSON Schema is registered as the topic's value schema
+(``<topic>-value``, BACKWARD; :mod:`loanstream.kafka.registry`): a change the registry refuses,
+or a registry that does not answer, stops the run with nothing produced. Each value is the
+typed event (:mod:`loanstream.produce.typed`) in Confluent's framing (zero byte, schema id),
+which confluent-kafka's stock deserializers read; columns outside the contract are dropped and
+counted per column (``ProduceStats.dropped_columns``).
 
 confluent-kafka with ``acks=all`` and idempotence on, so broker restarts neither lose nor
 duplicate events. Every delivery report is counted; an event still undelivered after the
@@ -12,17 +19,22 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from loanstream.config import Settings
+from loanstream.contract.fields import NAME, VERSION
+from loanstream.contract.schema import schema_text
 from loanstream.kafka import clients as kafka_clients
+from loanstream.kafka.registry import RegistryError, ValueSchemas, frame
 from loanstream.kafka.topics import TopicError, topic_partitions
-from loanstream.lendingclub.lines import SkippedLines, describe_skipped
+from loanstream.lendingclub.lines import describe_skipped
 from loanstream.produce.events import Rejection, finish_event_now, iter_event_batches
 from loanstream.produce.rate import RateLimiter
+from loanstream.produce.stats import ProduceStats
 from loanstream.store.ledger import Heartbeat, LedgerError, RunLedger
 
 log = logging.getLogger(__name__)
@@ -70,58 +82,6 @@ class ProducerOptions:
         return config
 
 
-@dataclass
-class ProduceStats:
-    """What a produce run did; ``to_dict()`` is the CLI's JSON line and the XCom value."""
-
-    topic: str
-    target_rate: float
-    run_id: str
-    source_file: str
-    sent: int = 0
-    delivered: int = 0
-    failed: int = 0
-    rejected: int = 0
-    seconds: float = 0.0  # sending: first event to the end of the last one's slot
-    delivery_seconds: float = 0.0  # sending plus the final flush of delivery reports
-    per_partition: dict[int, int] = field(default_factory=dict)
-    first_errors: list[str] = field(default_factory=list)
-    rejections: list[dict[str, Any]] = field(default_factory=list)
-    interrupted: bool = False
-    waited_for_consumers_seconds: float = 0.0
-    # LendingClub's non-loan lines skipped (banner, section titles, totals, blank lines)
-    skipped_lines: SkippedLines = field(default_factory=SkippedLines)
-
-    @property
-    def eps(self) -> float:
-        return self.sent / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["eps"] = round(self.eps, 2)
-        data["seconds"] = round(self.seconds, 3)
-        data["delivery_seconds"] = round(self.delivery_seconds, 3)
-        data["waited_for_consumers_seconds"] = round(self.waited_for_consumers_seconds, 3)
-        data["per_partition"] = {str(p): n for p, n in sorted(self.per_partition.items())}
-        data["skipped_lines"] = self.skipped_lines.to_dict()
-        return data
-
-    def counts(self) -> dict[str, int]:
-        """The counts the run ledger keeps."""
-        return {
-            "sent": self.sent,
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "rejected": self.rejected,
-        }
-
-    def human_line(self) -> str:
-        return (
-            f"Sent {self.sent} events to topic '{self.topic}' in {self.seconds:.2f}s "
-            f"(~{self.eps:.0f} eps)"
-        )
-
-
 def check_topic(admin_config: dict[str, Any], topic: str, timeout: float = 10.0) -> int:
     """The topic's partition count; a clear ``ProduceError`` if Kafka or the topic is missing."""
     brokers = str(admin_config.get("bootstrap.servers"))
@@ -150,9 +110,12 @@ class EventProducer:
         progress_seconds: float = 5.0,
         flush_timeout: float | None = None,
         producer_factory: Callable[[dict[str, Any]], Producer] | None = None,
+        schema_registry_url: str | None = None,
     ) -> None:
         self.kafka_config = dict(kafka_config)
         self.topic = topic
+        # the Confluent-compatible API of the schema registry (LOANSTREAM_SCHEMA_REGISTRY_URL)
+        self.schema_registry_url = schema_registry_url or Settings.from_env().schema_registry_url
         self.options = options or ProducerOptions()
         self.progress_seconds = progress_seconds
         self.flush_timeout = flush_timeout or self.options.delivery_timeout_ms / 1000 + 10
@@ -279,6 +242,8 @@ class EventProducer:
         limiter = RateLimiter(rate)
         run_id = stats.run_id
         partitions = check_topic(self.kafka_config, self.topic)
+        schema_id = self._register_contract(stats)  # before anything is produced
+        framing = frame(schema_id, b"")
         producer = self._producer_factory(self.options.client_config(self.kafka_config))
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
@@ -316,7 +281,7 @@ class EventProducer:
         )
         index = 0
         batches = iter_event_batches(
-            csv_path, chunk_rows=chunk_rows, skip=skip, max_events=max_events
+            csv_path, chunk_rows=chunk_rows, skip=skip, max_events=max_events, typed=True
         )
         next_progress = time.perf_counter() + self.progress_seconds
         limiter.start()
@@ -325,12 +290,13 @@ class EventProducer:
                 self._record_rejections(stats, batch.rejections)
                 for kind, line in batch.skipped:
                     stats.skipped_lines.add(kind, line)
+                stats.add_dropped(batch.dropped)
                 for key, body, row in zip(batch.keys, batch.bodies, batch.rows):
                     if self._stop_requested:
                         break
                     if rate:
                         limiter.wait(index)
-                    value = finish_event_now(body)
+                    value = framing + finish_event_now(body)
                     headers = [source_header, ("row", b"%d" % row), run_header]
                     while True:
                         try:
@@ -394,6 +360,9 @@ class EventProducer:
         )
         if stats.skipped_lines.total:
             log.info("%s", describe_skipped(stats.skipped_lines.to_dict()))
+        dropped = stats.dropped_line()
+        if dropped:
+            log.info("%s", dropped)
         if stats.failed:
             raise ProduceError(
                 f"{stats.failed} of {stats.sent} events were not delivered to '{self.topic}'; "
@@ -403,6 +372,25 @@ class EventProducer:
                 stats,
             )
         return stats
+
+    def _register_contract(self, stats: ProduceStats) -> int:
+        """Register the contract as the topic's value schema; its id (``ProduceError`` when the
+        registry refuses it or cannot be reached: nothing has been produced)."""
+        try:
+            registered = ValueSchemas(self.schema_registry_url).register(self.topic, schema_text())
+        except RegistryError as exc:
+            raise ProduceError(f"{exc}. Nothing was produced.", stats) from None
+        stats.value_schema = {
+            "subject": registered.subject,
+            "id": registered.schema_id,
+            "contract": f"{NAME} v{VERSION}",
+            "registry": self.schema_registry_url,
+        }
+        log.info(
+            "value schema: %s v%d registered as %s, id %d (BACKWARD) at %s",
+            NAME, VERSION, registered.subject, registered.schema_id, self.schema_registry_url,
+        )  # fmt: skip
+        return registered.schema_id
 
     def _record_rejections(self, stats: ProduceStats, rejections: list[Rejection]) -> None:
         for rejection in rejections:

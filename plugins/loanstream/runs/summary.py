@@ -57,6 +57,8 @@ def summarize_run(
         "produced": figures["produced"],
         "rejected_rows": int(produced.get("rejected", 0)),
         "skipped_lines": produced.get("skipped_lines", {}),
+        "value_schema": produced.get("value_schema", {}),
+        "dropped_columns": produced.get("dropped_columns", {}),
         "scored": figures["scored"],
         "dead_lettered": figures["dead_lettered"],
         "redriven": figures["redriven"],

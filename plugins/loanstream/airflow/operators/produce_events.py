@@ -20,12 +20,13 @@ from loanstream.config import Settings
 
 
 class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
-    """Stream the CSV to Kafka at ``rate`` events/s (0 = unthrottled); stats to XCom.
+    """Stream the CSV to Kafka as typed events at ``rate`` events/s (0 = unthrottled); stats to XCom.
 
     Runs beside the consumer tasks: it records the run in the run ledger (heartbeat, offsets,
     final state) so they know when the run is over, and at a paced rate, after its first event,
     waits (up to ``LOANSTREAM_WAIT_FOR_CONSUMERS_SECONDS``) until a consumer is live on every
-    partition. At ``rate`` 0 (a bulk load) it sends at once.
+    partition. At ``rate`` 0 (a bulk load) it sends at once. The events' value schema is
+    registered first in the schema registry at ``LOANSTREAM_SCHEMA_REGISTRY_URL``.
 
     :param csv_path: the CSV to stream.
     :param topic: the events topic.
@@ -70,7 +71,11 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         will_retry = (ti.try_number or 1) <= (ti.max_tries or 0)
         ledger = run_ledger(self.postgres_conn_id, str(context.get("run_id")), self.topic)
         ledger.check_schema(settings.migrations_dir)  # `loanstream schema migrate` applies it
-        self._producer = EventProducer(kafka_config(self.kafka_conn_id), self.topic)
+        self._producer = EventProducer(
+            kafka_config(self.kafka_conn_id),
+            self.topic,
+            schema_registry_url=settings.schema_registry_url,
+        )
         try:
             stats = self._producer.produce_csv(
                 csv_path,
