@@ -14,6 +14,7 @@ import psycopg2
 from confluent_kafka import Producer
 
 from loanstream.config import Settings
+from loanstream.kafka.registry import unframe
 from loanstream.kafka.topics import ensure_topic
 from loanstream.produce.producer import EventProducer
 from loanstream.store import migrations
@@ -88,7 +89,7 @@ def build_mixed_topic(
             stats = producer.produce_csv(path, skip=skip, max_events=step, run_id=f"chaos-{i}")
             mixed.total += stats.delivered
             if valid is None:
-                valid = orjson.loads(read_topic(settings, topic)[0].value())
+                valid = orjson.loads(unframe(read_topic(settings, topic)[0].value())[1])
             for key, value in poison_values(valid).items():
                 key = f"{key}-{i}-{skip}"
                 raw.produce(topic, key=key.encode(), value=value, headers=[("run_id", b"chaos")])

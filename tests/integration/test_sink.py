@@ -9,6 +9,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from loanstream.config import Settings
+from loanstream.kafka.registry import unframe
 from loanstream.produce.producer import EventProducer
 from loanstream.sink import FencedError, ScoringSink
 from tests.helpers import query, read_topic, temp_schema, temp_topic, unique_name, write_loans_csv
@@ -103,7 +104,7 @@ def test_poison_messages_are_dead_lettered_and_good_events_around_them_scored(
     write_loans_csv(csv, shared_csv, 10)
     with temp_topic(live_settings, partitions=1) as topic, temp_schema(live_settings) as dsn:
         produce(live_settings, topic, csv)  # 10 good events
-        valid = orjson.loads(read_topic(live_settings, topic)[0].value())
+        valid = orjson.loads(unframe(read_topic(live_settings, topic)[0].value())[1])
         poison = {
             "not JSON": b"{this is not json",
             "empty": b"",
