@@ -6,7 +6,8 @@
    three times each.
 2. Unthrottled, 100,000 rows of the generated sample: our events/s vs Kafka's own
    ``org.apache.kafka.tools.ProducerPerformance`` sending the same number of records with the
-   same payloads (our serialised events, via --payload-file) and the same client settings.
+   same payloads (our typed events as framed for the registry, via --payload-file) and the
+   same client settings.
    Both count until the last record is acknowledged (ours: the final flush included).
    ``--pairs`` (3) runs of the two back to back; the median pair is the result.
 3. The same 100,000 rows through a naive baseline written like the prototype
@@ -36,13 +37,14 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from loanstream.config import Settings
+from loanstream.kafka.registry import frame
 from loanstream.kafka.topics import ensure_topic
 from loanstream.lendingclub.sample import generate_sample
 from loanstream.produce.events import finish_event, iter_event_batches, utc_now_iso
 from loanstream.produce.producer import EventProducer, ProducerOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.resources import delete_topics, unique_name  # noqa: E402
+from tests.resources import delete_subjects, delete_topics, unique_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / ".local" / "bench"
@@ -93,6 +95,7 @@ class Topics:
         """Delete the topics, waiting for the broker's answer (``AdminClient(...).delete_topics()``
         on a client dropped at once never sends the request: runs used to leave 13 topics)."""
         delete_topics(self.settings.kafka_config(), self.made)
+        delete_subjects(self.settings.schema_registry_url, self.made)
         self.made = []
 
 
@@ -130,14 +133,15 @@ def cpu_seconds(who: int) -> float:
 
 
 def encoding(csv: Path) -> dict:
-    """CSV -> event bodies only (no Kafka): the Python encoder vs the native one, µs per event
-    (best of 3 passes each, alternating)."""
+    """CSV -> typed event bodies only (no Kafka): the Python encoder vs the native one, µs per
+    event (best of 3 passes each, alternating)."""
     best = {"off": float("inf"), "on": float("inf")}
     events = 0
     for _ in range(3):
         for mode in best:
             started = time.perf_counter()
-            events = sum(len(batch) for batch in iter_event_batches(csv, native=mode))
+            batches = iter_event_batches(csv, native=mode, typed=True)
+            events = sum(len(batch) for batch in batches)
             best[mode] = min(best[mode], time.perf_counter() - started)
     result = {
         "bench": "encoding_only",
@@ -172,20 +176,26 @@ def ours_unthrottled(
     result = {"bench": name, "events": stats.sent,
               "seconds": round(stats.delivery_seconds, 3),
               "eps": round(stats.sent / stats.delivery_seconds, 1),
-              "sending_eps": round(stats.eps, 1), "cpu_seconds": round(cpu, 3)}  # fmt: skip
+              "sending_eps": round(stats.eps, 1), "cpu_seconds": round(cpu, 3),
+              "schema_id": stats.value_schema["id"]}  # fmt: skip
     print(json.dumps(result), flush=True)
     return result
 
 
-def payload_file(csv: Path, rows: int) -> tuple[Path, int]:
-    """Our serialised events, one per line, for ProducerPerformance --payload-file."""
+def payload_file(csv: Path, rows: int, schema_id: int) -> tuple[Path, int]:
+    """Our values as the producer sends them (typed, framed with ``schema_id``), one per line,
+    for ProducerPerformance --payload-file (which reads the file as UTF-8 text: an id whose
+    four bytes are not plain ASCII, or hold a newline, would change the payloads)."""
+    framing = frame(schema_id, b"")
+    if any(byte == 0x0A or byte > 0x7F for byte in framing):
+        raise SystemExit(f"schema id {schema_id}: its bytes {framing!r} are not plain text")
     path = DATA / f"payloads_{rows}.jsonl"
     total = 0
     count = 0
     with path.open("wb") as out:
-        for batch in iter_event_batches(csv):
+        for batch in iter_event_batches(csv, typed=True):
             for body in batch.bodies:
-                value = finish_event(body, utc_now_iso())
+                value = framing + finish_event(body, utc_now_iso())
                 out.write(value + b"\n")
                 total += len(value)
                 count += 1
@@ -214,10 +224,15 @@ def producer_performance_command(
 
 
 def producer_performance(
-    settings: Settings, topics: Topics, csv: Path, rows: int, records: int | None = None
+    settings: Settings,
+    topics: Topics,
+    csv: Path,
+    rows: int,
+    schema_id: int,
+    records: int | None = None,
 ) -> dict:
     """ProducerPerformance sends ``records`` (default: all ``rows``) of our payloads."""
-    payloads, avg = payload_file(csv, rows)
+    payloads, avg = payload_file(csv, rows, schema_id)
     records = records or rows
     command = producer_performance_command(
         settings.bootstrap_servers, topics.new("perftool"), records, payloads, heap="1g"
@@ -316,18 +331,17 @@ def main() -> int:
         rates = rate_accuracy(settings, topics, csv, seconds)
         pairs = []  # (ours, tool) back to back: the tool's speed swings between minutes
         for _ in range(args.pairs):
-            pairs.append(
-                (
-                    ours_unthrottled(settings, topics, small, rows),
-                    producer_performance(settings, topics, small, rows),
-                )
-            )
+            ours = ours_unthrottled(settings, topics, small, rows)
+            tool = producer_performance(settings, topics, small, rows, ours["schema_id"])
+            pairs.append((ours, tool))
             topics.cleanup()  # 2 x 390 MB per pair
         ours, tool = sorted(pairs, key=lambda pair: pair[0]["eps"] / pair[1]["eps"])[
             len(pairs) // 2
         ]
         # the tool's fixed CPU cost (JVM start, JIT, connecting), to compare CPU per event
-        tool_start = producer_performance(settings, topics, small, rows, records=1000)
+        tool_start = producer_performance(
+            settings, topics, small, rows, ours["schema_id"], records=1000
+        )
         ours_python = ours_unthrottled(settings, topics, small, rows, encoding="off")
         naive = naive_baseline(settings, topics, small, rows)
         memory = peak_memory(settings, topics, dataset(big_rows))
