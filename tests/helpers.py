@@ -164,3 +164,16 @@ def write_loans_csv(path: Path, source: Path, rows: int, id_prefix: str = "") ->
             ids.append(row[at])
             writer.writerow(row)
     return ids
+
+
+def restart_registry() -> None:
+    """``python -m devstack restart-registry`` in the stack's environment."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [str(REPO / "scripts" / "env.sh"), sys.executable, "-m", "devstack", "restart-registry"],
+        cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"restart-registry failed:\n{result.stdout}\n{result.stderr}"

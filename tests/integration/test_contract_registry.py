@@ -1,9 +1,6 @@
-"""The contract in the real schema registry, read back with confluent-kafka's stock JSON
-deserializer (the writer's schema taken from the registry by the id in each message).
-
-The producer is not switched to typed events yet: these events are framed here, as the
-producer will frame them (``loanstream.kafka.registry.frame``), from every row of the real
-sample typed by the contract."""
+"""The contract in the real schema registry: read back with confluent-kafka's stock JSON
+deserializer (the writer's schema taken from the registry by the id in each message), evolved,
+refused, unreachable, restarted, and what the producer does in each case."""
 
 from __future__ import annotations
 
@@ -25,6 +22,8 @@ from loanstream.contract.convert import Layout
 from loanstream.contract.fields import OUTCOME_COLUMNS
 from loanstream.contract.schema import json_schema, schema_text
 from loanstream.kafka.registry import RegistryError, ValueSchemas, frame
+from loanstream.produce.producer import EventProducer, ProduceError
+from tests.helpers import read_events, read_topic, restart_registry, temp_topic
 from tests.resources import unique_name
 from tests.unit.test_contract import rows
 
@@ -111,3 +110,67 @@ def test_an_unreachable_registry_is_a_clear_error_within_ten_seconds() -> None:
         ValueSchemas(address).register("never_created", schema_text())
     assert time.monotonic() - started < 10
     assert address in str(unreachable.value) and "cannot reach" in str(unreachable.value)
+
+
+def test_the_producer_stops_before_producing_when_the_registry_refuses_its_contract(
+    live_settings, shared_csv: Path
+) -> None:
+    """A later schema with a required field the contract lacks: the producer's contract would
+    drop it, the registry refuses, the error names the field, and nothing is produced."""
+    wider = copy.deepcopy(json_schema())
+    wider["properties"]["channel"] = {"type": "string"}
+    wider["required"].append("channel")
+    with temp_topic(live_settings, partitions=1) as topic:
+        ValueSchemas(live_settings.schema_registry_url).register(
+            topic, json.dumps(wider, sort_keys=True)
+        )
+        with pytest.raises(ProduceError) as refused:
+            EventProducer(live_settings.kafka_config(), topic).produce_csv(shared_csv)
+        assert read_topic(live_settings, topic) == []
+    message = str(refused.value)
+    assert "field 'channel' removed" in message and "Nothing was produced" in message, message
+    assert refused.value.stats is not None and refused.value.stats.sent == 0
+
+
+def test_the_producer_fails_within_ten_seconds_when_the_registry_is_unreachable(
+    live_settings, shared_csv: Path
+) -> None:
+    address = "http://127.0.0.1:9/apis/ccompat/v7"
+    with temp_topic(live_settings, partitions=1) as topic:
+        started = time.monotonic()
+        with pytest.raises(ProduceError) as unreachable:
+            EventProducer(
+                live_settings.kafka_config(), topic, schema_registry_url=address
+            ).produce_csv(shared_csv)
+        assert time.monotonic() - started < 10
+        assert read_topic(live_settings, topic) == []
+    assert address in str(unreachable.value) and "Nothing was produced" in str(unreachable.value)
+
+
+def test_a_registry_restart_in_the_middle_of_a_run_does_not_stop_it(
+    live_settings, shared_csv: Path
+) -> None:
+    """The producer needs the registry once, before its first event; a paced run goes on while
+    the registry restarts, and every event reads back once it is up again."""
+    import threading
+
+    outcome: dict[str, object] = {}
+    with temp_topic(live_settings, partitions=1) as topic:
+        producer = EventProducer(live_settings.kafka_config(), topic)
+
+        def produce() -> None:
+            try:
+                outcome["stats"] = producer.produce_csv(shared_csv, rate=80, max_events=2000)
+            except BaseException as exc:  # reported by the assertion below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        time.sleep(1.5)
+        restart_registry()
+        assert thread.is_alive(), "the run ended before the registry restarted"
+        thread.join(90)
+        assert "error" not in outcome, outcome
+        events = read_events(live_settings, topic)
+    stats = outcome["stats"]
+    assert stats.delivered == len(events) == 2000 and stats.failed == 0

@@ -17,9 +17,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from devstack.process import read_pidfile
+from tests.helpers import restart_registry
 from tests.resources import unique_name
 
 pytestmark = pytest.mark.integration
@@ -83,15 +81,6 @@ def subject(client: SchemaRegistryClient) -> Iterator[str]:
     with contextlib.suppress(SchemaRegistryError):
         client.delete_subject(name)
         client.delete_subject(name, permanent=True)
-
-
-def restart_registry() -> None:
-    """``python -m devstack restart-registry`` in the stack's environment."""
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "env.sh"), sys.executable, "-m", "devstack", "restart-registry"],
-        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"restart-registry failed:\n{result.stdout}\n{result.stderr}"
 
 
 def test_backward_compatibility_accepts_an_optional_field_and_refuses_a_removed_one(
