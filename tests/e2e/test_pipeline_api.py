@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from loanstream.config import Settings
-from tests.helpers import landed_csv, query, read_topic, unique_name, write_loans_csv
+from loanstream.contract import fields
+from tests.helpers import (
+    landed_csv,
+    query,
+    read_events,
+    read_topic,
+    stock_reader,
+    unique_name,
+    write_loans_csv,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -33,9 +42,12 @@ def landed() -> Iterator[contextlib.ExitStack]:
 
 
 def test_triggered_run_succeeds_and_summary_log_matches_postgres(
-    dag_runner, settings: Settings, shared_csv: Path
+    dag_runner, settings: Settings, shared_csv: Path, resources
 ) -> None:
-    topic = unique_name("e2e")
+    """A run triggered with params: every task succeeds, the summary's counts are Postgres's,
+    and what leaves the system reads with confluent-kafka's stock deserializer alone: the
+    typed events (no outcome column), and the scores republished to the scored topic."""
+    topic = resources.adopt_topic(unique_name("e2e"))
     run_id = dag_runner.trigger(
         DAG_ID,
         {
@@ -68,12 +80,23 @@ def test_triggered_run_succeeds_and_summary_log_matches_postgres(
     assert summary["produced"] == 600 and summary["missing"] == 0
     assert "created via the Kafka Admin API" in dag_runner.log(DAG_ID, run_id, "create_topic")
     assert "opening the consumers" in dag_runner.log(DAG_ID, run_id, "wait_for_events")
+    assert summary["dropped_columns"]["loan_status"] == 600  # outcomes never leave the file
+    assert summary["value_schema"]["subject"] == f"{topic}-value"
+    produce_log = dag_runner.log(DAG_ID, run_id, "produce_events")
+    assert "columns outside the loan_application v1 contract" in produce_log, produce_log[-3000:]
+    events = [event for _, event in read_events(settings, topic)]
+    assert len(events) == 600
+    assert all(list(event) == [*fields.FIELD_NAMES, "event_time"] for event in events)
+    assert all(isinstance(event["int_rate"], float) for event in events)
+    read_score = stock_reader(settings, settings.scored_topic)
     republished = [
-        m
+        read_score(m.value())
         for m in read_topic(settings, settings.scored_topic)
         if dict(m.headers() or [])["src_topic"] == topic.encode()
     ]
     assert len(republished) == 600
+    assert {score["loan_id"] for score in republished} == {event["id"] for event in events}
+    assert all(isinstance(score["risk_score"], int) for score in republished)
 
 
 def test_bad_csv_fails_validation_produces_nothing_and_the_log_explains(
