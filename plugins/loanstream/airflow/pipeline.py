@@ -61,8 +61,9 @@ def pipeline_tasks(params: Any, *, wait_timeout: float = 600) -> dict[str, Any]:
         skip=params["skip"],
         execution_timeout=timedelta(hours=2),
         outlets=[TOPIC_ALIAS],
-        doc_md="Rate-controlled, idempotent producer: one keyed JSON event per row, with "
-        "lineage headers. Records the run in the run ledger (heartbeat, offsets, final state) "
+        doc_md="Rate-controlled, idempotent producer: one keyed, typed `loan_application` "
+        "event per row (docs/EVENTS.md), its schema registered as `<topic>-value` first, "
+        "with lineage headers; columns outside the contract dropped and counted. Records the run in the run ledger (heartbeat, offsets, final state) "
         "for the consumers; after the first event it waits (bounded) for them to be live. "
         "Progress in the log; stats (delivered count) to XCom. Emits an asset event for the "
         "topic (kafka://server/topic, through the alias) with the run's counts.",

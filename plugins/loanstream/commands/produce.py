@@ -16,7 +16,7 @@ log = logging.getLogger("loanstream.produce")
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     settings = Settings.from_env()
-    p = subparsers.add_parser("produce", help="stream a CSV to Kafka as JSON events")
+    p = subparsers.add_parser("produce", help="stream a CSV to Kafka as typed, registered loan_application events")
     p.add_argument(
         "--csv",
         default=str(settings.sample_csv),

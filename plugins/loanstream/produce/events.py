@@ -1,13 +1,12 @@
 """CSV rows -> loan application events.
 
-An event is one CSV row as a JSON object: every column, keyed by its header name, with the
+With ``typed=True`` (what the producer sends) an event is the row's typed ``loan_application``
+event of :mod:`loanstream.contract` (:mod:`.typed`): the contract's fields only, typed. Without
+it, an event is the row as a JSON object: every column, keyed by its header name, with the
 cell's text exactly as in the file (``" 36 months"`` keeps its space) and ``null`` for blanks
-(pandas' NaN), plus ``event_time`` (UTC ISO-8601) added when the event is produced. The Kafka
-key is the loan ``id`` as a string. Typing happens downstream, in ``scoring.preprocess_event``,
-so no information is lost in transit. With ``typed=True`` the events are the typed
-``loan_application`` events of :mod:`loanstream.contract` instead (:mod:`.typed`): what the
-producer sends. The untyped events are what older producers sent (the sink still reads them)
-and what the offline evaluation reads, as it needs the outcome columns.
+(pandas' NaN): what older producers sent (the sink still reads them) and what the offline
+evaluation reads, as it needs the outcome columns. Either way ``event_time`` (UTC ISO-8601) is
+added when the event is produced, and the Kafka key is the loan ``id`` as a string.
 
 The file is read as a stream (``chunk_rows`` rows at a time), so memory stays flat for files
 of any length: the plain loan rows by the native reader
