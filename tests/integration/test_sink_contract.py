@@ -30,7 +30,7 @@ from loanstream.contract import decision
 from loanstream.contract.schema import schema_text
 from loanstream.kafka.registry import ValueSchemas, frame, subject_for, unframe
 from loanstream.produce.events import finish_event, iter_event_batches
-from loanstream.sink import ScoringSink
+from loanstream.sink import ScoringSink, SinkError
 from loanstream.sink.redrive import Selection, redrive
 from tests.helpers import REPO, query, read_topic, temp_schema, temp_topic, unique_name
 
@@ -214,3 +214,38 @@ def test_foreign_and_unknown_schema_ids_are_dead_lettered_and_stay_so_when_redri
             dict(query(dsn, 'SELECT "offset", error FROM dead_letters WHERE resolved_at IS NULL'))
             == dead
         )
+
+
+def test_an_unreachable_registry_fails_the_run_and_loses_nothing(
+    live_settings: Settings, schema_registry_url: str, shared_csv: Path
+) -> None:
+    bodies = []
+    for batch in iter_event_batches(shared_csv, typed=True, max_events=6):
+        bodies += [
+            (k, finish_event(b, STAMP)) for k, b in zip(batch.keys, batch.bodies, strict=True)
+        ]
+    away = "http://127.0.0.1:9/apis/ccompat/v7"  # the discard port: nothing listens
+    with (
+        temp_topic(live_settings, partitions=1) as topic,
+        subjects(schema_registry_url, topic),
+        temp_schema(live_settings) as dsn,
+    ):
+        contract_id = ValueSchemas(schema_registry_url).register(topic, schema_text()).schema_id
+        producer = Producer(live_settings.kafka_config())
+        for i, (key, body) in enumerate(bodies):  # 3 unframed, then 3 framed
+            value = frame(contract_id, body) if i >= 3 else body
+            producer.produce(topic, key=key.encode(), value=value, headers=[("run_id", b"r")])
+        producer.flush(10)
+        group = unique_name("g")
+        kafka = live_settings.kafka_config()
+        with pytest.raises(SinkError) as failed:
+            ScoringSink(kafka, dsn, topic, group=group, schema_registry_url=away).run()
+        assert away in str(failed.value) and f"schema id {contract_id}" in str(failed.value)
+        assert query(dsn, "SELECT count(*) FROM dead_letters") == [(0,)]
+        (stored,) = query(dsn, "SELECT count(*) FROM risk_scored")[0]
+        assert stored < 6  # no framed event was stored (unframed ones before them may be)
+        again = ScoringSink(kafka, dsn, topic, group=group).run()
+        assert again.scored == 6 - stored and again.dead_lettered == 0
+        assert query(dsn, "SELECT count(*), count(DISTINCT src_offset) FROM risk_decisions") == [
+            (6, 6)
+        ]
