@@ -9,6 +9,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from loanstream.config import Settings
+from loanstream.contract import decision
 from loanstream.kafka.registry import unframe
 from loanstream.produce.producer import EventProducer
 from loanstream.sink import FencedError, ScoringSink
@@ -170,8 +171,9 @@ def test_republish_to_scored_topic(
         out = read_topic(live_settings, scored)
     assert stats.republished == 50
     assert sorted(m.key().decode() for m in out) == sorted(ids)
-    payload = orjson.loads(out[0].value())
-    assert {"loan_id", "risk_score", "risk_band", "decision", "reasons"} <= set(payload)
+    schema_id, body = unframe(out[0].value())  # framed: risk_decision's id in the registry
+    payload = orjson.loads(body)
+    assert schema_id is not None and tuple(payload) == decision.FIELD_NAMES
     assert dict(out[0].headers())["src_topic"] == topic.encode()
 
 

@@ -147,3 +147,10 @@ def test_docs_events_holds_the_generated_field_table() -> None:
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "EVENTS.md").read_text()
     assert generated_section() in doc, "run python -m loanstream.contract.docs, paste the table"
+
+
+def test_docs_events_holds_the_generated_decision_table() -> None:
+    from loanstream.contract.docs import decision_section
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "EVENTS.md").read_text()
+    assert decision_section() in doc, "run python -m loanstream.contract.docs, paste the table"

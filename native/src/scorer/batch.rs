@@ -1,9 +1,13 @@
 //! The Python API: `BatchScorer`, a compiled rule set that scores batches of messages.
 
+use std::collections::HashSet;
+use std::sync::RwLock;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use super::framing::event_json;
 use super::limits::Limits;
 use super::message::{read_meta, Meta};
 use super::rules::{rule_field, rule_value, Field, Rule, Test, Value};
@@ -19,6 +23,7 @@ pub(crate) struct BatchScorer {
     pub(crate) version: String,
     pub(crate) limits: Limits,
     pub(crate) as_of_columns: bool, // write features_as_of, features_as_of_basis after purpose
+    pub(crate) schema_ids: RwLock<HashSet<u32>>, // framed values read with these ids (from Python)
 }
 
 #[pymethods]
@@ -119,7 +124,24 @@ impl BatchScorer {
             version,
             limits,
             as_of_columns,
+            schema_ids: RwLock::new(HashSet::new()),
         })
+    }
+
+    /// Read framed values (Confluent's wire format) with these schema ids from now on: ids
+    /// Python resolved to versions of the `loan_application` contract. A framed value with
+    /// any other id is declined (Python resolves it, then scores it or dead-letters it).
+    fn accept_schema_ids(&self, ids: Vec<u32>) {
+        let mut accepted = self.schema_ids.write().unwrap_or_else(|e| e.into_inner());
+        accepted.extend(ids);
+    }
+
+    /// The schema ids whose framed values are read here, ascending.
+    fn accepted_schema_ids(&self) -> Vec<u32> {
+        let accepted = self.schema_ids.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<u32> = accepted.iter().copied().collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Score `messages` (confluent_kafka.Message). Returns (CSV lines for the scored ones,
@@ -144,6 +166,11 @@ impl BatchScorer {
             }
         }
         let slices: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+        let accepted = self
+            .schema_ids
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(); // a few ids: read once per batch, no lock while scoring
         let (out, declined, score_counts) = py.allow_threads(|| {
             let mut out: Vec<u8> = Vec::with_capacity(metas.len() * 320);
             let mut declined = Vec::new();
@@ -158,6 +185,10 @@ impl BatchScorer {
                 };
                 let value = slices[next_value];
                 next_value += 1;
+                let Some(value) = event_json(value, &accepted) else {
+                    declined.push(index);
+                    continue;
+                };
                 let start = out.len();
                 if !self.score_one(
                     value,

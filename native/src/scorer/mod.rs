@@ -12,7 +12,9 @@
 //! read as orjson reads them (an integer of up to 18 digits is a Python int, `float(int)` where
 //! a float is read; a fraction is the correctly rounded double; negative zero is declined);
 //! `event_time` is `YYYY-MM-DDTHH:MM:SS[.ffffff]` with `+00:00` or `Z`. Untyped events (every
-//! value text) and typed ones are read alike, field by field. Anything else is declined, never
+//! value text) and typed ones are read alike, field by field. A framed value (Confluent's wire
+//! format, `framing`) is read after its 5-byte header when Python has accepted its schema id
+//! (`BatchScorer.accept_schema_ids`), and declined otherwise. Anything else is declined, never
 //! guessed.
 //!
 //! The rule set comes from Python (`loanstream.native`), already parsed and validated from
@@ -25,6 +27,7 @@ mod batch;
 mod dates;
 mod features;
 mod fields;
+mod framing;
 mod inline;
 mod json;
 mod limits;

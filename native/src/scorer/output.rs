@@ -213,6 +213,7 @@ mod tests {
             version: "v1".into(),
             limits: Limits::python_defaults(),
             as_of_columns,
+            schema_ids: Default::default(),
         }
     }
 
@@ -263,5 +264,22 @@ mod tests {
         assert_eq!(counts[0], 1);
         assert!(row(&scorer(false), r#"{"id":"1"}"#).is_none()); // Python's to judge
         assert!(row(&scorer(false), "not json").is_none());
+    }
+
+    #[test]
+    fn a_framed_event_of_an_accepted_id_makes_the_row_of_its_json() {
+        use crate::scorer::framing::event_json;
+        use std::collections::HashSet;
+
+        let event = r#"{"id":"9","event_time":"2026-11-25T03:40:00Z","loan_amnt":1000.0,"term":36,"int_rate":12.5,"fico_range_low":650,"fico_range_high":654,"home_ownership":"RENT","purpose":"car","issue_d":"2016-09"}"#;
+        let mut framed = vec![0u8, 0, 0, 0, 42];
+        framed.extend_from_slice(event.as_bytes());
+        let accepted = HashSet::from([42u32]);
+        let json = event_json(&framed, &accepted).unwrap();
+        let as_text = |v: &[u8]| String::from_utf8(v.to_vec()).unwrap();
+        let scorer = scorer(true);
+        assert_eq!(row(&scorer, &as_text(json)), row(&scorer, event));
+        assert!(row(&scorer, event).is_some());
+        assert!(event_json(&framed, &HashSet::from([41u32])).is_none());
     }
 }

@@ -232,6 +232,7 @@ def create_app() -> FastAPI:
 
     @app.post("/api/dead-letters/redrive", dependencies=[_redrive_access()])
     def redrive(body: RedriveBody, request: Request) -> JSONResponse:
+        from loanstream.sink.errors import SinkError
         from loanstream.sink.redrive import RedriveError, Selection
         from loanstream.sink.redrive import redrive as run_redrive
         from loanstream.store.connect import pg_connect
@@ -246,7 +247,10 @@ def create_app() -> FastAPI:
             return _json({"error": str(exc)}, 400)
         dsn = postgres_dsn()
         with _db():  # the schema's answer (503) if it is behind
-            result = run_redrive(lambda: pg_connect(dsn, "loanstream-redrive"), selection)
+            try:
+                result = run_redrive(lambda: pg_connect(dsn, "loanstream-redrive"), selection)
+            except SinkError as exc:  # the schema registry, for a framed dead letter's new id
+                return _json({"error": str(exc)}, 503)
         log.info("Loanstream page: %s", result.human_line())
         return _json(result.to_dict())
 

@@ -19,6 +19,7 @@ import psycopg2
 from loanstream.commands._common import print_json
 from loanstream.config import Settings
 from loanstream.monitoring.queries import dead_letters
+from loanstream.sink.errors import SinkError
 from loanstream.sink.redrive import RedriveError, RedriveResult, Selection, redrive
 from loanstream.store.connect import first_line, pg_connect
 from loanstream.store.migrations import SchemaBehindError, check
@@ -86,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         result = redrive(lambda: _connect(settings.pg_dsn), selection, progress=progress)
     except SchemaBehindError as exc:
         log.error("%s; nothing was read", exc)
+        print_json({"error": str(exc)})
+        return 1
+    except SinkError as exc:  # the schema registry, for a framed dead letter's new id
+        log.error("%s", exc)
         print_json({"error": str(exc)})
         return 1
     except psycopg2.Error as exc:

@@ -8,7 +8,8 @@ fields that make it incompatible (the registry's own answer names only the kind 
 
 Framing is Confluent's wire format, which confluent-kafka's stock deserializers read: a zero
 byte, the schema id as 4 bytes big-endian, then the JSON. A reader takes the writer's schema
-from the registry by that id; no per-message validation is needed on the producer's side.
+from the registry by that id (:meth:`ValueSchemas.lookup`); no per-message validation is
+needed on the producer's side.
 """
 
 from __future__ import annotations
@@ -69,6 +70,16 @@ def incompatible_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 @dataclass(frozen=True)
+class WriterSchema:
+    """A schema as the registry holds it under an id: its type (``JSON``, ``AVRO``,
+    ``PROTOBUF``) and its text."""
+
+    schema_id: int
+    schema_type: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Registered:
     """A registered value schema: its subject and id."""
 
@@ -124,6 +135,28 @@ class ValueSchemas:
                 "is it running? (`make status`)"
             ) from None
         return Registered(subject, schema_id)
+
+    def lookup(self, schema_id: int) -> WriterSchema | None:
+        """The schema registered under ``schema_id`` (one request), or None when the registry
+        holds no such id; raise :class:`RegistryError` when it cannot be reached or fails."""
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        try:
+            schema = self.client.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                return None
+            raise RegistryError(
+                f"the schema registry at {self.url} failed to look up schema id {schema_id}: "
+                f"{exc.error_message} (HTTP {exc.http_status_code})"
+            ) from None
+        except Exception as exc:  # requests' connection errors, timeouts
+            raise RegistryError(
+                f"cannot reach the schema registry at {self.url} ({type(exc).__name__}) to look "
+                f"up schema id {schema_id}; is it running? (`make status`)"
+            ) from None
+        # the Confluent API leaves out schemaType for Avro, its first and default type
+        return WriterSchema(schema_id, schema.schema_type or "AVRO", schema.schema_str or "")
 
     def _versions(self, subject: str) -> list[int]:
         from confluent_kafka.schema_registry.error import SchemaRegistryError

@@ -38,6 +38,8 @@ from loanstream.scoring.features import (
 )
 from loanstream.scoring.limits import LIMITS, Limits
 from loanstream.scoring.rules import (
+    DECISIONS,
+    MAX_SCORE,
     OPERATORS,
     Rule,
     RuleSet,
@@ -52,8 +54,10 @@ from loanstream.scoring.table import rules_markdown_table
 __all__ = [
     "AS_OF_BASES",
     "AS_OF_FIELDS",
+    "DECISIONS",
     "FEATURE_FIELDS",
     "LIMITS",
+    "MAX_SCORE",
     "OPERATORS",
     "RULE_FIELDS",
     "Features",

@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 OPERATORS = ("<", "<=", ">", ">=", "==", "in", "between", "missing")
+MAX_SCORE = 100  # a risk score is the rules' points clamped to 0..MAX_SCORE
+# the decision of a score: below review_at, below decline_at, from decline_at on
+DECISIONS = ("approve", "review", "decline")
 
 
 @dataclass(frozen=True)
@@ -98,15 +101,16 @@ class RuleSet:
         return name
 
     def decision(self, score: int) -> str:
+        approve, review, decline = DECISIONS
         if score >= self.decline_at:
-            return "decline"
+            return decline
         if score >= self.review_at:
-            return "review"
-        return "approve"
+            return review
+        return approve
 
     def score_table(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The band and the decision of each score 0..100: the tables compiled scorers index."""
-        scores = range(101)
+        scores = range(MAX_SCORE + 1)
         return tuple(map(self.band, scores)), tuple(map(self.decision, scores))
 
     def uncompilable(self) -> str | None:
@@ -272,7 +276,7 @@ def load_rules(path: str | Path | None = None) -> RuleSet:
 def score_rule_by_rule(features: Features, ruleset: RuleSet) -> Score:
     """Rule by rule with :meth:`Rule.matches`: the definition the compiled form follows."""
     fired = [rule for rule in ruleset.rules if rule.matches(features)]
-    total = max(0, min(100, sum(rule.points for rule in fired)))
+    total = max(0, min(MAX_SCORE, sum(rule.points for rule in fired)))
     fired.sort(key=lambda rule: -rule.points)  # stable: file order among equal points
     return Score(
         risk_score=total,

@@ -1,11 +1,13 @@
 """Exactly-once sink: Kafka events scored into Postgres ``risk_scored``, in parts.
-May import: scoring, kafka, store.
+May import: scoring, kafka, store, contract.
 
-``app`` (the run loop, ``ScoringSink``), ``until`` (when a run is over), ``scorer`` (batches
-scored natively or in Python, dead letters), ``writer`` (the one transaction per batch),
-``offsets`` (stored offsets, the fence, partition leases), ``republisher``, ``stats`` and
-``rows`` (what a ``risk_scored`` row is), and ``redrive`` (dead letters scored again). See
-``app`` for how exactly-once holds."""
+``app`` (the run loop, ``ScoringSink``), ``consumer`` (its settings, natural batching),
+``until`` (when a run is over), ``scorer`` (batches scored natively or in Python, dead
+letters), ``schema_ids`` (which schema ids of framed events are the contract's, each resolved
+once), ``writer`` (the one transaction per batch), ``offsets`` (stored offsets, the fence,
+partition leases), ``republisher`` (framed ``risk_decision`` events), ``stats`` and ``rows``
+(what a ``risk_scored`` row is), and ``redrive`` (dead letters scored again). See ``app`` for
+how exactly-once holds."""
 
 from loanstream.sink.app import ScoringSink, pg_connect
 from loanstream.sink.errors import FencedError, SinkError

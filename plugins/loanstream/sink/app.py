@@ -28,15 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from loanstream.config import Settings, redact_dsn
 from loanstream.kafka import clients as kafka_clients
 from loanstream.kafka.topics import TopicError, topic_id, topic_partitions
 from loanstream.scoring import load_rules
+from loanstream.sink.consumer import poll_batch, sink_consumer
 from loanstream.sink.errors import SinkError
 from loanstream.sink.offsets import OffsetStore
 from loanstream.sink.republisher import Republisher
+from loanstream.sink.schema_ids import ContractSchemaIds
 from loanstream.sink.scorer import Batch, BatchScorer
 from loanstream.sink.stats import SinkStats
 from loanstream.sink.until import CaughtUp, Follow, RunEnd
@@ -70,7 +72,10 @@ class ScoringSink:
     :param group: consumer group: offsets are stored per group in Postgres.
     :param batch_size: most events in one batch (one transaction).
     :param poll_seconds: longest wait for the next event when none is ready.
-    :param republish_topic: also produce each scored event there (at-least-once).
+    :param republish_topic: also produce each scored event there (at-least-once), framed
+        with the id of ``risk_decision`` registered for it.
+    :param schema_registry_url: where the schema ids of framed events are resolved and the
+        republished events' schema is registered (default: the settings').
     :param migrations_dir: the schema migrations this code ships (default: the settings');
         the database must be at their newest version (checked once at start, never applied
         here: ``loanstream schema migrate``).
@@ -92,6 +97,7 @@ class ScoringSink:
         batch_size: int = 2000,
         poll_seconds: float = 0.1,
         republish_topic: str | None = None,
+        schema_registry_url: str | None = None,
         migrations_dir: Path | None = None,
         rules_path: Path | None = None,
         progress_seconds: float = 5.0,
@@ -106,12 +112,17 @@ class ScoringSink:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.republish_topic = republish_topic
-        self.migrations_dir = migrations_dir or Settings.from_env().migrations_dir
+        settings = Settings.from_env()
+        self.schema_registry_url = schema_registry_url or settings.schema_registry_url
+        self.migrations_dir = migrations_dir or settings.migrations_dir
         self.rules = load_rules(rules_path) if rules_path else load_rules()
         self.progress_seconds = progress_seconds
         self.lease = lease
         self._stop_requested = False
-        self.scorer = BatchScorer(self.rules, native, republish=bool(republish_topic))
+        self.scorer = BatchScorer(
+            self.rules, native, republish=bool(republish_topic),
+            schema_ids=ContractSchemaIds(self.schema_registry_url),
+        )  # fmt: skip
         self.offsets = OffsetStore(group, topic)
         self.writer = BatchWriter(self.offsets, keep_decisions=keep_decisions)
 
@@ -134,26 +145,6 @@ class ScoringSink:
             raise SinkError(f"{exc} (database {redact_dsn(self.pg_dsn)})") from None
         BatchWriter.prepare(conn)
         return conn
-
-    def _consumer(self) -> Consumer:
-        config = dict(self.kafka_config)
-        config.update(
-            {
-                "group.id": self.group,
-                "enable.auto.commit": False,  # Postgres holds the offsets; Kafka's are advisory
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": True,
-                "isolation.level": "read_committed",
-                "fetch.max.bytes": 52_428_800,
-                "max.partition.fetch.bytes": 4_194_304,
-                # Once its local queue is full, librdkafka waits fetch.queue.backoff.ms before
-                # fetching again: at the default 1000 ms the sink sat idle for most of a run
-                # (bare consume: 43k events/s; at 10 ms: ~390k, bench/bench_sink.py).
-                "fetch.queue.backoff.ms": 10,
-            }
-        )
-        return kafka_clients.consumer(config, f"score '{self.topic}'")
 
     def _partitions(self, wanted: list[int] | None) -> tuple[list[int], str | None]:
         """The partitions to consume, and the topic's id (None where the cluster keeps none)."""
@@ -206,7 +197,7 @@ class ScoringSink:
         conn = None
         try:
             stats.partitions, current_id = self._partitions(partitions)
-            consumer = self._consumer()
+            consumer = sink_consumer(self.kafka_config, self.group, self.topic)
             conn = self._connect()
             watermarks = self._watermarks(consumer, stats.partitions)
             if follow:
@@ -256,7 +247,7 @@ class ScoringSink:
                     for p in stats.partitions:
                         ledger.consumer_live(p)
                 republisher = (
-                    Republisher(self.kafka_config, self.republish_topic)
+                    Republisher(self.kafka_config, self.republish_topic, self.schema_registry_url)
                     if self.republish_topic
                     else None
                 )
@@ -332,19 +323,6 @@ class ScoringSink:
             stored = self.offsets.stored(conn, stats.partitions)
         return stored, None
 
-    def _poll(self, consumer: Consumer, limit: int) -> list[Message]:
-        """What is ready now, up to ``limit``; if nothing is, wait up to ``poll_seconds`` for
-        one event and take what came with it (natural batching)."""
-        messages = consumer.consume(num_messages=limit, timeout=0)
-        if messages:
-            return messages
-        first = consumer.poll(self.poll_seconds)
-        if first is None:
-            return []
-        if limit > 1:
-            return [first, *consumer.consume(num_messages=limit - 1, timeout=0)]
-        return [first]
-
     def _loop(
         self,
         consumer: Consumer,
@@ -388,7 +366,7 @@ class ScoringSink:
                         return
                 limits = until.limits()
                 batch = Batch()
-                for msg in self._poll(consumer, limit):
+                for msg in poll_batch(consumer, limit, self.poll_seconds):
                     err = msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:

@@ -11,6 +11,11 @@ batch locks its dead-letter rows (``FOR UPDATE``) and takes only those still ope
 lock; a killed batch rolls back whole; a resolved row is never selected again. The run id of
 a redriven row is the dead letter's, so the run's counts stay whole (produced = scored +
 dead-lettered). Columns: migration ``0002_dead_letter_redrive``.
+
+A dead letter holds the event's raw bytes, a framed one with its header: its schema id is
+resolved as the sink resolves it (``schema_ids``, once per redrive), so an event dead-lettered
+for a foreign id stays a dead letter with that reason, and the registry unreachable fails the
+batch (rolled back whole) with a ``SinkError`` naming its address.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from typing import Any
 
 from psycopg2.extras import execute_values
 
+from loanstream.config import Settings
 from loanstream.scoring import RuleSet, load_rules
 from loanstream.sink.rows import ROW_COLUMNS, score_value
+from loanstream.sink.schema_ids import ContractSchemaIds
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +181,13 @@ def select_ids(conn: Any, selection: Selection) -> list[int]:
         return [i for (i,) in cur.fetchall()]
 
 
-def _redrive_batch(conn: Any, ids: list[int], rules: RuleSet, result: RedriveResult) -> None:
+def _redrive_batch(
+    conn: Any,
+    ids: list[int],
+    rules: RuleSet,
+    result: RedriveResult,
+    schema_ids: ContractSchemaIds,
+) -> None:
     """One transaction: lock the still-open rows of ``ids``, score, store, mark."""
     with conn, conn.cursor() as cur:
         cur.execute(LOCK_SQL, (ids,))
@@ -187,6 +200,7 @@ def _redrive_batch(conn: Any, ids: list[int], rules: RuleSet, result: RedriveRes
             scored = score_value(
                 bytes(raw) if raw is not None else b"", rules, topic=topic,
                 partition=partition, offset=offset, run_id=run_id, payload=False,
+                schema_ids=schema_ids,
             )  # fmt: skip
             if isinstance(scored, str):
                 failing.append((dl_id, scored))
@@ -227,14 +241,18 @@ def redrive(
     redrive_id: str | None = None,
     batch: int = BATCH,
     progress: Callable[[RedriveResult], None] | None = None,
+    schema_ids: ContractSchemaIds | None = None,
 ) -> RedriveResult:
     """Score the dead letters ``selection`` matches again; see the module's docstring.
 
     :param connect: returns a new psycopg2 connection to the loanstream database.
     :param redrive_id: recorded in ``resolved_by`` (default ``redrive-<random>``).
     :param progress: called after each batch (the log's milestones).
+    :param schema_ids: resolves framed events' schema ids (default: in the registry at
+        ``LOANSTREAM_SCHEMA_REGISTRY_URL``, asked only if a framed one is selected).
     """
     rules = rules or load_rules()
+    schema_ids = schema_ids or ContractSchemaIds(Settings.from_env().schema_registry_url)
     result = RedriveResult(redrive_id or f"redrive-{uuid.uuid4().hex[:12]}")
     result.rules_version = rules.version
     started = time.monotonic()
@@ -243,7 +261,7 @@ def redrive(
         ids = select_ids(conn, selection)
         result.selected = len(ids)
         for start in range(0, len(ids), batch):
-            _redrive_batch(conn, ids[start : start + batch], rules, result)
+            _redrive_batch(conn, ids[start : start + batch], rules, result, schema_ids)
             result.seconds = time.monotonic() - started
             if progress is not None:
                 progress(result)

@@ -1,7 +1,10 @@
 """The republisher: scored events to a second topic, acknowledged before the batch commits.
 
 At-least-once into that topic (idempotent producer, keyed by loan id), with source
-topic/partition/offset headers for de-duplication downstream.
+topic/partition/offset headers for de-duplication downstream. Each value is a ``risk_decision``
+event (``loanstream.contract.decision``), framed with the id of that schema, which the
+republisher registers under ``<topic>-value`` (BACKWARD) when it starts: a stock
+deserializer reads it with the writer's schema from the registry.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 
+from loanstream.contract import decision
 from loanstream.kafka import clients as kafka_clients
+from loanstream.kafka.registry import RegistryError, ValueSchemas, frame
 from loanstream.sink.errors import SinkError
 from loanstream.sink.scorer import Batch
 
@@ -20,10 +25,19 @@ class Republisher:
 
     :param kafka_config: librdkafka settings of the source cluster (SASL/TLS included).
     :param topic: where scored events go (``LOANSTREAM_SCORED_TOPIC``).
+    :param registry_url: the schema registry where ``risk_decision`` is registered for
+        ``topic`` (``LOANSTREAM_SCHEMA_REGISTRY_URL``).
     """
 
-    def __init__(self, kafka_config: dict[str, Any], topic: str) -> None:
+    def __init__(self, kafka_config: dict[str, Any], topic: str, registry_url: str) -> None:
         self.topic = topic
+        try:
+            registered = ValueSchemas(registry_url).register(topic, decision.schema_text())
+        except RegistryError as exc:
+            raise SinkError(
+                f"cannot republish to '{topic}': {exc}; nothing was consumed"
+            ) from None
+        self.schema_id = registered.schema_id
         self._producer = kafka_clients.producer(
             {
                 **kafka_config,
@@ -47,8 +61,8 @@ class Republisher:
             while True:
                 try:
                     self._producer.produce(
-                        self.topic, key=key, value=value, headers=headers,
-                        on_delivery=on_delivery,
+                        self.topic, key=key, value=frame(self.schema_id, value),
+                        headers=headers, on_delivery=on_delivery,
                     )  # fmt: skip
                     break
                 except BufferError:

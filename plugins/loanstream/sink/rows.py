@@ -1,7 +1,10 @@
 """What the sink stores for one event: the ``risk_scored`` row, built from a Kafka message.
 
 ``score_message`` is the definition of a row (the native scorer writes exactly its rows or
-declines); ``csv_lines`` turns rows into the text ``COPY ... WITH (FORMAT csv)`` reads.
+declines); ``csv_lines`` turns rows into the text ``COPY ... WITH (FORMAT csv)`` reads. An
+event is a JSON object: as it is (the untyped events), or framed with the id of a version of
+the ``loan_application`` contract (``schema_ids``); the republish payload is a
+``risk_decision`` event (``loanstream.contract.decision``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any
 import orjson
 from confluent_kafka import Message
 
+from loanstream.kafka.registry import unframe
 from loanstream.scoring import ScoringError, apply_rules, preprocess_event
+from loanstream.sink.schema_ids import ContractSchemaIds
 
 FEATURE_COLUMNS = (
     "loan_id", "loan_amnt", "term_months", "int_rate", "annual_inc", "dti", "revol_util",
@@ -63,11 +68,17 @@ def _dump_reasons(reasons: list[str]) -> str:
 
 
 def score_message(
-    msg: Message, rules: Any, *, payload: bool = True
+    msg: Message,
+    rules: Any,
+    *,
+    payload: bool = True,
+    schema_ids: ContractSchemaIds | None = None,
 ) -> tuple[tuple, dict | None] | str:
     """One message -> (row for risk_scored, republish payload) or the dead-letter reason.
 
     With ``payload=False`` (no republishing) the payload is not built and is None.
+    ``schema_ids`` resolves the schema id of a framed value (without it, framed values are
+    dead-lettered: this reader knows no registry).
     """
     return score_value(
         msg.value(),
@@ -77,6 +88,7 @@ def score_message(
         offset=msg.offset(),
         run_id=header(msg.headers(), "run_id"),
         payload=payload,
+        schema_ids=schema_ids,
     )
 
 
@@ -89,11 +101,20 @@ def score_value(
     offset: int,
     run_id: str | None,
     payload: bool = True,
+    schema_ids: ContractSchemaIds | None = None,
 ) -> tuple[tuple, dict | None] | str:
     """An event's bytes and source position -> (row, payload) or the dead-letter reason: what
-    ``score_message`` does for a Kafka message, and the dead-letter redrive for a stored one."""
+    ``score_message`` does for a Kafka message, and the dead-letter redrive for a stored one
+    (a framed one too: its raw bytes are stored whole)."""
     if not value:
         return "empty value"
+    schema_id, value = unframe(value)
+    if schema_id is not None:
+        if schema_ids is None:
+            return f"framed with schema id {schema_id}: this reader resolves no schema ids"
+        reason = schema_ids.refusal(schema_id)
+        if reason is not None:
+            return reason
     try:
         event = orjson.loads(value)
     except orjson.JSONDecodeError as exc:

@@ -2,7 +2,9 @@
 
 Plain events go through the native scorer (``loanstream.native``) when it is built, the rest
 through Python's ``score_message``, with the same rows either way; a message that cannot be
-parsed or scored becomes a dead letter, whole (raw bytes) with the reason.
+parsed or scored becomes a dead letter, whole (raw bytes) with the reason. A framed event's
+schema id is Python's to resolve (``schema_ids``): the native scorer declines a framed event
+until Python has accepted its id, and is handed each id Python accepts, for later batches.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from loanstream.sink.rows import (
     kafka_text,
     score_message,
 )
+from loanstream.sink.schema_ids import ContractSchemaIds
 
 
 @dataclass
@@ -56,11 +59,21 @@ class BatchScorer:
     :param rules: the rule set.
     :param native: ``auto``, ``on`` or ``off`` (``LOANSTREAM_NATIVE_SCORING``).
     :param republish: also build the JSON payload republishing sends (Python path only).
+    :param schema_ids: resolves the schema ids of framed events (default: none are read).
     """
 
-    def __init__(self, rules: RuleSet, native: str = "auto", *, republish: bool = False) -> None:
+    def __init__(
+        self,
+        rules: RuleSet,
+        native: str = "auto",
+        *,
+        republish: bool = False,
+        schema_ids: ContractSchemaIds | None = None,
+    ) -> None:
         self.rules = rules
         self.republish = republish
+        self.schema_ids = schema_ids
+        self._native_ids = 0  # how many accepted ids the native scorer holds
         try:
             self._native, self.path = load_batch_scorer(rules, native)
         except (NativeScoringUnavailable, ValueError) as exc:
@@ -82,6 +95,11 @@ class BatchScorer:
         batch.native_rows = len(messages) - len(declined)
         for index in declined:
             self._score_in_python(messages[index], batch)
+        if self.schema_ids is not None:
+            accepted = self.schema_ids.accepted()
+            if len(accepted) > self._native_ids:  # ids first accepted in this batch
+                self._native.accept_schema_ids(accepted)
+                self._native_ids = len(accepted)
 
     def mix(self, batch: Batch) -> tuple[Counter, Counter]:
         """(bands, decisions) of the batch's scored rows."""
@@ -96,7 +114,9 @@ class BatchScorer:
     def _score_in_python(self, msg: Message, batch: Batch) -> None:
         """Score one message in Python: a row, or a dead letter with the reason."""
         partition, offset = msg.partition(), msg.offset()
-        result = score_message(msg, self.rules, payload=self.republish)
+        result = score_message(
+            msg, self.rules, payload=self.republish, schema_ids=self.schema_ids
+        )
         if isinstance(result, str):
             key = msg.key()
             batch.dead.append(
