@@ -218,3 +218,19 @@ def test_every_republish_payload_is_a_risk_decision(sample: str, shared_csv: Pat
         validator.validate(orjson.loads(orjson.dumps(payload)))
         assert tuple(payload) == decision.FIELD_NAMES
     assert {p["decision"] for p in payloads} == {"approve", "review", "decline"}
+
+
+def test_refused_ids_are_remembered_within_a_bound() -> None:
+    """Poison events with made-up ids can neither grow the cache without bound nor keep an
+    accepted id from being remembered."""
+    from loanstream.sink.schema_ids import REFUSALS_KEPT
+
+    ids, asked = schema_ids()
+    assert ids.refusal(CONTRACT_ID) is None
+    made_up = range(10**6, 10**6 + 3 * REFUSALS_KEPT)
+    for schema_id in made_up:
+        assert ids.refusal(schema_id) is not None
+    assert len(ids._refusals) == REFUSALS_KEPT + 1  # the accepted id and the last refused
+    assert ids.accepted() == [CONTRACT_ID]
+    ids.refusal(made_up[-1])  # remembered: not asked again
+    assert len(asked) == 1 + len(made_up)

@@ -3,8 +3,8 @@ each id resolved in the schema registry once per process.
 
 A framed value (Confluent's wire format, :func:`loanstream.kafka.registry.unframe`) names its
 writer's schema by id. The first time the sink (or a dead-letter redrive) sees an id, it asks
-the registry for that schema, once; the answer is kept for the life of the process, whatever
-it was. **The rule:** an id is accepted when its schema is a JSON Schema whose ``title`` is
+the registry for that schema, once; an accepted id is kept for the life of the process, a
+refused one among the last ``REFUSALS_KEPT`` refused. **The rule:** an id is accepted when its schema is a JSON Schema whose ``title`` is
 the contract's name (``loanstream.contract.fields.NAME``, ``loan_application``). Every version
 the producer registers under ``<topic>-value`` has that title, and the registry holds those
 versions BACKWARD compatible, so the sink reads every one of them as it reads v1; the title
@@ -29,6 +29,8 @@ from loanstream.kafka.registry import RegistryError, ValueSchemas, WriterSchema
 from loanstream.sink.errors import SinkError
 
 Lookup = Callable[[int], WriterSchema | None]
+REFUSALS_KEPT = 1024  # refused ids remembered (oldest forgotten first): a flood of made-up
+# ids in poison events can neither grow the cache without bound nor stay refused forever
 
 
 def refusal(schema_id: int, schema: WriterSchema | None, url: str) -> str | None:
@@ -86,7 +88,12 @@ class ContractSchemaIds:
                 "registry (`make up`) or fix LOANSTREAM_SCHEMA_REGISTRY_URL, and re-run: the "
                 "consumer resumes from the offsets stored in Postgres"
             ) from None
-        reason = self._refusals[schema_id] = refusal(schema_id, schema, self.url)
+        reason = refusal(schema_id, schema, self.url)
+        if reason is not None:
+            refused = [i for i, why in self._refusals.items() if why is not None]
+            for oldest in refused[: max(0, len(refused) - REFUSALS_KEPT + 1)]:
+                del self._refusals[oldest]
+        self._refusals[schema_id] = reason
         return reason
 
     def accepted(self) -> list[int]:
