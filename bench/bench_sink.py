@@ -11,6 +11,9 @@
 (b) our sink as the DAG runs it: three ``python -m loanstream.cli consume --partition P``
     processes in parallel, one per partition, on another isolated schema: wall time from
     spawning them to all exited (every transaction committed), process start-up included;
+(a') the same as (a), on the same rows produced the way producers did before the contract
+    (untyped JSON with every column, unframed: what the topics' retention still holds), to
+    hold the typed, framed events to the speed of the untyped ones;
 (c) baseline: the rows the sink stored in (a), ``COPY ... TO STDOUT`` into memory, then timed
     ``COPY identical_table FROM STDIN`` (+ commit) into a fresh
     ``CREATE TABLE ... (LIKE risk_scored INCLUDING ALL)``: rows/s.
@@ -59,7 +62,7 @@ from loanstream.sink import (
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_producer import dataset  # noqa: E402
 from tests.helpers import temp_schema  # noqa: E402
-from tests.resources import delete_named, unique_name  # noqa: E402
+from tests.resources import delete_named, delete_subjects, unique_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTITIONS = 3
@@ -74,8 +77,9 @@ def emit(result: dict) -> dict:
 
 
 def serialised_events(csv_path: Path, rows: int) -> list[bytes]:
+    """The typed events (the JSON after the framing header: what the sink parses)."""
     values = []
-    for batch in iter_event_batches(csv_path, max_events=rows):
+    for batch in iter_event_batches(csv_path, max_events=rows, typed=True):
         values.extend(finish_event(body, utc_now_iso()) for body in batch.bodies)
     return values
 
@@ -189,6 +193,7 @@ def sink_one_process(
     rows: int,
     native: str = "on",
     keep_decisions: bool = True,
+    label: str = "",
 ) -> dict:
     sink = TimedSink(settings.kafka_config(), dsn, topic, group=unique_name("bench"), native=native,
                      keep_decisions=keep_decisions)  # fmt: skip
@@ -197,12 +202,35 @@ def sink_one_process(
     name = "a_sink_one_process" if native == "on" else "a_sink_one_process_python"
     if not keep_decisions:
         name += "_without_risk_decisions"
+    if label:
+        name += f"_{label}"
     return emit({"bench": name, "events": stats.consumed, "scored": stats.scored,
                  "scored_natively": stats.scored_natively,
                  "dead_lettered": stats.dead_lettered, "batches": stats.batches,
                  "seconds_first_poll_to_last_commit": round(sink.loop_seconds, 3),
                  "seconds_run_total": round(stats.seconds, 3),
                  "eps": round(stats.consumed / sink.loop_seconds, 1)})  # fmt: skip
+
+
+def produce_untyped(settings: Settings, topic: str, csv_path: Path) -> int:
+    """The rows as producers sent them before the contract: every column as text, unframed."""
+    from confluent_kafka import Producer
+
+    producer = Producer(settings.kafka_config(**{"linger.ms": 5, "compression.type": "lz4",
+                                                 "partitioner": "murmur2_random"}))  # fmt: skip
+    sent = 0
+    for batch in iter_event_batches(csv_path):
+        for key, body in zip(batch.keys, batch.bodies, strict=True):
+            while True:
+                try:
+                    producer.produce(topic, key=key, value=finish_event(body, utc_now_iso()),
+                                     headers=[("run_id", b"bench-untyped")])  # fmt: skip
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            sent += 1
+    assert producer.flush(120) == 0
+    return sent
 
 
 def sink_three_processes(settings: Settings, topic: str, dsn: str, rows: int) -> dict:
@@ -314,12 +342,17 @@ def main() -> int:
         topic = new_topic(settings, made)
         produced = EventProducer(settings.kafka_config(), topic).produce_csv(csv_path)
         assert produced.delivered == rows, produced
+        untyped_topic = new_topic(settings, made)
+        assert produce_untyped(settings, untyped_topic, csv_path) == rows
         with (
             temp_schema(settings) as dsn_a,
             temp_schema(settings) as dsn_b,
             temp_schema(settings) as dsn_p,
             temp_schema(settings) as dsn_n,
+            temp_schema(settings) as dsn_u,
         ):
+            # the same rows as untyped events (before the contract) and typed, framed ones
+            a_untyped = sink_one_process(settings, untyped_topic, dsn_u, rows, label="untyped")
             # without the risk_decisions write first, then as deployed: what keeping every
             # decision costs, side by side (issue 13)
             a_no_decisions = sink_one_process(settings, topic, dsn_n, rows, keep_decisions=False)
@@ -331,10 +364,13 @@ def main() -> int:
             parts = breakdown(values, dsn_b)
     finally:  # topics and consumer groups this run named (schemas: temp_schema drops them)
         delete_named(settings)
+        delete_subjects(settings.schema_registry_url, made)
     after = emit({"bench": "machine", "loadavg_after": load_average()})
     summary = emit({
         "bench": "summary",
         "a_over_c": round(a["eps"] / c["rows_per_s"], 3),
+        "a_untyped_over_c": round(a_untyped["eps"] / c["rows_per_s"], 3),
+        "a_typed_over_a_untyped": round(a["eps"] / a_untyped["eps"], 3),
         "a_without_risk_decisions_over_c": round(a_no_decisions["eps"] / c["rows_per_s"], 3),
         "a_over_c2_both_tables": round(a["eps"] / c2["rows_per_s"], 3),
         "a_python_over_c": round(a_python["eps"] / c["rows_per_s"], 3),
@@ -346,6 +382,9 @@ def main() -> int:
     print("| measurement | value | ratio to (c) |\n|---|---|---|")
     print(f"| (a) sink, 1 process, {PARTITIONS} partitions | {a['eps']:,.0f} events/s "
           f"({a['seconds_first_poll_to_last_commit']} s) | **{summary['a_over_c']}** |")  # fmt: skip
+    print(f"| (a') the same rows as untyped, unframed events (before the contract) | "
+          f"{a_untyped['eps']:,.0f} events/s | {summary['a_untyped_over_c']} (typed ÷ untyped: "
+          f"**{summary['a_typed_over_a_untyped']}**) |")  # fmt: skip
     print(f"| (a) the same without the `risk_decisions` write | {a_no_decisions['eps']:,.0f} "
           f"events/s ({a_no_decisions['seconds_first_poll_to_last_commit']} s) | "
           f"{summary['a_without_risk_decisions_over_c']} |")  # fmt: skip
