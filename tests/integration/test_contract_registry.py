@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,14 @@ from loanstream.contract.fields import OUTCOME_COLUMNS
 from loanstream.contract.schema import json_schema, schema_text
 from loanstream.kafka.registry import RegistryError, ValueSchemas, frame
 from loanstream.produce.producer import EventProducer, ProduceError
-from tests.helpers import read_events, read_topic, restart_registry, temp_topic
+from tests.helpers import (
+    query,
+    read_events,
+    read_topic,
+    restart_registry,
+    temp_schema,
+    temp_topic,
+)
 from tests.resources import unique_name
 from tests.unit.test_contract import rows
 
@@ -150,27 +158,43 @@ def test_the_producer_fails_within_ten_seconds_when_the_registry_is_unreachable(
 def test_a_registry_restart_in_the_middle_of_a_run_does_not_stop_it(
     live_settings, shared_csv: Path
 ) -> None:
-    """The producer needs the registry once, before its first event; a paced run goes on while
-    the registry restarts, and every event reads back once it is up again."""
-    import threading
+    """A paced run with its sink beside it: the producer needs the registry once, before its
+    first event, and the sink once per schema id; both go on while the registry restarts, and
+    every event is scored, and reads back once the registry is up again."""
+    from loanstream.sink import ScoringSink
+    from loanstream.store.connect import pg_connect
+    from loanstream.store.ledger import RunLedger
+    from tests.integration.test_streaming_sink import sink_in_thread
 
+    run_id = unique_name("run")
     outcome: dict[str, object] = {}
-    with temp_topic(live_settings, partitions=1) as topic:
+    with temp_topic(live_settings, partitions=1) as topic, temp_schema(live_settings) as dsn:
+
+        def ledger() -> RunLedger:
+            return RunLedger(lambda: pg_connect(dsn), run_id, topic)
+
+        sink = ScoringSink(live_settings.kafka_config(), dsn, topic, group=unique_name("g"))
+        sink_thread, sunk = sink_in_thread(sink, ledger=ledger())
         producer = EventProducer(live_settings.kafka_config(), topic)
 
         def produce() -> None:
             try:
-                outcome["stats"] = producer.produce_csv(shared_csv, rate=80, max_events=2000)
+                outcome["stats"] = producer.produce_csv(
+                    shared_csv, rate=80, max_events=2000, run_id=run_id, ledger=ledger()
+                )
             except BaseException as exc:  # reported by the assertion below
                 outcome["error"] = exc
 
         thread = threading.Thread(target=produce)
         thread.start()
-        time.sleep(1.5)
+        time.sleep(2)
         restart_registry()
         assert thread.is_alive(), "the run ended before the registry restarted"
         thread.join(90)
-        assert "error" not in outcome, outcome
+        sink_thread.join(60)
+        assert "error" not in outcome and "error" not in sunk, (outcome, sunk)
         events = read_events(live_settings, topic)
+        ((scored,),) = query(dsn, "SELECT count(*) FROM risk_scored")
     stats = outcome["stats"]
     assert stats.delivered == len(events) == 2000 and stats.failed == 0
+    assert sunk["stats"].consumed == scored == 2000 and sunk["stats"].dead_lettered == 0
