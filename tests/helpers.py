@@ -147,8 +147,13 @@ def murmur2_partition(key: bytes, partitions: int) -> int:
 
 
 def write_loans_csv(path: Path, source: Path, rows: int, id_prefix: str = "") -> list[str]:
-    """The first ``rows`` rows of ``source`` with ids made unique by ``id_prefix``; returns ids."""
+    """The first ``rows`` rows of ``source`` with ids made unique by ``id_prefix``; returns ids.
+
+    ``id_prefix`` is digits: a loan id is digits in the ``loan_application`` contract, and the
+    producer rejects a row whose id is not."""
     import csv
+
+    assert id_prefix == "" or id_prefix.isdigit(), f"id_prefix {id_prefix!r}: digits only"
 
     ids = []
     with source.open(newline="", encoding="utf-8") as src, path.open("w", newline="") as out:

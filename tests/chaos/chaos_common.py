@@ -74,9 +74,9 @@ def build_mixed_topic(
     ensure_topic(settings.kafka_config(), topic, partitions=3, use_rpk=False)
     real = tmp / "real.csv"
     gen = tmp / "generated.csv"
-    ids = write_loans_csv(real, shared_csv, 10**9, id_prefix="r")
+    ids = write_loans_csv(real, shared_csv, 10**9, id_prefix="7")
     ids += write_loans_csv(
-        gen, REPO / "include" / "data" / "loan_applications_sample.csv", generated_rows, "g"
+        gen, REPO / "include" / "data" / "loan_applications_sample.csv", generated_rows, "8"
     )
     mixed = MixedTopic(topic, 3, 0, set(ids))
     producer = EventProducer(settings.kafka_config(), topic)

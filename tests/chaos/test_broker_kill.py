@@ -32,7 +32,7 @@ def _big_csv(shared_csv: Path, tmp: Path) -> tuple[Path, list[str]]:
     with out.open("w", newline="") as handle:
         for copy in range(COPIES):
             part = tmp / f"part{copy}.csv"
-            ids += write_loans_csv(part, shared_csv, 10**9, id_prefix=f"c{copy}-")
+            ids += write_loans_csv(part, shared_csv, 10**9, id_prefix=f"9{copy:02d}")
             lines = part.read_text().splitlines(keepends=True)
             handle.writelines(lines if copy == 0 else lines[1:])
     return out, ids

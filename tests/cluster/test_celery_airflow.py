@@ -56,14 +56,17 @@ def airflow_up(celery_airflow: CeleryAirflow, cluster_up: PrivateKafkaCluster) -
     return celery_airflow
 
 
-def loans_csv(stack: CeleryAirflow, shared_csv: Path, prefix: str) -> tuple[Path, list[str]]:
-    """6,000 loans with ids unique to ``prefix``, in the private stack's data directory."""
+def loans_csv(
+    stack: CeleryAirflow, shared_csv: Path, prefix: str, id_prefix: str
+) -> tuple[Path, list[str]]:
+    """6,000 loans with ids unique to ``id_prefix`` (digits), in the private stack's data
+    directory, in files named by ``prefix``."""
     out = stack.data_dir / f"{prefix}.csv"
     ids: list[str] = []
     with out.open("w", newline="") as handle:
         for copy in range(COPIES):
             part = stack.data_dir / f"{prefix}-part{copy}.csv"
-            ids += write_loans_csv(part, shared_csv, 10**9, id_prefix=f"{prefix}{copy}-")
+            ids += write_loans_csv(part, shared_csv, 10**9, id_prefix=f"{id_prefix}{copy}")
             lines = part.read_text().splitlines(keepends=True)
             handle.writelines(lines if copy == 0 else lines[1:])
             part.unlink()
@@ -189,7 +192,7 @@ def test_broker_killed_during_a_celery_dag_run(
     for trial in range(TRIALS):
         if not all(node.alive() for node in cluster.nodes):
             cluster.start()
-        csv, ids = loans_csv(stack, shared_csv, f"b{trial}x{seed}-")
+        csv, ids = loans_csv(stack, shared_csv, f"b{trial}x{seed}-", f"1{trial:03d}")
         topic = unique_name("cluster_dag")
         t0 = time.monotonic()
         run_id = trigger(stack, {"csv_path": str(csv), "rate": RATE, "topic": topic})
@@ -233,7 +236,7 @@ def test_celery_worker_killed_mid_score_events(airflow_up: CeleryAirflow, shared
                 stack.restart_worker(hostname)
         while stack.celery_workers() < stack.workers:
             time.sleep(2)
-        csv, ids = loans_csv(stack, shared_csv, f"c{trial}x{seed}-")
+        csv, ids = loans_csv(stack, shared_csv, f"c{trial}x{seed}-", f"2{trial:03d}")
         t0 = time.monotonic()
         run_id = trigger(
             stack, {"csv_path": str(csv), "rate": RATE, "topic": unique_name("cluster_w")}

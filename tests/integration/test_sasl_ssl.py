@@ -98,7 +98,7 @@ def test_topic_producer_sensor_and_sink_through_sasl_ssl(
     assert config["bootstrap.servers"] == f"127.0.0.1:{sasl_kafka.sasl_port}"
     topic, group = unique_name("sasl"), unique_name("sasl_group")
     csv = tmp_path / "loans.csv"
-    ids = write_loans_csv(csv, shared_csv, EVENTS, id_prefix=f"{topic}-")
+    ids = write_loans_csv(csv, shared_csv, EVENTS, id_prefix="9")
 
     with temp_schema(live_settings) as dsn:
         created = ensure_topic(config, topic, partitions=3, use_rpk=False)

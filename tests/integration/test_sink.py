@@ -211,7 +211,8 @@ def test_native_and_python_scoring_store_identical_tables(
                 assert (stats.consumed, stats.scored, stats.dead_lettered) == (4003, 4000, 3)
                 assert stats.inserted == 2000 and stats.updated == 2000
                 if mode == "on":
-                    assert stats.scored_natively == 4000
+                    # the first batch (700) in Python while its schema id is new, then natively
+                    assert stats.scored_natively == 4000 - 700
                 else:
                     assert stats.scored_natively == 0
                 tables[mode] = (

@@ -49,8 +49,8 @@ def test_a_recreated_topic_is_refused_not_skipped(
     live_settings: Settings, shared_csv: Path, tmp_path: Path
 ) -> None:
     old_csv, new_csv = tmp_path / "old.csv", tmp_path / "new.csv"
-    write_loans_csv(old_csv, shared_csv, 30, id_prefix="old-")
-    write_loans_csv(new_csv, shared_csv, 30, id_prefix="new-")  # as many events: same offsets
+    write_loans_csv(old_csv, shared_csv, 30, id_prefix="1")
+    write_loans_csv(new_csv, shared_csv, 30, id_prefix="2")  # as many events: same offsets
     with temp_topic(live_settings, partitions=1) as topic, temp_schema(live_settings) as dsn:
         group = unique_name("g")
         producer = EventProducer(live_settings.kafka_config(), topic)
