@@ -162,10 +162,11 @@ class Prometheus(Service):
     def healthy(self) -> bool:
         return ready(self.url)
 
-    # --- what it runs with: a changed port, token or setting restarts it --------------------
+    # --- what it runs with: a changed port, token, setting or template restarts it --------------------
     def fingerprint(self) -> str:
         values = self.values()
-        text = "\0".join([*self.argv(), *(f"{k}={values[k]}" for k in sorted(values)),
+        templates = [(TEMPLATES / f"{n}.in").read_text() for n in ("prometheus.yml", "alerts.yml")]
+        text = "\0".join([*self.argv(), *(f"{k}={values[k]}" for k in sorted(values)), *templates,
                           self.settings.get("LOANSTREAM_METRICS_TOKEN", "")])  # fmt: skip
         return hashlib.sha256(text.encode()).hexdigest()
 
