@@ -14,6 +14,8 @@ setting, port or token restarts Prometheus at the next ``make up`` (its data sta
 
 ``python3 -m devstack.prometheus check [OUT_DIR]`` renders both files with the current settings
 and runs ``promtool check config`` on them (and so ``check rules`` on the rules): ``make lint``.
+``python3 -m devstack.prometheus render OUT_DIR TARGET`` only renders them (docker compose's
+``prometheus-config`` service, for the ``prometheus`` container).
 """
 
 from __future__ import annotations
@@ -194,8 +196,18 @@ def check(out_dir: Path, env: Mapping[str, str], promtool: str = "promtool") -> 
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["render"] and len(argv) == 3:
+        prom = Prometheus(9090, argv[2], home=Path(argv[1]), run_dir=Path(argv[1]), log_dir=Path(argv[1]),
+                          env=os.environ)  # fmt: skip
+        try:
+            prom.write_files()
+        except ServiceError as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
+        print(f"rendered {prom.config_path} and alerts.yml (scraping {argv[2]})")
+        return 0
     if not argv or argv[0] != "check" or len(argv) > 2:
-        print("usage: python3 -m devstack.prometheus check [OUT_DIR]", file=sys.stderr)
+        print("usage: python3 -m devstack.prometheus check [OUT_DIR] | render OUT_DIR TARGET", file=sys.stderr)
         return 2
     if shutil.which("promtool") is None:
         print("promtool not found: run `make setup` (Debian's prometheus)", file=sys.stderr)
