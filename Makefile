@@ -74,6 +74,7 @@ lint: $(VENV_STAMP)
 	PYO3_PYTHON=$(PY) cargo clippy --quiet --release --locked --manifest-path native/Cargo.toml -- -D warnings; fi
 	@$(MAKE) --no-print-directory native-test
 	@bash -n scripts/*.sh .ci/run
+	@$(PYTHON) -m devstack.prometheus check
 
 bench: setup up
 	@if [ -f bench/run_all.py ]; then $(ENV) $(PY) bench/run_all.py; \

@@ -3,7 +3,8 @@
 Layout: everything under ``.local/`` (git-ignored): pid files in ``.local/run``, logs in
 ``.local/logs``, Kafka in ``.local/kafka``, Redis in ``.local/redis``, Postgres in
 ``.local/postgres`` (or ``/var/tmp/loanstream-<stack id>``), Airflow in ``.local/airflow``, the
-schema registry's application in ``.local/registry`` (its schemas in Postgres).
+schema registry's application in ``.local/registry`` (its schemas in Postgres), Prometheus in
+``.local/prometheus``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class StackConfig:
     registry_port: int
     registry_management_port: int
     registry_heap: str
+    prometheus_port: int
     kafka_timeout: float
     pg_timeout: float
     airflow_timeout: float
@@ -115,6 +117,7 @@ class StackConfig:
             registry_port=int(env.get("LOANSTREAM_SCHEMA_REGISTRY_PORT", "8081")),
             registry_management_port=int(env.get("LOANSTREAM_SCHEMA_REGISTRY_MANAGEMENT_PORT", "9000")),
             registry_heap=env.get("LOANSTREAM_SCHEMA_REGISTRY_HEAP_OPTS") or "-Xms128m -Xmx512m",
+            prometheus_port=int(env.get("LOANSTREAM_PROMETHEUS_PORT", "9090")),
             kafka_timeout=float(env.get("LOANSTREAM_KAFKA_START_TIMEOUT", "120")),
             pg_timeout=float(env.get("LOANSTREAM_PG_START_TIMEOUT", "60")),
             airflow_timeout=float(env.get("LOANSTREAM_AIRFLOW_START_TIMEOUT", "240")),
@@ -168,13 +171,19 @@ class StackConfig:
 
     @property
     def all_services(self) -> tuple[str, ...]:
-        return ("postgres", "schema-registry", *self.kafka_nodes, *self.celery_services, *self.airflow_services)
+        return ("postgres", "schema-registry", *self.kafka_nodes, *self.celery_services, *self.airflow_services,
+                "prometheus")  # fmt: skip
 
     @property
     def registry_url(self) -> str:
         """The local registry's Confluent-compatible API (what ``scripts/env.sh`` exports as
         ``LOANSTREAM_SCHEMA_REGISTRY_URL`` unless that is set)."""
         return f"http://127.0.0.1:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def prometheus_url(self) -> str:
+        """The local Prometheus (what ``scripts/env.sh`` exports as ``LOANSTREAM_PROMETHEUS_URL``)."""
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
     def value(self, key: str, default: str = "") -> str:
         """One variable of the environment the stack was configured with."""

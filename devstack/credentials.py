@@ -40,6 +40,7 @@ def fingerprint(env: Mapping[str, str]) -> str:
         env.get("AIRFLOW_PG_PASSWORD", ""),
         env.get("LOANSTREAM_AIRFLOW_ADMIN_PASSWORD", ""),
         kafka_client_fingerprint(env),
+        env.get("LOANSTREAM_METRICS_TOKEN", ""),  # the API server checks the metrics' token
     ]
     return hashlib.sha256(("\n".join(lines) + "\n").encode()).hexdigest()
 

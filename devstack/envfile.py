@@ -28,6 +28,7 @@ GENERATED = (
     ("POSTGRES_SUPERUSER_PASSWORD", "Postgres superuser (docker compose only)"),
     ("LOANSTREAM_REDIS_PASSWORD", "Redis, the CeleryExecutor's broker (LOANSTREAM_EXECUTOR=celery)"),
     ("LOANSTREAM_SCHEMA_REGISTRY_PG_PASSWORD", "Postgres role registry (the schema registry's storage)"),
+    ("LOANSTREAM_METRICS_TOKEN", "bearer token of /loanstream/metrics only (Prometheus scrapes with it)"),
 )
 _REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 

@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from devstack import airflow, credentials, kafka, postgres, registry
+from devstack import airflow, credentials, kafka, postgres, prometheus, registry
 from devstack.celery import CeleryWorker, Redis, workers_answering
 from devstack.config import StackConfig
 from devstack.process import (
@@ -78,6 +78,12 @@ class Stack:
             heap=shlex.split(cfg.registry_heap), base_env=e, **self._common(),
         )  # fmt: skip
 
+    def prometheus(self) -> prometheus.Prometheus:
+        """Prometheus, scraping this stack's Airflow API server (``/loanstream/metrics``)."""
+        cfg = self.cfg
+        return prometheus.Prometheus(cfg.prometheus_port, f"{cfg.airflow_host}:{cfg.airflow_port}",
+                                     home=cfg.local / "prometheus", env=self.env, **self._common())  # fmt: skip
+
     def redis(self) -> Redis:
         return Redis(self.cfg.local / "redis", self.cfg.redis_port,
                      self.env.get("LOANSTREAM_REDIS_PASSWORD", ""), **self._common())  # fmt: skip
@@ -94,6 +100,8 @@ class Stack:
             return self.redis()
         if name == "schema-registry":
             return self.registry()
+        if name == "prometheus":
+            return self.prometheus()
         if name.startswith("airflow-"):
             return next(s for s in self.airflow_components() if s.name == name)
         if name == "postgres" and (self.cfg.local / "postgres-base").is_file():
@@ -126,6 +134,8 @@ class Stack:
             and airflow.healthy(self.cfg.airflow_url)
             and self.registry().healthy()
             and self.registry().stamp_current()
+            and self.prometheus().healthy()
+            and self.prometheus().stamp_current()
         )
 
     # --- Kafka --------------------------------------------------------------------------------
@@ -263,6 +273,25 @@ class Stack:
         reg.wait_healthy(self.cfg.registry_timeout, interval=0.5)
         log(f"schema-registry: healthy ({reg.ccompat_url})")
 
+    # --- Prometheus ---------------------------------------------------------------------------
+    def prometheus_start(self) -> None:
+        """Render its files and start it (running with other settings: restarted); waits until
+        ready. Scraping starts at once: Airflow is up by now."""
+        prom = self.prometheus()
+        if prom.running():
+            if prom.stamp_current() and prom.healthy():
+                log(f"prometheus: already running (pid {prom.pid()})")
+                return
+            log("prometheus: its port, token or alert settings changed: restarting it")
+            self.stop([prom.name])
+        prom.write_files()
+        log(f"prometheus: starting on {prom.url} (scraping {prom.target}/loanstream/metrics; "
+            f"data {prom.home / 'data'})")  # fmt: skip
+        prom.launch()
+        prom.write_stamp()
+        prom.wait_healthy(interval=0.5)
+        log(f"prometheus: healthy ({prom.url}, LOANSTREAM_PROMETHEUS_URL)")
+
     # --- Airflow and Celery -------------------------------------------------------------------
     def airflow_start(self) -> None:
         components = self.airflow_components()
@@ -379,6 +408,7 @@ class Stack:
         if cfg.executor == "celery":
             self.workers_wait()
         self.registry_wait()
+        self.prometheus_start()
         self.stamps.stamp_executor(cfg.executor)
         self.stamps.stamp_credentials(self.env)
         log(f"stack up in {time.monotonic() - t0:.0f}s")
@@ -393,7 +423,7 @@ class Stack:
         # Airflow, its workers, Redis, the schema registry and Kafka together, then Postgres
         # (Airflow records its shutdown in it; the registry's connections close first)
         self.stop([*cfg.airflow_services, *self.known("celery-worker-"), "redis", "schema-registry",
-                   "kafka", "kafka-2", "kafka-3"])  # fmt: skip
+                   "kafka", "kafka-2", "kafka-3", "prometheus"])  # fmt: skip
         if (cfg.local / "postgres-base").is_file():
             self.stop(["postgres"])
         (cfg.run_dir / "postgres.pid").unlink(missing_ok=True)
@@ -431,6 +461,8 @@ class Stack:
                 addr = f"{cfg.pg_host}:{cfg.pg_port} (dbs {', '.join(filter(None, dbs))})"
             elif name == "schema-registry":
                 addr = f"127.0.0.1:{cfg.registry_port} (management :{cfg.registry_management_port})"
+            elif name == "prometheus":
+                addr = f"{cfg.prometheus_url} (scrapes /loanstream/metrics)"
             elif name == "airflow-api-server":
                 addr = f"{cfg.airflow_url} (UI + REST API)"
             else:

@@ -233,12 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         if uris:
             print(f"\nasset events: {', '.join(uris)}; {REPORT_DAG} (scheduled on risk_scored)"
                   " writes this run's band mix to band_reports")
+    prometheus = os.environ.get("LOANSTREAM_PROMETHEUS_URL", "http://127.0.0.1:9090")
     print(
         f"\nAirflow UI: {args.url}  — log in as `admin`; the password is the random"
         f" LOANSTREAM_AIRFLOW_ADMIN_PASSWORD that `make up` generated into {root / '.env'}"
         f" (read it there: grep LOANSTREAM_AIRFLOW_ADMIN_PASSWORD {root / '.env'})\n"
         f"This run: {args.url}/dags/{args.dag_id}/runs/{urllib.parse.quote(run_id)}\n"
-        f"The stream (counts, throughput, latency, lag, dead letters): {args.url}/loanstream/"
+        f"The stream (counts, throughput, latency, lag, dead letters): {args.url}/loanstream/\n"
+        f"Prometheus (the pipeline's metrics, alerts at /alerts): {prometheus}"
     )
     return 0 if state == "success" else 1
 

@@ -51,6 +51,8 @@ export LOANSTREAM_AIRFLOW_URL="http://${LOANSTREAM_AIRFLOW_HOST}:${LOANSTREAM_AI
 # The schema registry's Confluent-compatible API (the local Apicurio Registry `make up` starts),
 # unless set to another registry's URL.
 export LOANSTREAM_SCHEMA_REGISTRY_URL="${LOANSTREAM_SCHEMA_REGISTRY_URL:-http://127.0.0.1:${LOANSTREAM_SCHEMA_REGISTRY_PORT:-8081}/apis/ccompat/v7}"
+# The local Prometheus `make up` starts (scraping /loanstream/metrics, evaluating the alerts).
+export LOANSTREAM_PROMETHEUS_URL="${LOANSTREAM_PROMETHEUS_URL:-http://127.0.0.1:${LOANSTREAM_PROMETHEUS_PORT:-9090}}"
 
 # --- Airflow 3 configuration (env vars override airflow.cfg) ---
 _loanstream_secret() {

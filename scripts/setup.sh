@@ -2,7 +2,8 @@
 # One-time machine setup for the local stack; every step is skipped when already done.
 #
 #   scripts/setup.sh venv     # .venv from requirements.txt + `pip install -e .`
-#   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven, redis-server (if missing)
+#   scripts/setup.sh system   # Debian packages: postgresql, chromium, java, maven, redis-server,
+#                             # prometheus (if missing)
 #   scripts/setup.sh kafka    # Kafka jars from Maven Central into .local/kafka/libs
 #   scripts/setup.sh registry # the schema registry (Apicurio Registry, Maven Central) into .local/registry;
 #                             # checks for the Java 21+ it runs on
@@ -57,6 +58,20 @@ apt_install() {
     fi
 }
 
+# no_service_start CMD...: run CMD with services' start refused (policy-rc.d exits 101), so
+# Debian's prometheus/redis/postgresql packages do not start system-wide servers on their
+# default ports; an existing policy-rc.d (as in Docker images) is left as it is.
+no_service_start() {
+    local policy=/usr/sbin/policy-rc.d
+    if [ -e "$policy" ]; then "$@"; return; fi
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    local rc=0
+    "$@" || rc=$?
+    $SUDO rm -f "$policy"
+    return "$rc"
+}
+
 setup_venv() {
     if [ -x "$VENV/bin/python" ] && [ -f "$VENV_STAMP" ] \
         && [ "$VENV_STAMP" -nt requirements.txt ] && [ "$VENV_STAMP" -nt pyproject.toml ]; then
@@ -94,11 +109,14 @@ setup_system() {
     command -v mvn >/dev/null || missing+=(maven)
     # the CeleryExecutor's broker (LOANSTREAM_EXECUTOR=celery); the stack runs its own server
     command -v redis-server >/dev/null || missing+=(redis-server)
+    # Prometheus and promtool (the stack runs its own server; see no_service_start below)
+    command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
     command -v setsid >/dev/null || missing+=(util-linux)
     command -v sha1sum >/dev/null || missing+=(coreutils)
     if [ "${#missing[@]}" -gt 0 ]; then
-        apt_install "${missing[@]}"
+        no_service_start apt_install "${missing[@]}"
     fi
+    log "system: prometheus $(prometheus --version 2>&1 | head -n 1 | cut -d' ' -f3)"
     log "system: postgres $(pg_bin_dir), chromium $([ -x /usr/bin/chromium ] && echo /usr/bin/chromium), java $(java -version 2>&1 | head -n 1 | cut -d'"' -f2)"
 }
 

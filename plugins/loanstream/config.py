@@ -27,6 +27,8 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_SHARED_DATA                | ../shared/data (tests and benchmarks) |
 | LOANSTREAM_CONNECTION_FALLBACK        | none (a missing Airflow connection fails the task; ``env``: use the LOANSTREAM_* settings above instead, logged as a warning) |
 | LOANSTREAM_WATCH_GROUP                | loanstream-watcher (the consumer group of the AssetWatcher that wakes ``loan_stream_watcher``; never the sink's) |
+| LOANSTREAM_METRICS_RUNS               | 20 (the metrics show the state of the newest runs, and the lag of their topics) |
+| LOANSTREAM_METRICS_TOKEN              | (unset: /loanstream/metrics needs an Airflow login; set, generated into .env by ``make up``: a bearer token that opens the metrics and nothing else) |
 | LOANSTREAM_SCHEMA_REGISTRY_URL        | http://127.0.0.1:8081/apis/ccompat/v7 (a Confluent-compatible schema registry API: the local Apicurio Registry; Redpanda's under docker compose) |
 
 ``LOANSTREAM_DATA_DIRS`` (``os.pathsep``-separated) are the only directories runs read CSVs
@@ -90,6 +92,8 @@ class Settings:
     connection_fallback: str = "none"  # none | env (loanstream.airflow.hooks)
     watch_group: str = "loanstream-watcher"
     schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    metrics_runs: int = 20
+    metrics_token: str = field(default="", repr=False)  # a credential: never in a repr or log
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -125,6 +129,8 @@ class Settings:
             .lower(),
             watch_group=_env("LOANSTREAM_WATCH_GROUP", cls.watch_group),
             schema_registry_url=_env("LOANSTREAM_SCHEMA_REGISTRY_URL", cls.schema_registry_url).rstrip("/"),
+            metrics_runs=max(1, min(int(_env("LOANSTREAM_METRICS_RUNS", str(cls.metrics_runs))), 100)),
+            metrics_token=_env("LOANSTREAM_METRICS_TOKEN", ""),
         )
 
     def kafka_config(self, **overrides: str | int | bool) -> dict[str, str | int | bool]:

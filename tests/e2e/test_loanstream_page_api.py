@@ -127,7 +127,7 @@ def test_api_and_metrics_equal_postgres_and_redrive_once(
     text = body.decode()
     (produced_total,) = query(pg_dsn, "SELECT sum(delivered) FROM run_ledger")[0]
     assert "loanstream_last_run_latency_seconds_bucket{" in text
-    assert any(line.startswith("loanstream_events_produced_total ") for line in text.splitlines())
+    assert any(line.startswith("loanstream_events_produced_total{topic=") for line in text.splitlines())
     assert produced_total >= seeded.produced
     # a redrive: refused without the page's header (a cross-site form cannot send it)
     redrive = f"{page_url}/loanstream/api/dead-letters/redrive"

@@ -23,7 +23,8 @@ AIRFLOW_SERVICES = (
     "airflow-dag-processor",
     "airflow-triggerer",
 )
-EXPECTED = ("redpanda", "redpanda-console", "postgres", "airflow-init", *AIRFLOW_SERVICES)
+EXPECTED = ("redpanda", "redpanda-console", "postgres", "airflow-init", *AIRFLOW_SERVICES,
+            "prometheus-config", "prometheus")  # fmt: skip
 CLUSTER = ("redpanda-2", "redpanda-3", "redis", "airflow-worker-1", "airflow-worker-2")
 
 
@@ -246,3 +247,15 @@ def test_the_validator_rejects_a_broken_compose_file(tmp_path: Path) -> None:
     result = _validate(path)
     assert result.returncode != 0
     assert "depends_onn" in result.stderr
+
+
+def test_prometheus_is_rendered_by_devstack_and_scrapes_the_api_server(compose: dict) -> None:
+    services = compose["services"]
+    assert host_ports(services["prometheus"]) == {9090: 9090}
+    render = " ".join(services["prometheus-config"]["command"])
+    assert "devstack.prometheus render /etc/loanstream-prometheus airflow-apiserver:8080" in render
+    assert "--config.file=/etc/loanstream-prometheus/prometheus.yml" in services["prometheus"]["command"]
+    for volume in services["prometheus-config"]["volumes"]:
+        source = volume.split(":")[0]
+        assert not source.startswith("./") or (ROOT / source).exists(), volume
+    assert services["prometheus"]["depends_on"]["prometheus-config"]["condition"] == "service_completed_successfully"

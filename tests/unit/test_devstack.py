@@ -123,7 +123,9 @@ def test_config_modes_and_services() -> None:
     one = StackConfig.from_env(BASE_ENV, Path("/x"))
     assert one.kafka_nodes == ("kafka",) and one.kafka_ports == ((19092, 19093, 19094),)
     assert one.all_services == ("postgres", "schema-registry", "kafka", "airflow-scheduler",
-                                "airflow-dag-processor", "airflow-triggerer", "airflow-api-server")  # fmt: skip
+                                "airflow-dag-processor", "airflow-triggerer", "airflow-api-server",
+                                "prometheus")  # fmt: skip
+    assert one.prometheus_url == "http://127.0.0.1:9090"  # LOANSTREAM_PROMETHEUS_PORT's default
     assert (one.registry_port, one.registry_management_port) == (8081, 9000)  # the defaults
     assert one.registry_url == "http://127.0.0.1:8081/apis/ccompat/v7"
     three = StackConfig.from_env(

@@ -9,7 +9,8 @@ Routes (all behind Airflow's login: the UI's ``_token`` cookie or ``Authorizatio
 - ``GET /metrics``: Prometheus text.
 
 Reading needs the right to read Dag runs, a redrive the right to create them (the auth
-manager decides). The figures come from ``loanstream.monitoring``; this module only wires.
+manager decides). ``/metrics`` also opens to the metrics token (``LOANSTREAM_METRICS_TOKEN``,
+:mod:`loanstream.monitoring.access`), which opens nothing else. The figures come from ``loanstream.monitoring``; this module only wires.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from airflow.models.dag import DagModel
 from airflow.models.dagrun import DagRun
 from airflow.models.xcom import XComModel
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from loanstream.airflow.hooks import kafka_config, postgres_dsn
 from loanstream.config import Settings
@@ -64,7 +66,22 @@ def _redrive_access() -> Any:
     return Depends(requires_access_dag("POST", DagAccessEntity.RUN))
 
 
+async def _metrics_access(request: Request) -> None:
+    """The metrics token, or else Airflow's login with the right to read Dag runs."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user, requires_access_dag
+
+    from loanstream.monitoring.access import metrics_token_matches
+
+    if metrics_token_matches(request.headers.get("authorization"), Settings.from_env().metrics_token):
+        return
+    user = await get_user(request, None, await bearer_scheme(request))
+    requires_access_dag("GET", DagAccessEntity.RUN)(request, user)
+
+
 _LATENCY_CACHE: dict = {}  # latency of settled runs (loanstream.runs.figures)
+_SCRAPE_CACHE: dict = {}  # counts and latency of settled runs (loanstream.monitoring.scrape)
+_LAG_READERS: dict = {}  # the scrape's Kafka clients, kept (loanstream.runs.lag.LagReader)
 @contextlib.contextmanager
 def _db() -> Iterator[Any]:
     """A connection to the loanstream database for one request; closed after it. A database
@@ -138,6 +155,22 @@ def _with_airflow_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return runs
 
 
+_DAG_RUN_COUNTS_SQL = select(DagRun.dag_id, DagRun.state, func.count()).group_by(DagRun.dag_id, DagRun.state)
+_DAG_IDS_SQL = select(DagModel.dag_id)
+DAG_RUN_FINAL_STATES = ("success", "failed")  # always shown (0 too): an alert sees the first
+
+
+def _dag_run_counts() -> dict[str, dict[str, int]]:
+    """Runs of each Dag of this Airflow (loanstream's) by state, from its metadata database."""
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        found = {d: dict.fromkeys(DAG_RUN_FINAL_STATES, 0) for (d,) in session.execute(_DAG_IDS_SQL)}
+        for dag_id, state, n in session.execute(_DAG_RUN_COUNTS_SQL):
+            found.setdefault(dag_id, dict.fromkeys(DAG_RUN_FINAL_STATES, 0))[str(state)] = n
+    return found
+
+
 def _json(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status, headers=HEADERS)
 
@@ -157,11 +190,13 @@ def create_app() -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def page(request: Request) -> Any:
         from airflow.api_fastapi.app import get_auth_manager
-        from airflow.api_fastapi.core_api.security import get_user
+        from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
 
-        try:
-            await get_user(request, None, None)  # the UI's session cookie
+        try:  # the UI's session cookie (or a bearer token: the metrics token is refused here)
+            await get_user(request, None, await bearer_scheme(request))
         except HTTPException:
+            if request.headers.get("authorization"):  # an API client, not a browser: no login page
+                raise
             here = request.scope.get("root_path", "") + "/"
             return RedirectResponse(get_auth_manager().get_url_login(next_url=here), 303)
         text = (STATIC / "index.html").read_text(encoding="utf-8")
@@ -254,34 +289,41 @@ def create_app() -> FastAPI:
         log.info("Loanstream page: %s", result.human_line())
         return _json(result.to_dict())
 
-    @app.get("/metrics", dependencies=read)
+    @app.get("/metrics", dependencies=[Depends(_metrics_access)])
     def metrics() -> PlainTextResponse:
         from loanstream.monitoring import metrics as prom
-        from loanstream.monitoring import queries
-        from loanstream.runs import figures
-        from loanstream.runs.lag import LagError, partition_lag
+        from loanstream.monitoring import queries, scrape
+        from loanstream.runs.lag import LagReader
 
+        settings = Settings.from_env()
         errors: dict[str, str] = {}
-        totals = last = None
+        totals = found = dag_runs = None
         try:
             with _db() as conn:
                 totals = queries.totals(conn)
-                newest = figures.recent_runs(conn, 1, latency=False)
-                last = figures.run_detail(conn, newest[0]["run_id"]) if newest else None
+                found = scrape.read(conn, _SCRAPE_CACHE, settings.metrics_runs)
         except HTTPException as exc:
             errors["postgres"] = str(exc.detail)
-        lag_by_topic: dict[str, dict[int, int]] = {}
-        settings = Settings.from_env()
-        topics = {settings.topic} | ({last["topic"]} if last else set())
-        for topic in sorted(topics):
-            try:
-                found = partition_lag(kafka_config(check=False), postgres_dsn(), topic,
-                                      settings.consumer_group)  # fmt: skip
-            except (LagError, ValueError) as exc:
-                errors[f"lag:{topic}"] = str(exc)
-                continue
-            lag_by_topic[topic] = {p["partition"]: p["lag"] for p in found["partitions"]}
-        text = prom.render(totals=totals, last_run=last, lag=lag_by_topic, errors=errors)
+        try:
+            dag_runs = _dag_run_counts()
+        except Exception as exc:  # noqa: BLE001 - the rest of the metrics still answer
+            log.warning("Loanstream metrics: cannot count Dag runs (%s)", exc)
+            errors["dag_runs"] = str(exc)
+        topics = sorted({settings.topic} | {r["topic"] for r in (found.runs if found else [])})
+        config = kafka_config(check=False)
+        reader = _LAG_READERS.get(repr(sorted(config.items())))
+        if reader is None:  # the first scrape, or the Kafka connection changed
+            for old in _LAG_READERS.values():
+                old.close()
+            _LAG_READERS.clear()
+            reader = _LAG_READERS[repr(sorted(config.items()))] = LagReader(config)
+        lag, lag_errors = reader.read(postgres_dsn(), topics, settings.consumer_group)
+        errors.update({f"lag:{topic}": why for topic, why in lag_errors.items()})
+        text = prom.render(
+            totals=totals, last_run=found.last_run if found else None, lag=lag, errors=errors,
+            topics=found.topics if found else None, runs=found.runs if found else None,
+            dag_runs=dag_runs,
+        )  # fmt: skip
         return PlainTextResponse(text, media_type=prom.CONTENT_TYPE, headers=HEADERS)
 
     return app

@@ -36,6 +36,11 @@ SELECT run_id, topic, state, attempt, source_file, sent, delivered, failed, reje
        started_at, heartbeat_at, finished_at
 FROM run_ledger WHERE run_id = %s ORDER BY started_at DESC LIMIT 1
 """
+RUNS_BY_ID_SQL = """
+SELECT run_id, topic, state, attempt, source_file, sent, delivered, failed, rejected, message,
+       started_at, heartbeat_at, finished_at
+FROM run_ledger WHERE run_id = ANY(%s)
+"""
 _RUN_FIELDS = (
     "run_id", "topic", "state", "attempt", "source_file", "sent", "delivered", "failed",
     "rejected", "message", "started_at", "heartbeat_at", "finished_at",
@@ -191,6 +196,20 @@ def recent_runs(
         cur.execute(RUNS_SQL, (limit,))
         runs = [_run_row(row) for row in cur.fetchall()]
         return _complete(runs, cur, latency, cache) if runs else []
+
+
+def runs_counts(conn: Any, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The ledger's runs ``run_ids`` with their counts and mix, no latency (the metrics' totals)."""
+    with conn.cursor() as cur:
+        cur.execute(RUNS_BY_ID_SQL, (list(run_ids),))
+        runs = [_run_row(row) for row in cur.fetchall()]
+        return _complete(runs, cur, latency=False) if runs else []
+
+
+def latency_histogram(conn: Any, run_id: str) -> dict[str, Any]:
+    """One run's latency histogram alone (see :func:`run_detail`)."""
+    with conn.cursor() as cur:
+        return _histogram(cur, run_id)
 
 
 def run_detail(conn: Any, run_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ brand-new broker's group coordinator was still loading.)
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import psycopg2
@@ -102,3 +103,81 @@ def partition_lag(
                      "lag": events_waiting(low, high, stored.get(partition))})  # fmt: skip
     return {"topic": topic, "group": group, "partitions": rows,
             "total": sum(r["lag"] for r in rows)}  # fmt: skip
+
+
+
+class LagReader:
+    """Events waiting per partition of several topics (as :func:`stored_lag`), for a process
+    that asks again and again (the metrics' scrape): its two Kafka clients (an admin client for
+    the partitions, a consumer that never subscribes for the end offsets) are made on the first
+    read and kept, which saves ~100 ms per read; any Kafka error drops them, the next read makes
+    new ones. One Postgres connection per read."""
+
+    def __init__(self, kafka_config: dict[str, Any], timeout: float = 5.0) -> None:
+        self.kafka_config = dict(kafka_config)
+        self.timeout = timeout
+        self._admin: Any = None
+        self._consumer: Any = None
+        self._lock = threading.Lock()
+
+    def _clients(self) -> tuple[Any, Any]:
+        if self._admin is None:
+            self._admin = kafka_clients.admin(self.kafka_config, "offsets of the scraped topics")
+            self._consumer = kafka_clients.consumer(
+                {**self.kafka_config, "group.id": "loanstream-watermarks", "enable.auto.commit": False},
+                "offsets of the scraped topics",
+            )
+        return self._admin, self._consumer
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+        self._admin = self._consumer = None
+
+    def read(self, pg_dsn: str, topics: list[str], group: str) -> tuple[dict[str, dict[int, int]], dict[str, str]]:
+        """``{topic: {partition: events waiting}}`` and ``{topic: why}`` for those that could not
+        be read (a topic that does not exist, Kafka or Postgres down)."""
+        with self._lock:
+            try:
+                return self._read(pg_dsn, topics, group)
+            except (TopicError, KafkaException) as exc:
+                self.close()
+                return {}, dict.fromkeys(topics, first_line(exc))
+
+    def _read(self, pg_dsn: str, topics: list[str], group: str) -> tuple[dict[str, dict[int, int]], dict[str, str]]:
+        lag: dict[str, dict[int, int]] = {}
+        errors: dict[str, str] = {}
+        admin, consumer = self._clients()
+        brokers = str(self.kafka_config.get("bootstrap.servers"))
+        partitions: dict[str, list[int]] = {}
+        for topic in topics:
+            try:
+                found = topic_partitions(admin, check_topic(topic), self.timeout, brokers)
+            except ValueError as exc:
+                errors[topic] = str(exc)
+                continue
+            if found is None:
+                errors[topic] = f"topic '{topic}' does not exist"
+            else:
+                partitions[topic] = found
+        if not partitions:
+            return lag, errors
+        try:
+            conn = pg_connect(pg_dsn, application_name="loanstream-lag")
+        except psycopg2.OperationalError as exc:
+            return {}, dict.fromkeys(topics, f"cannot read the stored offsets from Postgres ({first_line(exc)})")
+        try:
+            for topic, parts in partitions.items():
+                marks = {
+                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=self.timeout)
+                    for p in parts
+                }
+                try:
+                    stored = OffsetStore(group, topic).stored(conn, parts)
+                except psycopg2.Error as exc:
+                    errors[topic] = f"cannot read the stored offsets from Postgres ({first_line(exc)})"
+                    continue
+                lag[topic] = {p: events_waiting(low, high, stored.get(p)) for p, (low, high) in marks.items()}
+        finally:
+            conn.close()
+        return lag, errors
