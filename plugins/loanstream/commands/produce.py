@@ -10,6 +10,7 @@ from loanstream.config import Settings
 from loanstream.paths import PathNotAllowed, checked_csv
 from loanstream.produce.events import EventSourceError
 from loanstream.produce.producer import EventProducer, ProduceError, ProducerOptions
+from loanstream.runs.params import RunParamError, run_topic
 
 log = logging.getLogger("loanstream.produce")
 
@@ -39,8 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
+        topic = run_topic(args.topic, settings)
         csv_path = checked_csv(args.csv, allow_any_path=args.allow_any_path)
-    except PathNotAllowed as exc:
+    except (RunParamError, PathNotAllowed) as exc:
         log.error("%s", exc)
         print_json({"error": str(exc), "sent": 0, "delivered": 0, "failed": 0})
         return 2
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         linger_ms=args.linger_ms, batch_bytes=args.batch_bytes, compression=args.compression
     )
     config = settings.kafka_config(**{"bootstrap.servers": args.bootstrap})
-    producer = EventProducer(config, args.topic, options=options)
+    producer = EventProducer(config, topic, options=options)
     on_stop_signals(producer.stop)
     try:
         stats = producer.produce_csv(
