@@ -21,6 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from loanstream.kafka import clients as kafka_clients
 from loanstream.kafka.topics import TopicError, topic_partitions
 from loanstream.lendingclub.lines import SkippedLines, describe_skipped
+from loanstream.paths import CsvFile
 from loanstream.produce.events import Rejection, finish_event_now, iter_event_batches
 from loanstream.produce.rate import RateLimiter
 from loanstream.store.ledger import Heartbeat, LedgerError, RunLedger
@@ -167,7 +168,7 @@ class EventProducer:
 
     def produce_csv(
         self,
-        csv_path: str | Path,
+        csv_path: str | Path | CsvFile,
         *,
         rate: float = 0,
         max_events: int | None = None,
@@ -188,7 +189,8 @@ class EventProducer:
         :param error_state: the ledger state an exception leaves (``retrying`` when a retry
             of the task will follow, else ``failed``).
         """
-        csv_path = Path(csv_path)
+        if not isinstance(csv_path, CsvFile):  # an open file is read through its descriptor
+            csv_path = Path(csv_path)
         run_id = run_id or f"manual__{uuid.uuid4().hex[:12]}"
         stats = ProduceStats(
             topic=self.topic, target_rate=float(rate), run_id=run_id, source_file=str(csv_path)
@@ -265,7 +267,7 @@ class EventProducer:
 
     def _produce(
         self,
-        csv_path: Path,
+        csv_path: Path | CsvFile,
         stats: ProduceStats,
         offsets: dict[int, list[int]],
         rate: float,
