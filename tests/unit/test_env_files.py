@@ -106,3 +106,40 @@ def test_task_logs_are_private() -> None:
         env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.split() == ["0o700", "0o600"]
+
+
+def test_generate_writes_through_a_private_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mkstemp beside the target (0600 whatever the umask, an unpredictable name): a symlink
+    planted at the old predictable name ``.<name>.tmp<pid>`` is not followed."""
+    import stat
+
+    import loanstream.lendingclub.sample as sample
+    from loanstream.cli import main
+
+    seen: dict[str, object] = {}
+    replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        info = os.lstat(src)
+        seen.update(name=Path(src).name, folder=Path(src).parent, mode=stat.S_IMODE(info.st_mode),
+                    regular=stat.S_ISREG(info.st_mode))  # fmt: skip
+        replace(src, dst)
+
+    monkeypatch.setattr(sample.os, "replace", spy)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    predictable = tmp_path / f".out.csv.tmp{os.getpid()}"
+    predictable.symlink_to(victim)
+    out = tmp_path / "out.csv"
+    before = os.umask(0o022)
+    try:
+        assert main(["generate", "--rows", "20", "--seed", "1", "--out", str(out)]) == 0
+    finally:
+        os.umask(before)
+    assert seen["folder"] == tmp_path and seen["regular"] is True
+    assert seen["mode"] == 0o600 and seen["name"] != predictable.name
+    assert victim.read_text() == "keep" and out.stat().st_size > 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(["victim.txt", predictable.name, "out.csv"])  # nothing left behind
