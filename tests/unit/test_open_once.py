@@ -26,7 +26,7 @@ pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "include" / "data" / "loan_applications_sample.csv"
 SMALL = "id,loan_amnt,term\n1,1000, 36 months\n2,2000, 60 months\n"
-SECRET = "id,secret\n1,the-private-value\n"
+PRIVATE = "id,note\n1,the-private-value\n"
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     landing, private = tmp_path / "landing", tmp_path / "private"
     (landing / "sub").mkdir(parents=True)
     private.mkdir()
-    (private / "loans.csv").write_text(SECRET)
+    (private / "loans.csv").write_text(PRIVATE)
     monkeypatch.setenv("LOANSTREAM_DATA_DIRS", str(landing))
     return {"landing": landing, "private": private}
 
@@ -146,7 +146,7 @@ def test_every_reader_reads_the_descriptor_not_the_name(
     with open_data_csv(path) as csv_file:
         validated_before = csv_file.digest()
         replacement = dirs["landing"] / "other.csv"
-        replacement.write_text(SECRET)
+        replacement.write_text(PRIVATE)
         replacement.replace(path)  # the name now leads to another file
         result = validate_csv(csv_file, report_dir=tmp_path, run_id="r")
         events = [k for b in iter_event_batches(csv_file, native=native) for k in b.keys]
