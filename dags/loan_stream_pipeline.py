@@ -90,7 +90,8 @@ with DAG(
             pattern=TOPIC_PATTERN,
             title="Topic",
             description="Kafka topic for the events (letters, digits, '.', '_', '-': '2024' is "
-            "a topic name too).",
+            "a topic name too; not the scored topic, not starting with '_' or '-', and within "
+            "LOANSTREAM_TOPIC_PATTERN).",
         ),
         "partitions": Param(
             settings.partitions,

@@ -12,6 +12,7 @@ import sys
 
 from devstack.config import ConfigError, StackConfig
 from devstack.envfile import ROOT, ensure_secrets
+from devstack.private import set_umask
 from devstack.process import ServiceError, log_tail
 
 USAGE = "usage: python -m devstack {up|down|status|clean|restart-airflow|restart-registry|secrets}"
@@ -31,6 +32,7 @@ def fail(error: ServiceError) -> int:
 
 
 def main(argv: list[str]) -> int:
+    set_umask()  # every file the stack writes, and every process it starts, is private
     if len(argv) != 1:
         print(USAGE, file=sys.stderr)
         return 2

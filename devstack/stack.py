@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from devstack import airflow, credentials, kafka, postgres, prometheus, registry
+from devstack import airflow, credentials, kafka, postgres, private, prometheus, registry
 from devstack.celery import CeleryWorker, Redis, workers_answering
 from devstack.config import StackConfig
 from devstack.process import (
@@ -373,6 +373,10 @@ class Stack:
         cfg = self.cfg
         if not cfg.python.exists():
             raise ServiceError("stack", f"no {cfg.python}: run `make setup` first")
+        remembered = cfg.local / "postgres-base"
+        base = Path(remembered.read_text().strip()) if remembered.is_file() else None
+        for note in private.tighten(cfg.local, base):
+            log(note)
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         cfg.log_dir.mkdir(parents=True, exist_ok=True)
         airflow.ensure_secrets(cfg.local / "secrets", self.env)

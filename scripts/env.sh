@@ -13,19 +13,55 @@
 LOANSTREAM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export LOANSTREAM_ROOT
 
-# Read KEY=VALUE lines; a key already set is left alone. Values are shell words, so quotes
-# and ${OTHER} references work as in docker compose env files.
+# Everything the stack and its tools write (Kafka data, logs, task logs, validation reports,
+# which quote cell values) is private to this user.
+umask 077
+
+# Read KEY=VALUE lines; a key already set is left alone. Parsed as data, never run: the rules
+# of devstack/envfile.py (its parse_value is the definition; tests/unit/test_env_files.py holds
+# the two equal): 'single quotes' literal, "double quotes" or bare with ${OTHER}/$OTHER
+# references to variables set before, a bare value ends at " #".
+_loanstream_expand() {
+    local rest=$1 out="" name
+    while [[ "$rest" == *'$'* ]]; do
+        out+="${rest%%\$*}"
+        rest="${rest#*\$}"
+        if [[ "$rest" =~ ^\{([A-Za-z_][A-Za-z0-9_]*)\}(.*)$ ]] || [[ "$rest" =~ ^([A-Za-z_][A-Za-z0-9_]*)(.*)$ ]]; then
+            name="${BASH_REMATCH[1]}"
+            out+="${!name-}"
+            rest="${BASH_REMATCH[2]}"
+        else
+            out+='$'
+        fi
+    done
+    printf '%s' "$out$rest"
+}
+_loanstream_env_value() {
+    local raw=$1
+    raw="${raw#"${raw%%[![:space:]]*}"}"
+    raw="${raw%"${raw##*[![:space:]]}"}"
+    if [ "${#raw}" -ge 2 ] && [ "${raw:0:1}" = "'" ] && [ "${raw: -1}" = "'" ]; then
+        printf '%s' "${raw:1:${#raw}-2}"
+    elif [ "${#raw}" -ge 2 ] && [ "${raw:0:1}" = '"' ] && [ "${raw: -1}" = '"' ]; then
+        _loanstream_expand "${raw:1:${#raw}-2}"
+    else
+        raw="${raw%%[[:space:]]#*}" # a comment: from the first " #"
+        raw="${raw%"${raw##*[![:space:]]}"}"
+        _loanstream_expand "$raw"
+    fi
+}
 _loanstream_load_env_file() {
     local file=$1 line key
     [ -f "$file" ] || return 0
     while IFS= read -r line || [ -n "$line" ]; do
         line="${line#"${line%%[![:space:]]*}"}"
+        line="${line%"${line##*[![:space:]]}"}"
         case "$line" in '' | '#'*) continue ;; esac
-        line="${line#export }"
-        key="${line%%=*}"
-        [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+        [[ "$line" =~ ^(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+        key="${BASH_REMATCH[2]}"
         if [ -z "${!key+x}" ]; then
-            eval "export $line"
+            printf -v "$key" '%s' "$(_loanstream_env_value "${BASH_REMATCH[3]}")"
+            export "${key?}"
         fi
     done <"$file"
 }
@@ -60,8 +96,18 @@ _loanstream_secret() {
     [ -f "$f" ] && cat "$f"
     return 0
 }
+# Percent-encode $1 for a URL (urllib.parse.quote(safe="")), in bash: a secret never goes on
+# a command line (any user's `ps` shows every argv).
 _loanstream_urlquote() {
-    "${LOANSTREAM_PYTHON:-python3}" -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
+    local LC_ALL=C value=$1 out="" char i
+    for ((i = 0; i < ${#value}; i++)); do
+        char="${value:i:1}"
+        case "$char" in
+            [A-Za-z0-9_.~-]) out+="$char" ;;
+            *) printf -v char '%%%02X' "'$char"; out+="$char" ;;
+        esac
+    done
+    printf '%s\n' "$out"
 }
 export AIRFLOW_HOME="$LOANSTREAM_LOCAL/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$LOANSTREAM_ROOT/dags"
@@ -86,6 +132,9 @@ export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$LOANSTREAM_AIRFLOW_URL/executio
 export AIRFLOW__API__BASE_URL="$LOANSTREAM_AIRFLOW_URL"
 export AIRFLOW__API__HOST="$LOANSTREAM_AIRFLOW_HOST"
 export AIRFLOW__API__PORT="$LOANSTREAM_AIRFLOW_PORT"
+# Task logs quote rows and errors: private (Airflow's defaults are 0o775/0o664).
+export AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS="${AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS:-0o700}"
+export AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS="${AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS:-0o600}"
 export AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="${LOANSTREAM_AIRFLOW_WORKER_LOG_PORT:-8793}"
 export AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="${LOANSTREAM_AIRFLOW_TRIGGER_LOG_PORT:-8794}"
 export AIRFLOW__API__WORKERS="${AIRFLOW__API__WORKERS:-1}"

@@ -17,6 +17,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# what the stack writes is its user's only: .local/ 0700 (make up keeps it so: devstack/private.py)
+umask 077
+mkdir -p "$ROOT/.local"
+[ -f "$ROOT/.local/postgres-base" ] || chmod 700 "$ROOT/.local"
 
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"

@@ -9,6 +9,8 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_BOOTSTRAP_SERVERS          | 127.0.0.1:9092                       |
 | LOANSTREAM_TOPIC                      | loan_applications                    |
 | LOANSTREAM_SCORED_TOPIC               | scored-loans                         |
+| LOANSTREAM_TOPIC_PATTERN              | any legal Kafka topic name (the topics a run may use besides the rules of ``loanstream.runs.params``: scored topic refused, no leading ``_`` or ``-``) |
+| LOANSTREAM_MAX_LINE_BYTES             | 1048576 (1 MiB: a CSV line, its line break included, longer than this fails with its row) |
 | LOANSTREAM_PARTITIONS                 | 3                                    |
 | LOANSTREAM_RETENTION_MS               | 604800000 (7 days)                   |
 | LOANSTREAM_CONSUMER_GROUP             | loanstream-scorer                    |
@@ -47,6 +49,10 @@ from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
+# Kafka's legal topic names (its own check): 1-249 of a-z A-Z 0-9 . _ - ("." and ".." aside)
+KAFKA_TOPIC_NAME = r"^[a-zA-Z0-9._-]{1,249}$"
+MAX_LINE_BYTES = 1 << 20  # the default of LOANSTREAM_MAX_LINE_BYTES
+
 
 def _default_home() -> Path:
     """The project root: the first parent of the package that holds ``include/``."""
@@ -59,6 +65,17 @@ def _default_home() -> Path:
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _positive(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a positive whole number of bytes, got {raw[:40]!r}")
+    return value
 
 
 _KAFKA_SECURITY_ENV = {
@@ -77,6 +94,8 @@ class Settings:
     bootstrap_servers: str = "127.0.0.1:9092"
     topic: str = "loan_applications"
     scored_topic: str = "scored-loans"
+    topic_pattern: str = KAFKA_TOPIC_NAME  # the topics a run may use (loanstream.runs.params)
+    max_line_bytes: int = MAX_LINE_BYTES  # longest CSV line read, its line break included
     partitions: int = 3
     retention_ms: int = 7 * 24 * 3600 * 1000
     consumer_group: str = "loanstream-scorer"
@@ -108,6 +127,8 @@ class Settings:
             bootstrap_servers=_env("LOANSTREAM_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
             topic=_env("LOANSTREAM_TOPIC", cls.topic),
             scored_topic=_env("LOANSTREAM_SCORED_TOPIC", cls.scored_topic),
+            topic_pattern=_env("LOANSTREAM_TOPIC_PATTERN", cls.topic_pattern),
+            max_line_bytes=_positive("LOANSTREAM_MAX_LINE_BYTES", cls.max_line_bytes),
             partitions=int(_env("LOANSTREAM_PARTITIONS", str(cls.partitions))),
             retention_ms=int(_env("LOANSTREAM_RETENTION_MS", str(cls.retention_ms))),
             consumer_group=_env("LOANSTREAM_CONSUMER_GROUP", cls.consumer_group),

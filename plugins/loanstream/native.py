@@ -39,7 +39,6 @@ every other record to Python, which types or rejects it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 MODES = ("auto", "on", "off")
@@ -60,20 +59,23 @@ def import_compiled() -> Any:
     return _scoring_and_encoding
 
 
-def open_event_reader(path: Path, mode: str = "auto") -> tuple[Any | None, str]:
-    """(a native ``CsvEvents`` reading ``path`` or None, a few words on which).
+def open_event_reader(fd: int, max_line: int, mode: str = "auto") -> tuple[Any | None, str]:
+    """(a native ``CsvEvents`` reading the open file ``fd`` or None, a few words on which).
 
-    Raises ``FileNotFoundError`` (or another ``OSError``) as ``open`` does."""
+    The reader reads the descriptor the caller opened and checked
+    (:class:`loanstream.paths.CsvFile`), from offset 0 with its own cursor, never a path; it
+    takes no line longer than ``max_line`` bytes (``LOANSTREAM_MAX_LINE_BYTES``) and hands at
+    most ``max_line + 1`` bytes of one to Python, which refuses it."""
     if mode not in MODES:
         raise ValueError(f"LOANSTREAM_NATIVE_ENCODING must be one of {MODES}, got {mode!r}")
     if mode == "off":
         return None, "Python (LOANSTREAM_NATIVE_ENCODING=off)"
     try:
-        reader = import_compiled().CsvEvents(str(path))
+        reader = import_compiled().CsvEvents(fd, max_line)
     except ImportError as exc:
         why = f"the native reader is not built ({exc}); `make setup` builds it with cargo"
-    except AttributeError:
-        why = "the native module predates the native reader; `make setup` rebuilds it"
+    except (AttributeError, TypeError):
+        why = "the native module predates this native reader; `make setup` rebuilds it"
     else:
         return reader, "native (Rust), csv.reader and Python for any record it leaves"
     if mode == "on":

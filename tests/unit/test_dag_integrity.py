@@ -80,7 +80,8 @@ def test_producer_and_consumers_run_side_by_side(dagbag, dag_id: str) -> None:
         "run_params": set(),
         "validate_csv": {"run_params"},
         "create_topic": {"validate_csv", "run_params"},
-        "produce_events": {"create_topic", "run_params"},
+        # validate_csv: the validated file's sha256 and size (a changed file is refused)
+        "produce_events": {"create_topic", "run_params", "validate_csv"},
         "wait_for_events": {"create_topic", "run_params"},
         # create_topic: the partitions to map over
         "score_events": {"wait_for_events", "create_topic", "run_params"},

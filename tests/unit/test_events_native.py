@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -168,14 +169,13 @@ def test_records_across_the_readers_1mib_reads(marker: str, tmp_path: Path) -> N
 
 
 def test_modes(tmp_path: Path) -> None:
-    assert open_event_reader(tmp_path / "x.csv", "off") == (
-        None,
-        "Python (LOANSTREAM_NATIVE_ENCODING=off)",
-    )
+    assert open_event_reader(0, 1024, "off") == (None, "Python (LOANSTREAM_NATIVE_ENCODING=off)")
     with pytest.raises(ValueError, match="LOANSTREAM_NATIVE_ENCODING"):
-        open_event_reader(tmp_path / "x.csv", "fast")
-    with pytest.raises(FileNotFoundError):
-        open_event_reader(tmp_path / "x.csv", "on")
+        open_event_reader(0, 1024, "fast")
+    closed = os.open(tmp_path, os.O_RDONLY)
+    os.close(closed)
+    with pytest.raises(OSError):  # the reader reads a descriptor, never a path
+        open_event_reader(closed, 1024, "on")
     assert same(tmp_path / "x.csv") == ("error", f"{tmp_path / 'x.csv'}: file not found")
 
 
@@ -268,7 +268,7 @@ def test_without_the_native_module_python_reads_and_the_log_says_so(
 
     monkeypatch.setattr(loanstream.native, "import_compiled", not_built)
     with pytest.raises(NativeScoringUnavailable, match="make setup"):
-        open_event_reader(SHIPPED, "on")
+        open_event_reader(0, 1024, "on")
     with caplog.at_level(logging.INFO, logger="loanstream.produce.events"):
         events = batches(SHIPPED, "auto")
     assert "encoding events in Python (the native reader is not built" in caplog.text

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from loanstream.config import Settings
 from loanstream.runs.params import (
     RunParamError,
     count_data_rows,
     replay_slice,
     run_params,
+    run_topic,
 )
 
 pytestmark = pytest.mark.unit
@@ -20,7 +22,7 @@ FORM = {"csv_path": "x.csv", "topic": "loan_applications", "partitions": 3, "rat
         "max_events": None, "republish": False}  # fmt: skip
 
 
-@pytest.mark.parametrize("topic", ["2024", "1.5", "-", "a.b-c_d", "0" * 249])
+@pytest.mark.parametrize("topic", ["2024", "1.5", "a.b-c_d", "a_", "0" * 249])
 def test_topic_names_of_digits_dots_and_dashes_stay_strings(topic: str) -> None:
     params = run_params({**FORM, "topic": topic})
     assert params.topic == topic and isinstance(params.topic, str)
@@ -51,6 +53,50 @@ def test_out_of_range_values_are_refused_naming_the_parameter(
 ) -> None:
     with pytest.raises(RunParamError, match=message):
         run_params({**FORM, field: value})
+
+
+@pytest.mark.parametrize(
+    ("topic", "message"),
+    [
+        ("scored-loans", "'scored-loans' is the scored topic .LOANSTREAM_SCORED_TOPIC."),
+        ("_schemas", "starts with '_': names starting with '_' or '-' are reserved"),
+        ("__consumer_offsets", "starts with '_'"),
+        ("-", "starts with '-'"),
+        ("--bootstrap", "starts with '-'"),
+    ],
+)
+def test_topics_a_run_may_not_use_are_refused_naming_the_rule(topic: str, message: str) -> None:
+    with pytest.raises(RunParamError, match=message):
+        run_params({**FORM, "topic": topic}, Settings())
+
+
+def test_the_scored_topic_is_the_configured_one() -> None:
+    settings = Settings(scored_topic="risk.out")
+    with pytest.raises(RunParamError, match="'risk.out' is the scored topic"):
+        run_topic("risk.out", settings)
+    assert run_topic("scored-loans", settings) == "scored-loans"
+
+
+def test_topic_pattern_setting_bounds_the_topics(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOANSTREAM_TOPIC_PATTERN", r"loan[a-z_]*|20\d\d")
+    settings = Settings.from_env()
+    assert run_topic("loan_applications", settings) == "loan_applications"
+    assert run_topic(2024, settings) == "2024"  # a topic named 2024 still works
+    with pytest.raises(RunParamError, match="'payments' is outside LOANSTREAM_TOPIC_PATTERN"):
+        run_params({**FORM, "topic": "payments"}, settings)
+    with pytest.raises(RunParamError, match="outside LOANSTREAM_TOPIC_PATTERN"):
+        run_topic("loan_applications.x", settings)  # the whole name must match
+    monkeypatch.setenv("LOANSTREAM_TOPIC_PATTERN", "loan[")
+    with pytest.raises(RunParamError, match="LOANSTREAM_TOPIC_PATTERN is not a regular"):
+        run_topic("loan", Settings.from_env())
+
+
+def test_default_pattern_allows_any_other_legal_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOANSTREAM_TOPIC_PATTERN", raising=False)
+    for topic in ("2024", "loan_applications", "a.b-c_d", "x" * 249):
+        assert run_topic(topic, Settings.from_env()) == topic
+    with pytest.raises(RunParamError, match="not a legal Kafka topic"):
+        run_topic("bad topic!", Settings.from_env())
 
 
 def test_values_arrive_typed() -> None:
@@ -97,3 +143,17 @@ def test_count_data_rows_counts_records_not_lines(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text('id,desc\n1,"two\nlines"\n2,x\n', encoding="utf-8")
     assert count_data_rows(path) == 2
+
+
+@pytest.mark.parametrize("command", [["topic", "create"], ["produce"]])
+@pytest.mark.parametrize("topic", ["scored-loans", "_schemas", "-x"])
+def test_the_cli_applies_the_same_topic_rule(
+    command: list[str], topic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from loanstream.cli import main
+
+    # an unreachable broker: a refused topic must fail before any client is built
+    code = main([*command, f"--topic={topic}", "--bootstrap", "127.0.0.1:1"])
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    assert code == 2
+    assert "scored topic" in out or "reserved" in out

@@ -21,12 +21,24 @@ pub(crate) struct CsvEvents {
 
 #[pymethods]
 impl CsvEvents {
+    /// A reader of the open file `fd` (the Python side opened and checked it; the reader
+    /// reads a duplicate of it from offset 0 with a cursor of its own, never a path), whose
+    /// physical lines are at most `max_line` bytes (`LOANSTREAM_MAX_LINE_BYTES`, terminator
+    /// included): a longer line is left to Python, and `next_line` hands over no more than
+    /// its first `max_line + 1` bytes, for Python to refuse.
     #[new]
-    fn new(path: std::path::PathBuf) -> PyResult<Self> {
-        let file = std::fs::File::open(path)?;
-        Ok(CsvEvents {
-            scan: Scanner::new(file),
-        })
+    fn new(fd: i32, max_line: usize) -> PyResult<Self> {
+        use std::os::fd::BorrowedFd;
+        if fd < 0 || max_line == 0 {
+            return Err(PyValueError::new_err(
+                "a file descriptor and a line limit are needed",
+            ));
+        }
+        // SAFETY: borrowed only to duplicate it; a closed or invalid fd fails with EBADF
+        let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+        let mut scan = Scanner::new(std::fs::File::from(owned));
+        scan.max_line = max_line;
+        Ok(CsvEvents { scan })
     }
 
     /// The physical lines consumed so far (`csv.reader`'s `line_num` over all of them).

@@ -20,7 +20,9 @@ pub(crate) enum Stop {
 
 /// The file, its unread bytes and the columns of an event.
 pub(crate) struct Scanner {
-    pub(crate) file: std::fs::File,
+    pub(crate) file: std::fs::File, // read with pread from `pos`: its own cursor
+    pub(crate) pos: u64,
+    pub(crate) max_line: usize, // longest physical line (terminator included) it takes
     pub(crate) buf: Vec<u8>,
     pub(crate) start: usize, // first unread byte
     pub(crate) end: usize,   // end of the bytes read
@@ -50,6 +52,8 @@ impl Scanner {
     pub(crate) fn new(file: std::fs::File) -> Self {
         Scanner {
             file,
+            pos: 0,
+            max_line: usize::MAX,
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -76,7 +80,7 @@ impl Scanner {
 
     /// Read more of the file, keeping the unread bytes.
     fn refill(&mut self) -> std::io::Result<()> {
-        use std::io::Read;
+        use std::os::unix::fs::FileExt;
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -85,18 +89,27 @@ impl Scanner {
         if self.buf.len() - self.end < READ_BYTES / 2 {
             self.buf.resize(self.end + READ_BYTES, 0);
         }
-        let n = self.file.read(&mut self.buf[self.end..])?;
+        let n = loop {
+            match self.file.read_at(&mut self.buf[self.end..], self.pos) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        self.pos += n as u64;
         self.eof = n == 0;
         self.end += n;
         Ok(())
     }
 
-    /// The next physical line (terminator included), or None at the end of the file.
+    /// The next physical line (terminator included), or None at the end of the file. Of a
+    /// line longer than `max_line` only the first `max_line + 1` bytes (Python refuses it).
     pub(crate) fn next_line(&mut self) -> std::io::Result<Option<(usize, usize)>> {
         loop {
             let data = &self.buf[self.start..self.end];
             let len = match memchr2(b'\r', b'\n', data) {
+                Some(i) if i >= self.max_line => Some(self.max_line + 1),
                 Some(i) => line_end(data, i, self.eof),
+                None if data.len() > self.max_line => Some(self.max_line + 1),
                 None if self.eof => (!data.is_empty()).then_some(data.len()),
                 None => None,
             };
@@ -137,7 +150,10 @@ impl Scanner {
                         continue;
                     };
                     let line = &input[..i];
-                    if memchr::memchr(0, line).is_some() || std::str::from_utf8(line).is_err() {
+                    if len > self.max_line
+                        || memchr::memchr(0, line).is_some()
+                        || std::str::from_utf8(line).is_err()
+                    {
                         return Ok(None);
                     }
                     self.fields.clear();
@@ -186,8 +202,8 @@ impl Scanner {
                         break;
                     }
                     R::InputEmpty => {
-                        if input.len() >= self.max_record {
-                            return Ok(None);
+                        if input.len() >= self.max_record || input.len() > self.max_line {
+                            return Ok(None); // Python's: it refuses an over-long line
                         }
                         self.refill()?;
                         continue 'retry;
@@ -198,7 +214,8 @@ impl Scanner {
             self.gap = 0;
             match check_record(input, &self.fields, &self.ends[..nend], self.eof) {
                 Checked::Same { len, lines } => {
-                    return Ok((len < self.max_record).then_some((len, lines)))
+                    let fits = len < self.max_record && len <= self.max_line;
+                    return Ok(fits.then_some((len, lines)));
                 }
                 Checked::Unsure => return Ok(None),
                 Checked::NeedMore => self.refill()?,
@@ -453,6 +470,25 @@ mod tests {
         let mut s = scanner("big", b"id,x\n1,abcdefghij\n");
         s.max_record = 10; // csv.field_size_limit: the record is Python's
         assert!(scan(&mut s, 0, 0, 10).0.is_empty());
+    }
+
+    #[test]
+    fn over_long_lines_are_python_s_and_handed_over_bounded() {
+        let mut s = scanner("long", b"id,x\n1,a\n2,bbbbbbbbbbbb\n3,c\n");
+        s.max_line = 8; // "2,bbbbbbbbbbbb\n" is 15 bytes
+        let (ids, _, rows, full, row) = scan(&mut s, 0, 0, 10);
+        assert_eq!(
+            (ids, rows, full, row),
+            (vec!["1".to_owned()], vec![1], false, 1)
+        );
+        let (a, b) = s.next_line().unwrap().unwrap();
+        assert_eq!(&s.buf[a..b], b"2,bbbbbbb"); // max_line + 1 bytes: Python refuses it
+        assert_eq!(s.line, 3);
+        let mut s = scanner("long-eof", b"id,x\n1,aaaaaaaaaaaaaaaaaaaa");
+        s.max_line = 8;
+        assert!(scan(&mut s, 0, 0, 10).0.is_empty());
+        let (a, b) = s.next_line().unwrap().unwrap();
+        assert_eq!(b - a, 9);
     }
 
     #[test]

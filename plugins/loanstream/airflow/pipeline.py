@@ -59,6 +59,7 @@ def pipeline_tasks(params: Any, *, wait_timeout: float = 600) -> dict[str, Any]:
         rate=params["rate"],
         max_events=params["max_events"],
         skip=params["skip"],
+        validated=validate_csv.output,  # its sha256 and size: a changed file is refused
         execution_timeout=timedelta(hours=2),
         outlets=[TOPIC_ALIAS],
         doc_md="Rate-controlled, idempotent producer: one keyed, typed `loan_application` "

@@ -7,9 +7,10 @@ import logging
 
 from loanstream.commands._common import add_allow_any_path, on_stop_signals, print_json
 from loanstream.config import Settings
-from loanstream.paths import PathNotAllowed, checked_csv
+from loanstream.paths import CsvOpenError, PathNotAllowed, open_checked_csv
 from loanstream.produce.events import EventSourceError
 from loanstream.produce.producer import EventProducer, ProduceError, ProducerOptions
+from loanstream.runs.params import RunParamError, run_topic
 
 log = logging.getLogger("loanstream.produce")
 
@@ -44,8 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
-        csv_path = checked_csv(args.csv, allow_any_path=args.allow_any_path)
-    except PathNotAllowed as exc:
+        topic = run_topic(args.topic, settings)
+        csv_file = open_checked_csv(args.csv, allow_any_path=args.allow_any_path)
+    except (RunParamError, PathNotAllowed, CsvOpenError) as exc:
         log.error("%s", exc)
         print_json({"error": str(exc), "sent": 0, "delivered": 0, "failed": 0})
         return 2
@@ -54,13 +56,15 @@ def run(args: argparse.Namespace) -> int:
     )
     config = settings.kafka_config(**{"bootstrap.servers": args.bootstrap})
     producer = EventProducer(
-        config, args.topic, options=options, schema_registry_url=args.schema_registry
+        config, topic, options=options, schema_registry_url=args.schema_registry
     )
     on_stop_signals(producer.stop)
     try:
-        stats = producer.produce_csv(
-            csv_path, rate=args.rate, max_events=args.max_events, skip=args.skip, run_id=args.run_id
-        )
+        with csv_file:  # opened once: the events are read from this descriptor
+            stats = producer.produce_csv(
+                csv_file, rate=args.rate, max_events=args.max_events, skip=args.skip,
+                run_id=args.run_id,
+            )  # fmt: skip
     except (EventSourceError, ValueError) as exc:
         log.error("%s", exc)
         print_json({"error": str(exc), "sent": 0, "delivered": 0, "failed": 0})

@@ -8,6 +8,7 @@ import logging
 from loanstream.commands._common import print_json
 from loanstream.config import Settings
 from loanstream.kafka.topics import TopicError, ensure_topic
+from loanstream.runs.params import RunParamError, run_topic
 
 log = logging.getLogger("loanstream.topic")
 
@@ -29,9 +30,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     try:
+        topic = run_topic(args.topic, settings)
+    except RunParamError as exc:
+        log.error("%s", exc)
+        print_json({"error": str(exc), "topic": str(args.topic)[:60]})
+        return 2
+    try:
         result = ensure_topic(
             settings.kafka_config(**{"bootstrap.servers": args.bootstrap}),
-            args.topic,
+            topic,
             partitions=args.partitions,
             replication=args.replication,
             retention_ms=args.retention_ms,

@@ -58,38 +58,28 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Validate ``args.csv``; log the summary, print the JSON result, return the exit code."""
-    from loanstream.paths import PathNotAllowed, checked_csv
+    from loanstream.paths import CsvOpenError, PathNotAllowed, open_checked_csv
     from loanstream.validation import CsvReadError, validate_csv
 
-    try:
-        csv_path = checked_csv(args.csv, allow_any_path=args.allow_any_path)
+    try:  # opened once: every pass reads this descriptor
+        csv_file = open_checked_csv(args.csv, allow_any_path=args.allow_any_path)
+    except CsvOpenError as exc:
+        return _unreadable(CsvReadError(exc.requested, exc.why))
     except PathNotAllowed as exc:
         log.error("validation ERROR: %s", exc)
         _print_json({"success": False, "rows": 0, "failed": [], "warnings": [], "report": None,
                      "path": exc.requested, "error": str(exc)})  # fmt: skip
         return EXIT_UNREADABLE
     try:
-        result = validate_csv(
-            csv_path,
-            chunk_rows=args.chunk_rows,
-            report_dir=args.report_dir,
-            run_id=getattr(args, "run_id", None),
-        )
+        with csv_file:
+            result = validate_csv(
+                csv_file,
+                chunk_rows=args.chunk_rows,
+                report_dir=args.report_dir,
+                run_id=getattr(args, "run_id", None),
+            )
     except CsvReadError as exc:
-        log.error("validation ERROR: %s", exc)
-        log.error("next: nothing was produced; fix or re-export the file, then re-run")
-        _print_json(
-            {
-                "success": False,
-                "rows": 0,
-                "failed": [],
-                "warnings": [],
-                "report": None,
-                "path": exc.path,
-                "error": exc.reason,
-            }
-        )
-        return EXIT_UNREADABLE
+        return _unreadable(exc)
     for line in result.summary_lines():
         if line.startswith("FAILED"):
             log.error("%s", line)
@@ -99,6 +89,15 @@ def run(args: argparse.Namespace) -> int:
             log.info("%s", line)
     _print_json(result.to_dict())
     return EXIT_OK if result.success else EXIT_FAILED
+
+
+def _unreadable(exc: Any) -> int:
+    """Log and print a file that cannot be read at all (a ``CsvReadError``)."""
+    log.error("validation ERROR: %s", exc)
+    log.error("next: nothing was produced; fix or re-export the file, then re-run")
+    _print_json({"success": False, "rows": 0, "failed": [], "warnings": [], "report": None,
+                 "path": exc.path, "error": exc.reason})  # fmt: skip
+    return EXIT_UNREADABLE
 
 
 def _print_json(payload: dict[str, Any]) -> None:

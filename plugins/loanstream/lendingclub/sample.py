@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -370,7 +371,8 @@ def generate_sample(
     shape: str = "plain",
     newline: str = "\n",
 ) -> Path:
-    """Write a ``shape`` file of ``rows`` synthetic rows to ``path`` (atomically).
+    """Write a ``shape`` file of ``rows`` synthetic rows to ``path`` (atomically, through a
+    private temporary file in its directory; the file is the owner's only, mode 0600).
 
     Deterministic per seed. ``rows`` counts data rows: loans plus, for the export shapes,
     their summary rows (see :func:`plan_export`). Written in chunks: memory stays flat.
@@ -380,11 +382,14 @@ def generate_sample(
     plan = plan_export(shape, rows)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
     rng = np.random.default_rng(seed)
     fmt = LineFormat(shape, load_profile().columns)
+    # a private temporary file beside the target (O_EXCL, mode 0600, an unpredictable name:
+    # no symlink planted at a guessable name is followed), renamed over it when complete
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
     try:
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        with open(fd, "w", newline="", encoding="utf-8") as handle:
             handle.write("".join(line + newline for line in fmt.head(plan)))
             written = funded = 0
             for part in plan.parts:

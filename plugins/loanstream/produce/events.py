@@ -37,6 +37,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from loanstream.lendingclub.lines import body_kind, preamble_kind
+from loanstream.paths import CsvFile, CsvOpenError, LineTooLong, max_line_bytes, opened
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,12 @@ def _decode_reason(exc: UnicodeDecodeError, header_read: bool = True) -> str:
     return f"not UTF-8 text: {bad} cannot be decoded ({exc.reason}); re-save the file as UTF-8"
 
 
-def _header_is_data(path: Path, limit: int = 1 << 20) -> bool:
+def _header_is_data(source: CsvFile, limit: int = 1 << 20) -> bool:
     """Whether the first line alone is UTF-8 with a valid header (the text reader decodes
     ahead, so a bad byte in row 1 surfaces before the header is handed over)."""
+    path = source.path
     try:
-        with path.open("rb") as raw:
+        with source.reader() as raw:
             head = raw.read(limit)
         end = min((i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0), default=-1)
         if end < 0:
@@ -168,20 +170,35 @@ def _header_is_data(path: Path, limit: int = 1 << 20) -> bool:
     return True
 
 
-def _open_text(path: Path):
-    # utf-8-sig drops a BOM; newline="" lets csv handle CRLF, LF, CR-only and quoted newlines.
-    return path.open("r", encoding="utf-8-sig", errors="strict", newline="")
+def _physical_lines(handle: BinaryIO, limit: int) -> Iterator[bytes]:
+    """The file's lines as universal newlines split them (``\r\n``, ``\r``, ``\n``; kept).
 
-
-def _physical_lines(handle: BinaryIO) -> Iterator[bytes]:
-    """The file's lines as universal newlines split them (``\r\n``, ``\r``, ``\n``; kept)."""
+    A line longer than ``limit`` bytes (its break included) raises :class:`LineTooLong` with
+    its line number, holding no more than ``limit`` bytes and a block of it."""
     pending = b""
+    taken = 0
     for block in iter(lambda: handle.read(1 << 20), b""):
         lines = (pending + block).splitlines(keepends=True)
         pending = lines.pop()  # may go on in the next block (a "\r" may be half of "\r\n")
+        if lines and max(map(len, lines)) > limit:  # the lines before it are read first
+            bad = next(i for i, line in enumerate(lines) if len(line) > limit)
+            yield from lines[:bad]
+            raise LineTooLong(taken + bad + 1, limit)
+        taken += len(lines)
         yield from lines
+        if len(pending) > limit:
+            raise LineTooLong(taken + 1, limit)
     if pending:
         yield pending
+
+
+def _native_lines(fast: Any, limit: int) -> Iterator[bytes]:
+    """The lines the native reader leaves to Python (``CsvEvents.next_line``), bounded alike:
+    of a longer line it hands over ``limit + 1`` bytes, refused here by the same rule."""
+    while (line := fast.next_line()) is not None:
+        if len(line) > limit:
+            raise LineTooLong(fast.line, limit)
+        yield line
 
 
 def _decoded(lines: Iterator[bytes]) -> Iterator[str]:
@@ -194,15 +211,18 @@ def _decoded(lines: Iterator[bytes]) -> Iterator[str]:
     return itertools.chain([first.decode().removeprefix("\ufeff")], map(bytes.decode, lines))
 
 
-def read_header(path: str | Path) -> list[str]:
+def read_header(source: CsvFile | str | Path) -> list[str]:
     """The CSV header (after any banner or blank lines), checked to contain the key column."""
-    path = Path(path)
+    path = Path(str(source))
     try:
-        with _open_text(path) as handle:
-            reader = csv.reader(handle)
-            header = _first_record(reader, [])
-    except FileNotFoundError:
-        raise EventSourceError(path, "file not found") from None
+        with opened(source) as csv_file, csv_file.reader() as raw:
+            path = csv_file.path
+            lines = _physical_lines(raw, max_line_bytes())
+            header = _first_record(csv.reader(_decoded(lines)), [])
+    except CsvOpenError as exc:
+        raise EventSourceError(path, "file not found" if exc.missing else exc.why) from None
+    except LineTooLong as exc:
+        raise EventSourceError(path, str(exc), 0) from None
     except UnicodeDecodeError as exc:
         raise EventSourceError(path, _decode_reason(exc, header_read=False), 0) from None
     if not header:
@@ -234,7 +254,7 @@ def _check_header(path: Path, header: list[str]) -> list[str]:
 
 
 def iter_event_batches(
-    path: str | Path,
+    source: CsvFile | str | Path,
     *,
     chunk_rows: int = 5000,
     skip: int = 0,
@@ -242,7 +262,11 @@ def iter_event_batches(
     native: str | None = None,
     typed: bool = False,
 ) -> Iterator[EventBatch]:
-    """Stream ``path`` as batches of events.
+    """Stream the file as batches of events.
+
+    ``source``: the file opened once (:func:`loanstream.paths.open_data_csv`; both readers
+    read its descriptor), or a path opened once here. A line longer than
+    ``LOANSTREAM_MAX_LINE_BYTES`` fails with its row, in bounded memory, on both paths.
 
     ``skip`` data rows are passed over first; at most ``max_events`` events are yielded
     (rejected rows do not count towards it). ``native``: ``auto``/``on``/``off`` for the native
@@ -255,115 +279,121 @@ def iter_event_batches(
     rejected with the field's ``ContractError``, and ``EventBatch.dropped`` counts the columns
     left out. Else the bodies are the untyped ones (every column as its text).
     """
+    from loanstream.config import Settings
     from loanstream.native import open_event_reader
 
-    path = Path(path)
+    path = Path(str(source))
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be at least 1")
+    settings = Settings.from_env()
     if native is None:
-        from loanstream.config import Settings
-
-        native = Settings.from_env().native_encoding
+        native = settings.native_encoding
+    limit = settings.max_line_bytes
     emitted = 0
     row = 0
     in_python = 0  # records csv.reader read after the header
     header: list[str] = []
-    try:
-        with contextlib.ExitStack() as stack:
-            fast, how = open_event_reader(path, native)
-            if fast is None:
-                lines = _physical_lines(stack.enter_context(path.open("rb")))
-            else:
-                lines = iter(fast.next_line, None)
-            reader = csv.reader(_decoded(lines))
-            batch = EventBatch()
-            raw_header = _first_record(reader, batch.skipped)
-            if not raw_header:
-                raise EventSourceError(path, "file is empty (no header row)")
-            header = _check_header(path, raw_header)
-            width = len(header)
-            key_index = header.index(KEY_COLUMN)
-            has_event_time = EVENT_TIME_FIELD in header
-            if has_event_time:
-                log.warning(
-                    "%s has its own '%s' column: it is replaced by the production time",
-                    path,
-                    EVENT_TIME_FIELD,
-                )
-            keep = [i for i, name in enumerate(header) if name != EVENT_TIME_FIELD]
-            names = [header[i] for i in keep]
-            typed_rows = None
-            if typed:
-                from loanstream.produce.typed import TypedRows, reference_year
-
-                typed_rows = TypedRows(header, reference_year())
-            if fast is not None:
-                fast.columns(names, keep, width, key_index, csv.field_size_limit())
-                if typed_rows is not None:
-                    typed_rows.configure(fast)
-            log.info("%s: reading and encoding events in %s", path.name, how)
-            while max_events is None or emitted < max_events:
-                if fast is not None:
-                    budget = min(chunk_rows - batch.entries(), NATIVE_READ_ROWS)
-                    if max_events is not None:
-                        budget = min(budget, max_events - emitted)
-                    before = len(batch.keys)
-                    row, full = fast.read(batch, row, skip, budget)
-                    emitted += len(batch.keys) - before
-                    if full:  # NATIVE_READ_ROWS events, a full batch, or max_events
-                        if batch.entries() >= chunk_rows:
-                            yield batch
-                            batch = EventBatch()
-                        continue
-                values = next(reader, None)  # the next record in Python
-                if values is None:
-                    break
-                row += 1
-                in_python += 1
-                if row <= skip:
-                    continue
-                line = fast.line if fast is not None else reader.line_num
-                if len(values) != width:
-                    kind = body_kind(values, width, key_index)
-                    if kind:
-                        batch.skipped.append((kind, line))
-                    else:
-                        batch.rejections.append(
-                            Rejection(row, f"has {len(values)} fields, header has {width}")
-                        )
+    with contextlib.ExitStack() as owner:  # the file stays open for the error messages
+        try:
+            csv_file = owner.enter_context(opened(source))
+            path = csv_file.path
+            with contextlib.ExitStack() as stack:
+                fast, how = open_event_reader(csv_file.fd, limit, native)
+                if fast is None:
+                    lines = _physical_lines(stack.enter_context(csv_file.reader()), limit)
                 else:
-                    key = values[key_index].strip()
-                    kind = None if key.isdigit() else body_kind(values, width, key_index)
-                    if kind:
-                        batch.skipped.append((kind, line))
-                    elif not key:
-                        batch.rejections.append(Rejection(row, f"no loan '{KEY_COLUMN}'"))
-                    elif typed_rows is not None:
-                        reason = typed_rows.add(batch, key, values, row)
-                        if reason is None:
-                            emitted += 1
+                    lines = _native_lines(fast, limit)
+                reader = csv.reader(_decoded(lines))
+                batch = EventBatch()
+                raw_header = _first_record(reader, batch.skipped)
+                if not raw_header:
+                    raise EventSourceError(path, "file is empty (no header row)")
+                header = _check_header(path, raw_header)
+                width = len(header)
+                key_index = header.index(KEY_COLUMN)
+                has_event_time = EVENT_TIME_FIELD in header
+                if has_event_time:
+                    log.warning(
+                        "%s has its own '%s' column: it is replaced by the production time",
+                        path,
+                        EVENT_TIME_FIELD,
+                    )
+                keep = [i for i, name in enumerate(header) if name != EVENT_TIME_FIELD]
+                names = [header[i] for i in keep]
+                typed_rows = None
+                if typed:
+                    from loanstream.produce.typed import TypedRows, reference_year
+
+                    typed_rows = TypedRows(header, reference_year())
+                if fast is not None:
+                    fast.columns(names, keep, width, key_index, csv.field_size_limit())
+                    if typed_rows is not None:
+                        typed_rows.configure(fast)
+                log.info("%s: reading and encoding events in %s", path.name, how)
+                while max_events is None or emitted < max_events:
+                    if fast is not None:
+                        budget = min(chunk_rows - batch.entries(), NATIVE_READ_ROWS)
+                        if max_events is not None:
+                            budget = min(budget, max_events - emitted)
+                        before = len(batch.keys)
+                        row, full = fast.read(batch, row, skip, budget)
+                        emitted += len(batch.keys) - before
+                        if full:  # NATIVE_READ_ROWS events, a full batch, or max_events
+                            if batch.entries() >= chunk_rows:
+                                yield batch
+                                batch = EventBatch()
+                            continue
+                    values = next(reader, None)  # the next record in Python
+                    if values is None:
+                        break
+                    row += 1
+                    in_python += 1
+                    if row <= skip:
+                        continue
+                    line = fast.line if fast is not None else reader.line_num
+                    if len(values) != width:
+                        kind = body_kind(values, width, key_index)
+                        if kind:
+                            batch.skipped.append((kind, line))
                         else:
-                            batch.rejections.append(Rejection(row, reason))
+                            batch.rejections.append(
+                                Rejection(row, f"has {len(values)} fields, header has {width}")
+                            )
                     else:
-                        if has_event_time:
-                            values = [values[i] for i in keep]
-                        batch.keys.append(key)
-                        batch.bodies.append(_to_json_body(names, values))
-                        batch.rows.append(row)
-                        emitted += 1
-                if batch.entries() >= chunk_rows:
+                        key = values[key_index].strip()
+                        kind = None if key.isdigit() else body_kind(values, width, key_index)
+                        if kind:
+                            batch.skipped.append((kind, line))
+                        elif not key:
+                            batch.rejections.append(Rejection(row, f"no loan '{KEY_COLUMN}'"))
+                        elif typed_rows is not None:
+                            reason = typed_rows.add(batch, key, values, row)
+                            if reason is None:
+                                emitted += 1
+                            else:
+                                batch.rejections.append(Rejection(row, reason))
+                        else:
+                            if has_event_time:
+                                values = [values[i] for i in keep]
+                            batch.keys.append(key)
+                            batch.bodies.append(_to_json_body(names, values))
+                            batch.rows.append(row)
+                            emitted += 1
+                    if batch.entries() >= chunk_rows:
+                        yield batch
+                        batch = EventBatch()
+                if batch.keys or batch.rejections or batch.skipped:
                     yield batch
-                    batch = EventBatch()
-            if batch.keys or batch.rejections or batch.skipped:
-                yield batch
-            log.info(
-                "%s: %d rows read, %d of them by csv.reader (%s)",
-                path.name, row, in_python, "all" if fast is None else "the rest natively",
-            )  # fmt: skip
-    except FileNotFoundError:
-        raise EventSourceError(path, "file not found") from None
-    except UnicodeDecodeError as exc:
-        reason = _decode_reason(exc, header_read=bool(header) or _header_is_data(path))
-        raise EventSourceError(path, reason, row + 1) from None
-    except csv.Error as exc:
-        raise EventSourceError(path, f"malformed CSV: {exc}", row + 1) from None
+                log.info(
+                    "%s: %d rows read, %d of them by csv.reader (%s)",
+                    path.name, row, in_python, "all" if fast is None else "the rest natively",
+                )  # fmt: skip
+        except CsvOpenError as exc:
+            raise EventSourceError(path, "file not found" if exc.missing else exc.why) from None
+        except LineTooLong as exc:
+            raise EventSourceError(path, str(exc), row + 1 if header else 0) from None
+        except UnicodeDecodeError as exc:
+            header_read = bool(header) or _header_is_data(csv_file)
+            raise EventSourceError(path, _decode_reason(exc, header_read), row + 1) from None
+        except csv.Error as exc:
+            raise EventSourceError(path, f"malformed CSV: {exc}", row + 1) from None

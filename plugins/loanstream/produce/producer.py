@@ -32,6 +32,7 @@ from loanstream.kafka import clients as kafka_clients
 from loanstream.kafka.registry import RegistryError, ValueSchemas, frame
 from loanstream.kafka.topics import TopicError, topic_partitions
 from loanstream.lendingclub.lines import describe_skipped
+from loanstream.paths import CsvFile
 from loanstream.produce.events import Rejection, finish_event_now, iter_event_batches
 from loanstream.produce.rate import RateLimiter
 from loanstream.produce.stats import ProduceStats
@@ -130,7 +131,7 @@ class EventProducer:
 
     def produce_csv(
         self,
-        csv_path: str | Path,
+        csv_path: str | Path | CsvFile,
         *,
         rate: float = 0,
         max_events: int | None = None,
@@ -151,7 +152,8 @@ class EventProducer:
         :param error_state: the ledger state an exception leaves (``retrying`` when a retry
             of the task will follow, else ``failed``).
         """
-        csv_path = Path(csv_path)
+        if not isinstance(csv_path, CsvFile):  # an open file is read through its descriptor
+            csv_path = Path(csv_path)
         run_id = run_id or f"manual__{uuid.uuid4().hex[:12]}"
         stats = ProduceStats(
             topic=self.topic, target_rate=float(rate), run_id=run_id, source_file=str(csv_path)
@@ -228,7 +230,7 @@ class EventProducer:
 
     def _produce(
         self,
-        csv_path: Path,
+        csv_path: Path | CsvFile,
         stats: ProduceStats,
         offsets: dict[int, list[int]],
         rate: float,

@@ -21,9 +21,11 @@ from typing import Any
 
 from croniter import croniter
 
+from loanstream.config import KAFKA_TOPIC_NAME, Settings
 from loanstream.produce.rate import MAX_RATE
 
-TOPIC_PATTERN = r"^[a-zA-Z0-9._-]{1,249}$"  # Kafka's legal topic names
+TOPIC_PATTERN = KAFKA_TOPIC_NAME  # the trigger forms' check; run_topic adds the rules below
+RESERVED_TOPIC_STARTS = ("_", "-")  # Kafka's internal topics (_schemas, __consumer_offsets...)
 MIN_PARTITIONS, MAX_PARTITIONS = 1, 64
 MIN_RATE = 0.0  # 0: unthrottled
 MAX_SLICE = 100_000
@@ -77,7 +79,42 @@ def check_topic(topic: Any) -> str:
     return name
 
 
-def run_params(raw: Mapping[str, Any]) -> RunParams:
+def run_topic(topic: Any, settings: Settings | None = None) -> str:
+    """A topic a run may create and produce to, as a string; else :class:`RunParamError`
+    naming the rule. The one definition for the DAGs' ``run_params``, ``loanstream produce``
+    and ``loanstream topic create``:
+
+    - a legal Kafka topic name (:func:`check_topic`);
+    - not the scored topic (``LOANSTREAM_SCORED_TOPIC``): the sink republishes there;
+    - not starting with ``_`` or ``-`` (Kafka's and the registry's internal topics, and a
+      name a command line would read as an option);
+    - matching ``LOANSTREAM_TOPIC_PATTERN`` as a whole (default: any legal name).
+    """
+    name = check_topic(topic)
+    settings = settings or Settings.from_env()
+    if name == settings.scored_topic:
+        raise RunParamError(
+            f"topic {name!r} is the scored topic (LOANSTREAM_SCORED_TOPIC), where scored "
+            "events are republished: a run may not produce loan applications to it"
+        )
+    if name.startswith(RESERVED_TOPIC_STARTS):
+        raise RunParamError(
+            f"topic {name[:60]!r} starts with {name[0]!r}: names starting with '_' or '-' are "
+            "reserved (internal topics, command-line options)"
+        )
+    try:
+        allowed = re.fullmatch(settings.topic_pattern, name)
+    except re.error as exc:
+        raise RunParamError(f"LOANSTREAM_TOPIC_PATTERN is not a regular expression: {exc}") from None
+    if not allowed:
+        raise RunParamError(
+            f"topic {name[:60]!r} is outside LOANSTREAM_TOPIC_PATTERN "
+            f"({settings.topic_pattern[:100]!r}): the topics runs may use"
+        )
+    return name
+
+
+def run_params(raw: Mapping[str, Any], settings: Settings | None = None) -> RunParams:
     """Check and type a run's parameters (the trigger form's values, or a DAG's fixed ones)."""
     rate = raw.get("rate", 0)
     if isinstance(rate, bool) or not isinstance(rate, int | float):
@@ -93,7 +130,7 @@ def run_params(raw: Mapping[str, Any]) -> RunParams:
         raise RunParamError("csv_path must be a non-empty string")
     return RunParams(
         csv_path=csv_path,
-        topic=check_topic(raw.get("topic")),
+        topic=run_topic(raw.get("topic"), settings),
         partitions=_integer("partitions", raw.get("partitions"), MIN_PARTITIONS, MAX_PARTITIONS),
         rate=float(rate),
         max_events=None if max_events is None else _integer("max_events", max_events, 1),

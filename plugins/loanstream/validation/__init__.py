@@ -21,6 +21,7 @@ import logging
 import time
 from pathlib import Path
 
+from loanstream.paths import CsvFile, CsvOpenError, FileChanged, opened
 from loanstream.validation.expectations import (
     HAS_ROWS,
     ID_UNIQUE_ACROSS_CHUNKS,
@@ -55,26 +56,50 @@ DEFAULT_CHUNK_ROWS = 200_000
 
 
 def validate_csv(
-    path: str | Path,
+    source: CsvFile | str | Path,
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     report_dir: Path | None = None,
     run_id: str | None = None,
+    max_line_bytes: int | None = None,
 ) -> ValidationResult:
     """Validate a LendingClub loan CSV chunk by chunk and write an HTML report.
 
-    :raises CsvReadError: when the file cannot be read at all.
+    ``source``: the file opened once (:func:`loanstream.paths.open_data_csv`), or a path
+    opened once here; every pass reads its descriptor. The result carries the file's SHA-256
+    and size (``produce_events`` refuses a file whose digest differs).
+
+    :raises CsvReadError: when the file cannot be read at all, has a line longer than
+        ``max_line_bytes`` (default ``LOANSTREAM_MAX_LINE_BYTES``) or changed while read.
     """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    try:
+        with opened(source) as csv_file:
+            result = _validate(csv_file, chunk_rows, report_dir, run_id, max_line_bytes)
+            csv_file.check_unchanged()
+    except FileChanged as exc:
+        raise CsvReadError(Path(str(source)), exc.why) from None
+    except CsvOpenError as exc:
+        raise CsvReadError(Path(str(source)), exc.why) from None
+    return result
+
+
+def _validate(
+    csv_file: CsvFile,
+    chunk_rows: int,
+    report_dir: Path | None,
+    run_id: str | None,
+    max_line_bytes: int | None,
+) -> ValidationResult:
     from loanstream.lendingclub.lines import describe_skipped
     from loanstream.validation.frames import add_parsed_columns, read_chunks
     from loanstream.validation.gx import run_chunk, tally_gx, validation_definition
     from loanstream.validation.ids import IdTracker, tally_ids
 
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     started = time.monotonic()
-    path = Path(path)
-    scan = scan_file(path)
+    path = csv_file.path
+    scan = scan_file(csv_file, max_line_bytes)
     log.info(
         "validation: scanned %s: %d bytes, %d columns, %d data rows (%d loan rows), %s line "
         "endings, %d row(s) with a wrong field count (%.1fs); validating %d rows per chunk",
@@ -102,7 +127,7 @@ def validate_csv(
     definition = validation_definition(checks)
     ids = IdTracker()
     rows = chunks = 0
-    for frame in read_chunks(path, scan, present, chunk_rows):
+    for frame in read_chunks(csv_file, scan, present, chunk_rows):
         chunk_started = time.monotonic()
         add_parsed_columns(frame, present)
         tally_gx(run_chunk(definition, frame), frame, scan, tallies)
@@ -130,6 +155,7 @@ def validate_csv(
         has_rows.details = "the file has a header but no data rows"
     result = build_result(path, rows, chunks, tallies, started)
     result.skipped_lines = skipped
+    result.sha256, result.size = scan.sha256, scan.size
     result.report = str(write_report(result, report_path(report_dir, run_id), scan.line_ending))
     result.seconds = time.monotonic() - started
     log.info(

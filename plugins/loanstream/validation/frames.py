@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loanstream.paths import CsvFile
 from loanstream.validation.expectations import PARSED_COLUMNS, parsed_column
 from loanstream.validation.scan import CsvReadError, FileScan, SpanSkippingReader
 
@@ -21,19 +21,21 @@ if TYPE_CHECKING:
 
 
 def read_chunks(
-    path: Path, scan: FileScan, columns: list[str], chunk_rows: int
+    csv_file: CsvFile, scan: FileScan, columns: list[str], chunk_rows: int
 ) -> Iterator[pd.DataFrame]:
-    """The wanted columns as strings (blank -> NaN), indexed by 0-based loan row."""
+    """The wanted columns as strings (blank -> NaN), indexed by 0-based loan row; read from
+    the file's descriptor (never its name)."""
     import io
 
     import pandas as pd
 
+    path = csv_file.path
     wanted = set(columns)
     try:
         with ExitStack() as stack:
-            source: Path | io.BufferedReader = path
+            source = stack.enter_context(csv_file.reader())
             if scan.skipped_spans:
-                raw = stack.enter_context(SpanSkippingReader(path, scan.skipped_spans))
+                raw = stack.enter_context(SpanSkippingReader(source, scan.skipped_spans))
                 source = io.BufferedReader(raw, buffer_size=1 << 20)
             reader = pd.read_csv(
                 source,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,8 +35,12 @@ def script_json(payload: Any) -> str:
 
 
 def write_report(result: ValidationResult, path: Path, line_ending: str = "") -> Path:
-    """Write a self-contained HTML report of every check and return its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a self-contained HTML report of every check and return its path.
+
+    It quotes cell values: the report and its folder are the owner's only (0600, 0700),
+    whatever the umask."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
     rows = "\n".join(_report_row(check) for check in _report_order(result.checks))
     verdict = "PASSED" if result.success else "FAILED"
     colour = "#1a7f37" if result.success else "#cf222e"
@@ -70,7 +75,10 @@ first line after the header).</p>
 <script type="application/json" id="result">{script_json(result.to_dict())}</script>
 </body></html>
 """
-    path.write_text(page, encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)  # also when it existed
+    with open(fd, "w", encoding="utf-8") as out:
+        out.write(page)
     return path
 
 

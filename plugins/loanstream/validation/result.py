@@ -33,6 +33,8 @@ class ValidationResult:
     chunks: int = 0
     checks: list[dict[str, Any]] = field(default_factory=list, repr=False)
     skipped_lines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sha256: str = ""  # of the file validated, read through the descriptor it was opened on
+    size: int = 0  # bytes
 
     def to_dict(self) -> dict[str, Any]:
         """A small JSON-serialisable summary, fit for an Airflow XCom."""
@@ -46,6 +48,8 @@ class ValidationResult:
             "warnings": [_compact(item) for item in self.warnings],
             "skipped_lines": self.skipped_lines,
             "report": self.report,
+            "sha256": self.sha256,
+            "size": self.size,
         }
 
     def summary_lines(self) -> list[str]:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loanstream.lendingclub.lines import MAX_SHAPE_CHARS, SkippedLines, body_kind, preamble_kind
+from loanstream.paths import CsvFile, CsvOpenError, LineTooLong, max_line_bytes, opened
 from loanstream.validation.expectations import REQUIRED_COLUMNS
 from loanstream.validation.result import MAX_EXAMPLES
 
@@ -53,6 +54,7 @@ class FileScan:
     line_ending: str
     header: list[str]
     header_line: int = 1
+    sha256: str = ""  # of the bytes the scan read (the whole file, through its descriptor)
     rows: int = 0
     ragged_rows: int = 0
     ragged_examples: list[dict[str, Any]] = field(default_factory=list)
@@ -88,23 +90,32 @@ class FileScan:
         return loan_rows + self._shifts.searchsorted(loan_rows, side="left")
 
 
-def scan_file(path: Path) -> FileScan:
-    """Check that ``path`` is readable UTF-8 CSV; count each record's fields; find non-loan lines.
+def scan_file(source: CsvFile | str | Path, limit: int | None = None) -> FileScan:
+    """Check that the file is readable UTF-8 CSV; count each record's fields; find non-loan
+    lines; hash it (SHA-256, in the same pass).
 
-    Streams the file in 1 MiB blocks through an incremental UTF-8 decoder (a bad byte is
-    reported with its offset and line).
+    Streams the file's descriptor in 1 MiB blocks through an incremental UTF-8 decoder (a bad
+    byte is reported with its offset and line). A line longer than ``limit`` bytes (default
+    ``LOANSTREAM_MAX_LINE_BYTES``) fails with its row, holding at most ``limit`` of it.
     """
-    if not path.exists():
-        raise CsvReadError(path, "file does not exist")
-    if not path.is_file():
-        raise CsvReadError(path, "not a regular file")
-    size = path.stat().st_size
+    try:
+        with opened(source) as csv_file:
+            return _scan(csv_file, limit or max_line_bytes())
+    except CsvOpenError as exc:
+        raise CsvReadError(exc.requested, exc.why) from None
+
+
+def _scan(source: CsvFile, limit: int) -> FileScan:
+    path = source.path
+    size = source.size
     if size == 0:
         raise CsvReadError(path, "file is empty (0 bytes): expected a header line and data rows")
-    with path.open("rb") as stream:
+    with source.reader() as stream:
         first = stream.read(_SCAN_BLOCK)
     line_ending = _line_ending(first)
-    feed = _LineFeed(_decoded_lines(path, line_ending), len(_BOM) if first.startswith(_BOM) else 0)
+    hasher = _Hasher()
+    lines = _decoded_lines(source, line_ending, hasher, limit)
+    feed = _LineFeed(lines, len(_BOM) if first.startswith(_BOM) else 0, limit)
     scan: FileScan | None = None
     preamble = SkippedLines()
     preamble_spans = array("q")
@@ -144,12 +155,33 @@ def scan_file(path: Path) -> FileScan:
                     scan.ragged_examples.append({"row": scan.rows, "value": value})
     except _Utf8Error as exc:
         raise CsvReadError(path, exc.reason(header_read=scan is not None)) from exc
+    except LineTooLong as exc:
+        where = f"data row {scan.rows + 1}" if scan else "before the header"
+        raise CsvReadError(path, f"{where}: {exc}") from None
     except csv.Error as exc:
         row = scan.rows + 1 if scan else 0
         raise CsvReadError(path, f"malformed CSV at data row {row}: {exc}") from exc
     if scan is None:
         raise CsvReadError(path, "no header line: the file holds only blank or banner lines")
+    scan.size, scan.sha256 = hasher.size, hasher.hexdigest()
     return scan
+
+
+class _Hasher:
+    """SHA-256 and byte count of the blocks read."""
+
+    def __init__(self) -> None:
+        import hashlib
+
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def update(self, block: bytes) -> None:
+        self._hash.update(block)
+        self.size += len(block)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 class _LineFeed:
@@ -159,11 +191,12 @@ class _LineFeed:
     handed-back line is not counted twice).
     """
 
-    def __init__(self, lines: Iterator[str], offset: int) -> None:
+    def __init__(self, lines: Iterator[str], offset: int, limit: int | None = None) -> None:
         self.lines = lines
         self.pushed: str | None = None
         self.line = 0
         self.offset = offset
+        self.limit = limit
 
     def __iter__(self) -> _LineFeed:
         return self
@@ -174,7 +207,10 @@ class _LineFeed:
             return line
         line = next(self.lines)
         self.line += 1
-        self.offset += len(line) if line.isascii() else len(line.encode("utf-8"))
+        size = len(line) if line.isascii() else len(line.encode("utf-8"))
+        self.offset += size
+        if self.limit is not None and size > self.limit:
+            raise LineTooLong(self.line, self.limit)
         return line
 
 
@@ -209,14 +245,17 @@ def _records(feed: _LineFeed | Iterator[str]) -> Iterator[tuple[int, Callable[[]
             yield 0, list
 
 
-def _decoded_lines(path: Path, line_ending: str) -> Iterator[str]:
-    """Lines of ``path`` with their endings (LF, CRLF or bare CR), decoded as strict UTF-8."""
+def _decoded_lines(source: CsvFile, line_ending: str, hasher: Any, limit: int) -> Iterator[str]:
+    """Lines of the file with their endings (LF, CRLF or bare CR), decoded as strict UTF-8;
+    every block read goes through ``hasher`` too. A line still open after ``limit``
+    characters raises :class:`LineTooLong` (so memory stays bounded)."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     eol = b"\r" if line_ending == "CR" else b"\n"
-    offset = newlines = 0
+    offset = newlines = taken = 0
     carry = ""
-    with path.open("rb") as stream:
+    with source.reader() as stream:
         while block := stream.read(_SCAN_BLOCK):
+            hasher.update(block)
             pending = len(decoder.getstate()[0])
             try:
                 text = carry + decoder.decode(block)
@@ -230,7 +269,10 @@ def _decoded_lines(path: Path, line_ending: str) -> Iterator[str]:
                 raise _Utf8Error(*_utf8_reason(block, exc, offset, pending, newlines, eol)) from exc
             lines = io.StringIO(text, newline="").readlines()
             carry = lines.pop() if lines else ""
+            taken += len(lines)
             yield from lines
+            if len(carry) > limit:
+                raise LineTooLong(taken + 1, limit)
             newlines += block.count(eol)
             offset += len(block)
     try:
@@ -316,9 +358,9 @@ def _delimiter_reason(line: str) -> str:
 class SpanSkippingReader(io.RawIOBase):
     """The bytes of a file without the given (start, end) byte spans: what pandas reads."""
 
-    def __init__(self, path: Path, spans: array) -> None:
+    def __init__(self, stream: io.BufferedReader, spans: array) -> None:
         super().__init__()
-        self._file = path.open("rb")
+        self._file = stream
         self._spans = spans
         self._next = 0  # index of the next span (start) in the flattened array
         self._pos = 0

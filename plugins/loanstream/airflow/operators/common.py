@@ -1,23 +1,26 @@
-"""What several operators share: a CSV path checked against the data directories, the run's
-ledger."""
+"""What several operators share: a CSV path checked against the data directories and opened
+once, the run's ledger."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from loanstream.airflow.hooks import postgres_dsn
 
+if TYPE_CHECKING:
+    from loanstream.paths import CsvFile
 
-def data_file_or_fail(csv_path: str) -> Path:
-    """The resolved ``csv_path`` if it is a CSV in the data directories; else the task fails."""
-    from loanstream.paths import PathNotAllowed, data_file
+
+def open_csv_or_fail(csv_path: str) -> CsvFile:
+    """``csv_path`` checked and opened once (``loanstream.paths.open_data_csv``: no symlink
+    swapped in, no FIFO, its real location in the data directories); else the task fails."""
+    from loanstream.paths import CsvOpenError, PathNotAllowed, open_data_csv
 
     try:
-        return data_file(csv_path)
-    except PathNotAllowed as exc:
+        return open_data_csv(csv_path)
+    except (PathNotAllowed, CsvOpenError) as exc:
         raise AirflowFailException(f"{exc}. Nothing was read.") from None
 
 

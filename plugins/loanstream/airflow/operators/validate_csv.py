@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from loanstream.airflow.memory import LogsPeakMemory
-from loanstream.airflow.operators.common import data_file_or_fail
+from loanstream.airflow.operators.common import open_csv_or_fail
 from loanstream.config import Settings
 
 
@@ -20,7 +20,14 @@ def _failed_check(item: dict[str, Any]) -> str:
 
 
 class ValidateCsvOperator(LogsPeakMemory, BaseOperator):
-    """Validate a loan CSV with Great Expectations; failure stops the run without retries."""
+    """Validate a loan CSV with Great Expectations; failure stops the run without retries.
+
+    The file is opened once and every pass reads that descriptor; the XCom carries its SHA-256
+    and size, which ``produce_events`` checks (``validated``) before sending anything.
+
+    :param csv_path: the CSV to validate (inside the data directories).
+    :param chunk_rows: rows per chunk the suite runs on.
+    """
 
     template_fields: Sequence[str] = ("csv_path",)
 
@@ -34,14 +41,14 @@ class ValidateCsvOperator(LogsPeakMemory, BaseOperator):
         from loanstream.validation import CsvReadError, validate_csv
 
         run_id = str(context.get("run_id") or "manual")
-        csv_path = data_file_or_fail(self.csv_path)
         try:
-            result = validate_csv(
-                csv_path,
-                chunk_rows=self.chunk_rows,
-                report_dir=Settings.from_env().reports_dir,
-                run_id=run_id.replace(":", "_").replace("+", "_"),
-            )
+            with open_csv_or_fail(self.csv_path) as csv_file:
+                result = validate_csv(
+                    csv_file,
+                    chunk_rows=self.chunk_rows,
+                    report_dir=Settings.from_env().reports_dir,
+                    run_id=run_id.replace(":", "_").replace("+", "_"),
+                )
         except CsvReadError as exc:
             raise AirflowFailException(
                 f"cannot read {self.csv_path}: {exc}. Nothing was produced. Fix the file (or the "
