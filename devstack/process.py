@@ -329,3 +329,26 @@ def stop_services(
     for service in services:
         service._reap()
         service.pidfile.unlink(missing_ok=True)
+
+
+class Fingerprinted:
+    """A service restarted when what it runs with changes: its :meth:`fingerprint` (a sha256 of
+    its command line and settings) is kept in ``stamp`` (0600) once it has started with them."""
+
+    stamp: Path
+
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+    def write_stamp(self) -> None:
+        self.stamp.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(self.fingerprint() + "\n")
+
+    def stamp_current(self) -> bool:
+        """Whether the running service started with what it would run with now."""
+        try:
+            return self.stamp.read_text().strip() == self.fingerprint()
+        except (OSError, ServiceError):
+            return False

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devstack.config import ROOT
-from devstack.process import Service, ServiceError
+from devstack.process import Fingerprinted, Service, ServiceError
 
 TEMPLATES = ROOT / "infra" / "prometheus"
 # every setting of the rendered files, with its default (documented in docs/OPERATIONS.md)
@@ -83,7 +83,7 @@ def ready(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-class Prometheus(Service):
+class Prometheus(Fingerprinted, Service):
     """One Prometheus server scraping ``target`` (``host:port`` of Airflow's API server).
 
     ``env`` holds the settings (:data:`SETTINGS`, ``LOANSTREAM_METRICS_TOKEN``,
@@ -171,18 +171,6 @@ class Prometheus(Service):
         text = "\0".join([*self.argv(), *(f"{k}={values[k]}" for k in sorted(values)), *templates,
                           self.settings.get("LOANSTREAM_METRICS_TOKEN", "")])  # fmt: skip
         return hashlib.sha256(text.encode()).hexdigest()
-
-    def write_stamp(self) -> None:
-        self.stamp.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(self.fingerprint() + "\n")
-
-    def stamp_current(self) -> bool:
-        try:
-            return self.stamp.read_text().strip() == self.fingerprint()
-        except (OSError, ServiceError):
-            return False
 
 
 def check(out_dir: Path, env: Mapping[str, str], promtool: str = "promtool") -> subprocess.CompletedProcess[str]:

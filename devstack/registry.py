@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from devstack.config import ROOT
-from devstack.process import Service, ServiceError
+from devstack.process import Fingerprinted, Service, ServiceError
 
 REGISTRY_HOME = ROOT / ".local" / "registry"
 APP_DIR = REGISTRY_HOME / "app"
@@ -167,7 +167,7 @@ def ready(management_url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-class SchemaRegistry(Service):
+class SchemaRegistry(Fingerprinted, Service):
     """Apicurio Registry on 127.0.0.1:``port`` (management ``management_port``), its schemas in
     the Postgres database of ``jdbc_url``. Service ``schema-registry``."""
 
@@ -242,18 +242,6 @@ class SchemaRegistry(Service):
         env = {k: v for k, v in (self.env or {}).items() if k.startswith("APICURIO_")}
         text = "\0".join([*self.argv(), *(f"{k}={env[k]}" for k in sorted(env))])
         return hashlib.sha256(text.encode()).hexdigest()
-
-    def write_stamp(self) -> None:
-        self.stamp.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.stamp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(self.fingerprint() + "\n")
-
-    def stamp_current(self) -> bool:
-        try:
-            return self.stamp.read_text().strip() == self.fingerprint()
-        except OSError:
-            return False
 
 
 def main(argv: Iterable[str]) -> int:
