@@ -10,8 +10,10 @@ Routes (all behind Airflow's login: the UI's ``_token`` cookie or ``Authorizatio
 
 Reading needs the right to read ``loan_stream_pipeline``'s Dag runs, a redrive the right to
 trigger ``dead_letter_redrive`` (the auth manager decides, asked about those Dags by name:
-:mod:`loanstream.airflow.page_access`). ``/metrics`` also opens to the metrics token
-(``LOANSTREAM_METRICS_TOKEN``, :mod:`loanstream.monitoring.access`), which opens nothing else. The figures come from ``loanstream.monitoring``; this module only wires.
+:mod:`loanstream.airflow.page_access`). A redrive records the user in ``resolved_by`` and an
+entry in Airflow's audit log (:mod:`loanstream.airflow.audit`). ``/metrics`` also opens to the
+metrics token (``LOANSTREAM_METRICS_TOKEN``, :mod:`loanstream.monitoring.access`), which opens
+nothing else. The figures come from ``loanstream.monitoring``; this module only wires.
 """
 
 from __future__ import annotations
@@ -33,9 +35,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy import bindparam, func, select
 
+from loanstream.airflow import audit
 from loanstream.airflow.hooks import kafka_config, postgres_dsn
 from loanstream.airflow.page_access import (
     PIPELINE_DAG_ID,
+    REDRIVE_DAG_ID,
     RedriveUser,
     check_dag_access,
     read_pipeline_runs,
@@ -274,13 +278,24 @@ def create_app() -> FastAPI:
         except RedriveError as exc:
             return _json({"error": str(exc)}, 400)
         dsn = postgres_dsn()
+        who = user.get_name()
         with _db():  # the schema's answer (503) if it is behind
             try:
-                result = run_redrive(lambda: pg_connect(dsn, "loanstream-redrive"), selection)
+                result = run_redrive(
+                    lambda: pg_connect(dsn, "loanstream-redrive"), selection, resolved_by=who
+                )
             except SinkError as exc:  # the schema registry, for a framed dead letter's new id
+                audit.write_entry(audit.REDRIVE_EVENT, user_name=who, dag_id=REDRIVE_DAG_ID,
+                                  extra={"selection": selection.params(), "error": str(exc)})  # fmt: skip
                 return _json({"error": str(exc)}, 503)
-        log.info("Loanstream page: %s by %s", result.human_line(), user.get_name())
-        return _json(result.to_dict())
+        found = result.to_dict()
+        found["audit_log_id"] = audit.write_entry(
+            audit.REDRIVE_EVENT, user_name=who, dag_id=REDRIVE_DAG_ID,
+            extra={"selection": selection.params(), "source": "loanstream page", **found},
+        )  # fmt: skip
+        log.info("Loanstream page: %s by %s (audit log entry %s)", result.human_line(), who,
+                 found["audit_log_id"])  # fmt: skip
+        return _json(found)
 
     @app.get("/metrics", dependencies=[Depends(_metrics_access)])
     def metrics() -> PlainTextResponse:
