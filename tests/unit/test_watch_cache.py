@@ -38,6 +38,9 @@ class FakeConnection:
     def fetchall(self) -> list[tuple]:
         return self._rows
 
+    def fetchone(self) -> tuple | None:
+        return self._rows[0] if self._rows else None
+
     def close(self) -> None:
         self.closed = True
 

@@ -103,19 +103,19 @@ class WakeFilter:
             except psycopg2.Error:
                 pass
 
-    def _query(self, sql: str, params: tuple) -> list[tuple]:
-        """One statement on the kept connection (autocommit: no transaction stays open)."""
+    def _cursor(self) -> Any:
+        """A cursor on the kept connection (autocommit: no transaction stays open)."""
         if self._conn is None or self._conn.closed:
             self._conn = self.connect()
             self._conn.autocommit = True
-        with self._conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
+        return self._conn.cursor()
 
     def _stored_offsets(self, topic: str) -> dict[int, int]:
         fetched, offsets = self._stored.get(topic, (0.0, {}))
         if time.monotonic() - fetched > self.refresh_seconds:
-            offsets = dict(self._query(STORED_OFFSETS_SQL, (self.group, topic)))  # type: ignore[arg-type]
+            with self._cursor() as cur:
+                cur.execute(STORED_OFFSETS_SQL, (self.group, topic))
+                offsets = dict(cur.fetchall())
             self._stored[topic] = (time.monotonic(), offsets)
         return offsets
 
@@ -126,7 +126,9 @@ class WakeFilter:
             self._pipeline_runs.move_to_end(key)
             return known
         # a pipeline run's ledger row is written before its first event, so a miss is final
-        found = bool(self._query(PIPELINE_RUN_SQL, key))
+        with self._cursor() as cur:
+            cur.execute(PIPELINE_RUN_SQL, key)
+            found = cur.fetchone() is not None
         self._pipeline_runs[key] = found
         if len(self._pipeline_runs) > self.cache_size:
             self._pipeline_runs.popitem(last=False)
