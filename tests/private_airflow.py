@@ -50,14 +50,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def private_api_server(timeout: float = 120) -> Iterator[str]:
-    """Start ``airflow api-server`` with this checkout's plugins; yield its base URL."""
+def private_api_server(timeout: float = 120, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``airflow api-server`` with this checkout's plugins (and ``extra_env`` on top of the
+    environment, e.g. other users); yield its base URL."""
     if not os.environ.get("AIRFLOW_HOME") or not os.environ.get("AIRFLOW__API_AUTH__JWT_SECRET"):
         raise RuntimeError("run the tests under scripts/env.sh (AIRFLOW_HOME, the JWT secret)")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
+        **(extra_env or {}),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": url,

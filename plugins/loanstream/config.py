@@ -29,6 +29,7 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_SHARED_DATA                | ../shared/data (tests and benchmarks) |
 | LOANSTREAM_CONNECTION_FALLBACK        | none (a missing Airflow connection fails the task; ``env``: use the LOANSTREAM_* settings above instead, logged as a warning) |
 | LOANSTREAM_WATCH_GROUP                | loanstream-watcher (the consumer group of the AssetWatcher that wakes ``loan_stream_watcher``; never the sink's) |
+| LOANSTREAM_WATCH_CACHE_SIZE           | 10000 (run ids the watcher's filter remembers, least recently used forgotten first; its memory stays bounded whatever the headers) |
 | LOANSTREAM_METRICS_RUNS               | 20 (the metrics show the state of the newest runs, and the lag of their topics) |
 | LOANSTREAM_METRICS_TOKEN              | (unset: /loanstream/metrics needs an Airflow login; set, generated into .env by ``make up``: a bearer token that opens the metrics and nothing else) |
 | LOANSTREAM_SCHEMA_REGISTRY_URL        | http://127.0.0.1:8081/apis/ccompat/v7 (a Confluent-compatible schema registry API: the local Apicurio Registry; Redpanda's under docker compose) |
@@ -110,6 +111,7 @@ class Settings:
     data_dirs: tuple[Path, ...] = ()
     connection_fallback: str = "none"  # none | env (loanstream.airflow.hooks)
     watch_group: str = "loanstream-watcher"
+    watch_cache_size: int = 10_000  # loanstream.runs.watch.DEFAULT_CACHE_SIZE
     schema_registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
     metrics_runs: int = 20
     metrics_token: str = field(default="", repr=False)  # a credential: never in a repr or log
@@ -149,6 +151,7 @@ class Settings:
             .strip()
             .lower(),
             watch_group=_env("LOANSTREAM_WATCH_GROUP", cls.watch_group),
+            watch_cache_size=max(1, int(_env("LOANSTREAM_WATCH_CACHE_SIZE", str(cls.watch_cache_size)))),
             schema_registry_url=_env("LOANSTREAM_SCHEMA_REGISTRY_URL", cls.schema_registry_url).rstrip("/"),
             metrics_runs=max(1, min(int(_env("LOANSTREAM_METRICS_RUNS", str(cls.metrics_runs))), 100)),
             metrics_token=_env("LOANSTREAM_METRICS_TOKEN", ""),

@@ -137,6 +137,11 @@ def test_api_and_metrics_equal_postgres_and_redrive_once(
                            headers={"X-Loanstream": "redrive"})  # fmt: skip
     result = json.loads(body)
     assert status == 200 and (result["resolved"], result["still_failing"]) == (1, len(HOSTILE))
+    assert query(pg_dsn, "SELECT DISTINCT resolved_by FROM dead_letters WHERE run_id = %s AND "
+                 "resolved_at IS NOT NULL", (seeded.run_id,)) == [("admin",)]  # fmt: skip
+    status, _, body = call(f"{page_url}/api/v2/eventLogs?event=loanstream.redrive&owner=admin"
+                           "&order_by=-id&limit=20", token=token)  # fmt: skip
+    assert status == 200 and result["redrive_id"] in body.decode()  # Airflow's audit log
     status, _, body = call(redrive, "POST", token=token, body={"run_id": seeded.run_id},
                            headers={"X-Loanstream": "redrive"})  # fmt: skip
     assert json.loads(body)["resolved"] == 0

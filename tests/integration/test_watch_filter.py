@@ -47,3 +47,51 @@ def test_wakes_when_postgres_cannot_be_asked(resources) -> None:
         raise psycopg2.OperationalError("connection refused")
 
     assert WakeFilter(refuse, "sink").wake("t", 0, 1, "ext") is not None
+
+
+def _backends(dsn: str, application_name: str) -> int:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                    (application_name,))  # fmt: skip
+        (n,) = cur.fetchone()
+    conn.close()
+    return n
+
+
+def test_a_flood_of_run_ids_stays_in_one_connection_and_the_cache_bound(resources) -> None:
+    """10x the cache's size of distinct (and huge) run ids: the cache holds its size, one
+    Postgres connection answers all of them (counted by the filter and by Postgres)."""
+    import uuid
+
+    dsn = resources.schema()
+    _execute(dsn, PIPELINE_RUN_SQL, ("manual__kept", "t"))
+    app = f"watch-test-{uuid.uuid4().hex[:8]}"
+    opened = []
+
+    def connect():
+        opened.append(1)
+        return pg_connect(dsn, app)
+
+    size = 50
+    watch = WakeFilter(connect, "sink", cache_size=size)
+    try:
+        for i in range(10 * size):
+            run_id = f"ext-{i}-" + "y" * (5_000 if i % 7 == 0 else 0)
+            assert watch.wake("t", 0, i, run_id) is not None
+            assert len(watch._pipeline_runs) <= size
+        assert watch.wake("t", 0, 1, "manual__kept") is None  # still answered
+        assert len(watch._pipeline_runs) == size
+        assert all(len(run_id) <= 250 for run_id, _ in watch._pipeline_runs)
+        assert (len(opened), _backends(dsn, app)) == (1, 1)
+        # the connection dies (a Postgres restart, a network cut): the next one replaces it
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = %s", (app,))  # fmt: skip
+        conn.close()
+        _execute(dsn, PIPELINE_RUN_SQL, ("manual__new", "t"))
+        assert watch.wake("t", 0, 1, "ext-after-kill") is not None  # woken anyway (the error)
+        assert watch.wake("t", 0, 2, "manual__new") is None  # asked on a new connection
+        assert (len(opened), _backends(dsn, app)) == (2, 1)
+    finally:
+        watch.close()
+    assert _backends(dsn, app) == 0

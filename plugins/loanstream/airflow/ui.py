@@ -8,9 +8,12 @@ Routes (all behind Airflow's login: the UI's ``_token`` cookie or ``Authorizatio
 - ``POST /api/dead-letters/redrive`` ``{"run_id", "reason", "ids", "limit"}``: score them again;
 - ``GET /metrics``: Prometheus text.
 
-Reading needs the right to read Dag runs, a redrive the right to create them (the auth
-manager decides). ``/metrics`` also opens to the metrics token (``LOANSTREAM_METRICS_TOKEN``,
-:mod:`loanstream.monitoring.access`), which opens nothing else. The figures come from ``loanstream.monitoring``; this module only wires.
+Reading needs the right to read ``loan_stream_pipeline``'s Dag runs, a redrive the right to
+trigger ``dead_letter_redrive`` (the auth manager decides, asked about those Dags by name:
+:mod:`loanstream.airflow.page_access`). A redrive records the user in ``resolved_by`` and an
+entry in Airflow's audit log (:mod:`loanstream.airflow.audit`). ``/metrics`` also opens to the
+metrics token (``LOANSTREAM_METRICS_TOKEN``, :mod:`loanstream.monitoring.access`), which opens
+nothing else. The figures come from ``loanstream.monitoring``; this module only wires.
 """
 
 from __future__ import annotations
@@ -32,7 +35,15 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from sqlalchemy import bindparam, func, select
 
+from loanstream.airflow import audit
 from loanstream.airflow.hooks import kafka_config, postgres_dsn
+from loanstream.airflow.page_access import (
+    PIPELINE_DAG_ID,
+    REDRIVE_DAG_ID,
+    RedriveUser,
+    check_dag_access,
+    read_pipeline_runs,
+)
 from loanstream.config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,31 +63,16 @@ PAGE_CSP = (
 MAX_WEB_REDRIVE = 10_000  # a bigger redrive: the dead_letter_redrive DAG or the CLI
 
 
-def _read_access() -> Any:
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import requires_access_dag
-
-    return Depends(requires_access_dag("GET", DagAccessEntity.RUN))
-
-
-def _redrive_access() -> Any:
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import requires_access_dag
-
-    return Depends(requires_access_dag("POST", DagAccessEntity.RUN))
-
-
 async def _metrics_access(request: Request) -> None:
-    """The metrics token, or else Airflow's login with the right to read Dag runs."""
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user, requires_access_dag
+    """The metrics token, or else Airflow's login with the right to read the pipeline's runs."""
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
 
     from loanstream.monitoring.access import metrics_token_matches
 
     if metrics_token_matches(request.headers.get("authorization"), Settings.from_env().metrics_token):
         return
     user = await get_user(request, None, await bearer_scheme(request))
-    requires_access_dag("GET", DagAccessEntity.RUN)(request, user)
+    check_dag_access(user, "GET", PIPELINE_DAG_ID)
 
 
 _LATENCY_CACHE: dict = {}  # latency of settled runs (loanstream.runs.figures)
@@ -185,7 +181,7 @@ class RedriveBody(BaseModel):
 def create_app() -> FastAPI:
     app = FastAPI(title="Loanstream", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC), name="loanstream-static")
-    read = [_read_access()]
+    read = [Depends(read_pipeline_runs)]
 
     @app.get("/", include_in_schema=False)
     async def page(request: Request) -> Any:
@@ -193,12 +189,13 @@ def create_app() -> FastAPI:
         from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
 
         try:  # the UI's session cookie (or a bearer token: the metrics token is refused here)
-            await get_user(request, None, await bearer_scheme(request))
+            user = await get_user(request, None, await bearer_scheme(request))
         except HTTPException:
             if request.headers.get("authorization"):  # an API client, not a browser: no login page
                 raise
             here = request.scope.get("root_path", "") + "/"
             return RedirectResponse(get_auth_manager().get_url_login(next_url=here), 303)
+        check_dag_access(user, "GET", PIPELINE_DAG_ID)  # 403: logged in, but not to these runs
         text = (STATIC / "index.html").read_text(encoding="utf-8")
         base = html.escape(request.scope.get("root_path", "") + "/", quote=True)
         return HTMLResponse(
@@ -265,8 +262,8 @@ def create_app() -> FastAPI:
             found = queries.dead_letter(conn, dead_letter_id)
         return _json(found) if found else _json({"error": "no such dead letter"}, 404)
 
-    @app.post("/api/dead-letters/redrive", dependencies=[_redrive_access()])
-    def redrive(body: RedriveBody, request: Request) -> JSONResponse:
+    @app.post("/api/dead-letters/redrive")
+    def redrive(body: RedriveBody, request: Request, user: RedriveUser) -> JSONResponse:
         from loanstream.sink.errors import SinkError
         from loanstream.sink.redrive import RedriveError, Selection
         from loanstream.sink.redrive import redrive as run_redrive
@@ -281,13 +278,24 @@ def create_app() -> FastAPI:
         except RedriveError as exc:
             return _json({"error": str(exc)}, 400)
         dsn = postgres_dsn()
+        who = user.get_name()
         with _db():  # the schema's answer (503) if it is behind
             try:
-                result = run_redrive(lambda: pg_connect(dsn, "loanstream-redrive"), selection)
+                result = run_redrive(
+                    lambda: pg_connect(dsn, "loanstream-redrive"), selection, resolved_by=who
+                )
             except SinkError as exc:  # the schema registry, for a framed dead letter's new id
+                audit.write_entry(audit.REDRIVE_EVENT, user_name=who, dag_id=REDRIVE_DAG_ID,
+                                  extra={"selection": selection.params(), "error": str(exc)})  # fmt: skip
                 return _json({"error": str(exc)}, 503)
-        log.info("Loanstream page: %s", result.human_line())
-        return _json(result.to_dict())
+        found = result.to_dict()
+        found["audit_log_id"] = audit.write_entry(
+            audit.REDRIVE_EVENT, user_name=who, dag_id=REDRIVE_DAG_ID,
+            extra={"selection": selection.params(), "source": "loanstream page", **found},
+        )  # fmt: skip
+        log.info("Loanstream page: %s by %s (audit log entry %s)", result.human_line(), who,
+                 found["audit_log_id"])  # fmt: skip
+        return _json(found)
 
     @app.get("/metrics", dependencies=[Depends(_metrics_access)])
     def metrics() -> PlainTextResponse:

@@ -3,7 +3,8 @@
 A dead letter that now scores becomes a decision like any other, in one transaction per batch:
 appended to ``risk_decisions`` (keyed by its source position: it can never be decided twice),
 upserted into ``risk_scored`` (unless that loan already holds a newer event), and marked
-resolved (``resolved_at``, ``resolved_by``). One that still fails keeps its row, with the new
+resolved (``resolved_at``, and ``resolved_by``: who redrove it, the page's logged-in user, else
+the redrive's id). One that still fails keeps its row, with the new
 error in ``error`` (the first kept in ``original_error``) and ``redrive_attempts`` counted.
 
 Exactly once, even when a redrive is killed and run again, or two run at the same time: each
@@ -137,6 +138,7 @@ class RedriveResult:
     """What a redrive did (its XCom and the CLI's JSON)."""
 
     redrive_id: str
+    resolved_by: str = ""  # recorded in dead_letters.resolved_by (default: redrive_id)
     selected: int = 0
     resolved: int = 0
     still_failing: int = 0
@@ -150,6 +152,7 @@ class RedriveResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "redrive_id": self.redrive_id,
+            "resolved_by": self.resolved_by,
             "selected": self.selected,
             "resolved": self.resolved,
             "still_failing": self.still_failing,
@@ -222,7 +225,7 @@ def _redrive_batch(
                 result.bands[row[ROW_COLUMNS.index("risk_band")]] += 1
             if latest:
                 execute_values(cur, SCORED_SQL, list(latest.values()))
-            cur.execute(RESOLVE_SQL, {"by": result.redrive_id, "ids": list(ids_of.values())})
+            cur.execute(RESOLVE_SQL, {"by": result.resolved_by, "ids": list(ids_of.values())})
             result.resolved += len(rows)
         if failing:
             cur.execute(
@@ -239,6 +242,7 @@ def redrive(
     *,
     rules: RuleSet | None = None,
     redrive_id: str | None = None,
+    resolved_by: str | None = None,
     batch: int = BATCH,
     progress: Callable[[RedriveResult], None] | None = None,
     schema_ids: ContractSchemaIds | None = None,
@@ -246,14 +250,16 @@ def redrive(
     """Score the dead letters ``selection`` matches again; see the module's docstring.
 
     :param connect: returns a new psycopg2 connection to the loanstream database.
-    :param redrive_id: recorded in ``resolved_by`` (default ``redrive-<random>``).
+    :param redrive_id: this redrive's id (default ``redrive-<random>``).
+    :param resolved_by: who redrives, recorded in ``resolved_by`` (default: ``redrive_id``).
     :param progress: called after each batch (the log's milestones).
     :param schema_ids: resolves framed events' schema ids (default: in the registry at
         ``LOANSTREAM_SCHEMA_REGISTRY_URL``, asked only if a framed one is selected).
     """
     rules = rules or load_rules()
     schema_ids = schema_ids or ContractSchemaIds(Settings.from_env().schema_registry_url)
-    result = RedriveResult(redrive_id or f"redrive-{uuid.uuid4().hex[:12]}")
+    redrive_id = redrive_id or f"redrive-{uuid.uuid4().hex[:12]}"
+    result = RedriveResult(redrive_id, resolved_by=resolved_by or redrive_id)
     result.rules_version = rules.version
     started = time.monotonic()
     conn = connect()
