@@ -54,7 +54,7 @@ def latency(dsn: str, run_id: str) -> dict:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT EXTRACT(EPOCH FROM event_time)::float8, EXTRACT(EPOCH FROM scored_at)::float8 "
-            "FROM risk_scored WHERE run_id = %s",
+            "FROM risk_decisions WHERE run_id = %s",
             (run_id,),
         )
         rows = cur.fetchall()
@@ -134,7 +134,7 @@ def cli_pair(settings: Settings, csv: Path, events: int, rate: int) -> dict:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-                    cur.execute("SELECT count(*) FROM risk_scored WHERE run_id = %s", (run_id,))
+                    cur.execute("SELECT count(*) FROM risk_decisions WHERE run_id = %s", (run_id,))
                     (stored,) = cur.fetchone()
                 conn.close()
                 if stored >= events:

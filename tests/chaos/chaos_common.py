@@ -163,7 +163,7 @@ class Outcome:
     dead_distinct_positions: int
     expected_dead: int
     offsets_ok: bool
-    decisions_match: bool  # risk_decisions holds each stored event once, in the same txn
+    decisions_match: bool  # current state (the risk_scored view) = history: one decision each
 
     @property
     def exact(self) -> bool:
@@ -218,7 +218,7 @@ BATCH_DELAY_S = 0.03
 
 
 def slow_batches(dsn: str, seconds: float = BATCH_DELAY_S) -> None:
-    """Make every write into ``risk_scored`` (one per batch) take ``seconds`` longer, inside its
+    """Make every write into ``risk_decisions`` (one per batch) take ``seconds`` longer, inside its
     transaction: the sink stores the 3,080-event stream in well under a second, so kills
     aimed at "mid-stream" would otherwise land after the end. (A statement trigger that
     sleeps, in the schema of ``dsn`` only.)"""
@@ -231,7 +231,7 @@ def slow_batches(dsn: str, seconds: float = BATCH_DELAY_S) -> None:
                 f"$$BEGIN PERFORM pg_sleep({float(seconds)}); RETURN NULL; END$$"
             )
             cur.execute(
-                "CREATE TRIGGER chaos_slow_batch AFTER INSERT ON risk_scored "
+                "CREATE TRIGGER chaos_slow_batch AFTER INSERT ON risk_decisions "
                 "FOR EACH STATEMENT EXECUTE FUNCTION chaos_slow_batch()"
             )
     finally:

@@ -83,8 +83,6 @@ class ScoringSink:
     :param progress_seconds: seconds between progress log lines.
     :param native: ``auto``, ``on`` or ``off``: the native scorer (``LOANSTREAM_NATIVE_SCORING``).
     :param lease: take each partition's lease before consuming it (off only to test the fence).
-    :param keep_decisions: also append every scored row to ``risk_decisions`` (off only to
-        measure its cost).
     """
 
     def __init__(
@@ -103,7 +101,6 @@ class ScoringSink:
         progress_seconds: float = 5.0,
         native: str = "auto",
         lease: bool = True,
-        keep_decisions: bool = True,
     ) -> None:
         self.kafka_config = dict(kafka_config)
         self.pg_dsn = pg_dsn
@@ -124,7 +121,7 @@ class ScoringSink:
             schema_ids=ContractSchemaIds(self.schema_registry_url),
         )  # fmt: skip
         self.offsets = OffsetStore(group, topic)
-        self.writer = BatchWriter(self.offsets, keep_decisions=keep_decisions)
+        self.writer = BatchWriter(self.offsets)
 
     @property
     def scoring_path(self) -> str:
@@ -277,10 +274,10 @@ class ScoringSink:
             if conn is not None:
                 conn.close()  # releases the leases too
         log.info(
-            "scored %d events (%d new loans, %d updated), dead-lettered %d, skipped %d already "
-            "stored, in %.2fs (%.0f eps), %d batches; bands %s; stored up to offsets %s; "
+            "scored %d events (%d decisions stored, %d decided before), dead-lettered %d, "
+            "skipped %d already stored, in %.2fs (%.0f eps), %d batches; bands %s; stored up to offsets %s; "
             "stopped by %s",
-            stats.scored, stats.inserted, stats.updated, stats.dead_lettered,
+            stats.scored, stats.stored, stats.already_decided, stats.dead_lettered,
             stats.skipped_already_stored, stats.seconds, stats.eps, stats.batches,
             stats.bands, dict(stats.next_offsets), stats.stopped_by,
         )  # fmt: skip
@@ -423,12 +420,12 @@ class ScoringSink:
 
     def _stored(self, consumer: Consumer, future: Future, batch: Batch, stats: SinkStats) -> None:
         """Wait for a batch's transaction (re-raising its error), then count it and tell Kafka."""
-        inserted = future.result()
+        stored = future.result()
         bands, decisions = self.scorer.mix(batch)
         stats.count_batch(
             end=batch.end,
             scored=batch.scored,
-            inserted=inserted,
+            stored=stored,
             scored_natively=batch.native_rows,
             dead_lettered=len(batch.dead),
             republished=len(batch.republish),
