@@ -64,7 +64,6 @@ def _redrive_access() -> Any:
     return Depends(requires_access_dag("POST", DagAccessEntity.RUN))
 
 
-_LATENCY_CACHE: dict = {}  # latency of settled runs (loanstream.runs.figures)
 @contextlib.contextmanager
 def _db() -> Iterator[Any]:
     """A connection to the loanstream database for one request; closed after it. A database
@@ -176,7 +175,7 @@ def create_app() -> FastAPI:
         from loanstream.runs import figures
 
         with _db() as conn:
-            found = figures.recent_runs(conn, limit, cache=_LATENCY_CACHE)
+            found = figures.recent_runs(conn, limit)
         return _json({"runs": _with_airflow_runs(found)})
 
     @app.get("/api/runs/{run_id:path}", dependencies=read)
