@@ -74,9 +74,10 @@ def build_mixed_topic(
     ensure_topic(settings.kafka_config(), topic, partitions=3, use_rpk=False)
     real = tmp / "real.csv"
     gen = tmp / "generated.csv"
-    ids = write_loans_csv(real, shared_csv, 10**9, id_prefix="r")
+    # loan ids are digits (the event contract): 1... real, 2... generated, never the same
+    ids = write_loans_csv(real, shared_csv, 10**9, id_prefix="1")
     ids += write_loans_csv(
-        gen, REPO / "include" / "data" / "loan_applications_sample.csv", generated_rows, "g"
+        gen, REPO / "include" / "data" / "loan_applications_sample.csv", generated_rows, "2"
     )
     mixed = MixedTopic(topic, 3, 0, set(ids))
     producer = EventProducer(settings.kafka_config(), topic)

@@ -4,11 +4,15 @@ attempt of the producer makes them computed again; pruned history leaves them as
 
 from __future__ import annotations
 
+import json
+
 import psycopg2
 import pytest
 
+from loanstream.cli import main
 from loanstream.runs import figures
 from loanstream.sink.redrive import Selection, redrive
+from loanstream.sink.rows import ROW_COLUMNS
 from tests.helpers import query, temp_schema, unique_name
 from tests.monitoring_data import seed_run
 
@@ -32,7 +36,9 @@ def _detail(dsn: str, run_id: str) -> dict:
         conn.close()
 
 
-def test_a_final_runs_figures_are_stored_once_and_read_back(schema_dsn, shared_csv) -> None:
+def test_a_final_runs_figures_are_stored_once_and_read_back(
+    schema_dsn, shared_csv, monkeypatch, capsys
+) -> None:
     run = seed_run(schema_dsn, shared_csv, unique_name("run"), "t_fig", scored=6, fixable=2,
                    started_ago="1 hour")  # fmt: skip
     first = _detail(schema_dsn, run.run_id)
@@ -51,8 +57,19 @@ def test_a_final_runs_figures_are_stored_once_and_read_back(schema_dsn, shared_c
     after = _detail(schema_dsn, run.run_id)
     assert (after["scored"], after["redriven"], after["missing"]) == (8, 2, 0)
 
-    # pruning every superseded decision (none here) and the run's figures stay
-    query(schema_dsn, "SELECT prune_risk_decisions('0 seconds')")
+    # a loan of the run scored again (a later event); `loanstream decisions prune` deletes its
+    # old decision, never a current one; the run's figures stay as they were
+    cols = ", ".join(c for c in ROW_COLUMNS if c not in ("run_id", "src_offset", "event_time"))
+    query(schema_dsn, f"INSERT INTO risk_decisions ({cols}, run_id, src_offset, event_time) "  # noqa: S608
+          f"SELECT {cols}, 'later', src_offset + 1000, event_time + interval '1 second' "
+          "FROM risk_decisions WHERE run_id = %s AND src_partition = 0 LIMIT 1 "
+          "RETURNING 1", (run.run_id,))  # fmt: skip
+    current = query(schema_dsn, "SELECT * FROM risk_scored ORDER BY loan_id")
+    monkeypatch.setenv("LOANSTREAM_PG_DSN", schema_dsn)
+    assert main(["decisions", "prune", "--older-than", "0s"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (out["deleted"], out["runs_touched"], out["figures_stored"]) == (1, 2, 1)
+    assert query(schema_dsn, "SELECT * FROM risk_scored ORDER BY loan_id") == current
     assert _detail(schema_dsn, run.run_id)["scored"] == 8
 
 
