@@ -31,6 +31,7 @@ class SinkStats:
     run_id: str | None = None
     waited_for_lease_seconds: float = 0.0
     stopped_by: str = ""
+    stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # sink.timings
 
     @property
     def eps(self) -> float:

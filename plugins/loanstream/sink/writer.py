@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from typing import Any
 
 import psycopg2.errors
@@ -55,6 +56,8 @@ class BatchWriter:
     def __init__(self, offsets: OffsetStore) -> None:
         self.offsets = offsets
         self._direct_copy = True
+        # the last transaction's clock (time.monotonic): started, rows written, committed
+        self.times = (0.0, 0.0, 0.0)
 
     @staticmethod
     def prepare(conn: Any) -> None:
@@ -78,6 +81,7 @@ class BatchWriter:
 
     def _transaction(self, conn: Any, batch: Batch, expected: dict[int, int | None]) -> int:
         stored = 0
+        started = copied = time.monotonic()
         with conn, conn.cursor() as cur:
             if batch.scored:
                 buffer = io.BytesIO(batch.native_csv)
@@ -95,7 +99,9 @@ class BatchWriter:
                     cur.copy_expert(STAGE_COPY_SQL, buffer, COPY_CHUNK)
                     cur.execute(FROM_STAGE_SQL)
                     stored = cur.rowcount
+                copied = time.monotonic()
             if batch.dead:
                 cur.executemany(DEAD_LETTER_SQL, batch.dead)
             self.offsets.move(cur, expected, batch.end)  # raises inside `with conn`: rollback
+        self.times = (started, copied, time.monotonic())
         return stored
