@@ -19,6 +19,7 @@ import html
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -271,15 +272,22 @@ def create_app() -> FastAPI:
             errors["postgres"] = str(exc.detail)
         lag_by_topic: dict[str, dict[int, int]] = {}
         settings = Settings.from_env()
-        topics = {settings.topic} | ({last["topic"]} if last else set())
-        for topic in sorted(topics):
+        topics = sorted({settings.topic} | ({last["topic"]} if last else set()))
+        config, dsn = kafka_config(check=False), postgres_dsn()
+
+        def lag_of(topic: str) -> Any:
             try:
-                found = partition_lag(kafka_config(check=False), postgres_dsn(), topic,
-                                      settings.consumer_group)  # fmt: skip
+                return partition_lag(config, dsn, topic, settings.consumer_group)
             except (LagError, ValueError) as exc:
-                errors[f"lag:{topic}"] = str(exc)
-                continue
-            lag_by_topic[topic] = {p["partition"]: p["lag"] for p in found["partitions"]}
+                return exc
+
+        # each topic's lag asks Kafka through clients of its own (~0.1 s): side by side
+        with ThreadPoolExecutor(len(topics)) as pool:
+            for topic, found in zip(topics, pool.map(lag_of, topics), strict=True):
+                if isinstance(found, Exception):
+                    errors[f"lag:{topic}"] = str(found)
+                    continue
+                lag_by_topic[topic] = {p["partition"]: p["lag"] for p in found["partitions"]}
         text = prom.render(totals=totals, last_run=last, lag=lag_by_topic, errors=errors)
         return PlainTextResponse(text, media_type=prom.CONTENT_TYPE, headers=HEADERS)
 
