@@ -1,28 +1,29 @@
 """Sink benchmarks, side by side in one run, on the Kafka and Postgres `make up` started.
 
-    scripts/env.sh .venv/bin/python bench/bench_sink.py [--quick] [--breakdown-only]
+    scripts/env.sh .venv/bin/python bench/bench_sink.py [--quick] [--rounds N] [--breakdown-only]
 
 100,000 events of the generated sample (seed 42) are produced to a fresh 3-partition topic
-(not timed), then:
+(not timed), then, in each of ``--rounds`` rounds (default 3):
 
 (a) our sink in one process, all partitions: events/s from the first poll to the last
-    committed transaction (``ScoringSink._loop``), into an isolated Postgres schema; with the
-    native (Rust) scorer, as deployed, and again with ``native="off"`` (Python only);
+    committed transaction (``ScoringSink._loop``), into an isolated Postgres schema, with the
+    native (Rust) scorer, as deployed;
 (b) our sink as the DAG runs it: three ``python -m loanstream.cli consume --partition P``
     processes in parallel, one per partition, on another isolated schema: wall time from
     spawning them to all exited (every transaction committed), process start-up included;
-(a') the same as (a), on the same rows produced the way producers did before the contract
-    (untyped JSON with every column, unframed: what the topics' retention still holds), to
-    hold the typed, framed events to the speed of the untyped ones;
 (c) baseline: the rows the sink stored in (a), ``COPY ... TO STDOUT`` into memory, then timed
     ``COPY identical_table FROM STDIN`` (+ commit) into a fresh
-    ``CREATE TABLE ... (LIKE risk_scored INCLUDING ALL)``: rows/s.
+    ``CREATE TABLE ... (LIKE risk_decisions INCLUDING ALL)`` (the one table the sink writes,
+    with its indexes): rows/s, best of 3.
 
-Ratios (a)/(c) and (b)/(c) are the issue-4 speed target (>= 0.5). Also an in-process
-per-stage breakdown in µs/event (JSON parse, preprocess, rules, whole ``score_message``, the
-native scorer, DB write), best of several passes over events pre-serialised in memory.
+The ratios (a)/(c) and (b)/(c) of each round, and their median over the rounds, are issue 24's
+targets (>= 0.6 and >= 0.45, every decision kept). Once: (a) with Python scoring only, the
+storage layouts issue 24 weighed (``bench_storage``: COPY rates of each, and reads of current
+state), and an in-process per-stage breakdown in µs/event (JSON parse, preprocess, rules,
+whole ``score_message``, the native scorer, DB write), best of several passes over events
+pre-serialised in memory.
 
-Prints one JSON object per measurement, then a markdown table.
+Prints one JSON object per measurement, then markdown tables.
 """
 
 from __future__ import annotations
@@ -48,18 +49,10 @@ from loanstream.produce.events import finish_event, iter_event_batches, utc_now_
 from loanstream.produce.producer import EventProducer
 from loanstream.scoring import apply_rules, load_rules, preprocess_event
 from loanstream.scoring.native import load_batch_scorer
-from loanstream.sink import (
-    COPY_SQL,
-    DIRECT_COPY_SQL,
-    ROW_COLUMNS,
-    STAGE_SQL,
-    UPSERT_SQL,
-    ScoringSink,
-    csv_lines,
-    score_message,
-)
+from loanstream.sink import COPY_SQL, ROW_COLUMNS, ScoringSink, csv_lines, score_message
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import bench_storage  # noqa: E402
 from bench.bench_producer import dataset  # noqa: E402
 from tests.helpers import temp_schema  # noqa: E402
 from tests.resources import delete_named, delete_subjects, unique_name  # noqa: E402
@@ -136,29 +129,18 @@ def breakdown(values: list[bytes], dsn: str | None, passes: int = 7) -> dict:
         best, median = _best(lambda: _db_write(dsn, rows), 3, time.perf_counter)
         result["db_write"] = round(best / len(rows) * 1e6, 2)
         result["db_write_median"] = round(median / len(rows) * 1e6, 2)
-        best, median = _best(lambda: _db_write(dsn, rows, direct=True), 3, time.perf_counter)
-        result["db_write_direct"] = round(best / len(rows) * 1e6, 2)
-        result["db_write_direct_median"] = round(median / len(rows) * 1e6, 2)
     return emit(result)
 
 
-def _db_write(dsn: str, rows: list[tuple], batch: int = 2000, direct: bool = False) -> None:
-    """The sink's per-batch database work: CSV, then COPY into the stage + upsert (replays),
-    or with ``direct`` COPY into risk_scored (new loans), then commit."""
+def _db_write(dsn: str, rows: list[tuple], batch: int = 2000) -> None:
+    """The sink's per-batch database work: CSV, COPY into risk_decisions, commit."""
     conn = psycopg2.connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("TRUNCATE risk_scored")
-            cur.execute(STAGE_SQL)
+            cur.execute("TRUNCATE risk_decisions")
         for i in range(0, len(rows), batch):
             with conn, conn.cursor() as cur:
-                buffer = io.StringIO(csv_lines(rows[i : i + batch]))
-                if direct:
-                    cur.copy_expert(DIRECT_COPY_SQL, buffer)
-                    continue
-                cur.copy_expert(COPY_SQL, buffer)
-                cur.execute(UPSERT_SQL)
-                cur.fetchall()
+                cur.copy_expert(COPY_SQL, io.StringIO(csv_lines(rows[i : i + batch])))
     finally:
         conn.close()
 
@@ -192,21 +174,17 @@ def sink_one_process(
     dsn: str,
     rows: int,
     native: str = "on",
-    keep_decisions: bool = True,
     label: str = "",
 ) -> dict:
-    sink = TimedSink(settings.kafka_config(), dsn, topic, group=unique_name("bench"), native=native,
-                     keep_decisions=keep_decisions)  # fmt: skip
+    sink = TimedSink(settings.kafka_config(), dsn, topic, group=unique_name("bench"), native=native)
     stats = sink.run(idle_timeout=30)
     assert stats.scored + stats.dead_lettered == rows, stats.to_dict()
     name = "a_sink_one_process" if native == "on" else "a_sink_one_process_python"
-    if not keep_decisions:
-        name += "_without_risk_decisions"
-    if label:
-        name += f"_{label}"
+    name += f"_{label}" if label else ""
     return emit({"bench": name, "events": stats.consumed, "scored": stats.scored,
                  "scored_natively": stats.scored_natively,
                  "dead_lettered": stats.dead_lettered, "batches": stats.batches,
+                 "stored": stats.stored,
                  "seconds_first_poll_to_last_commit": round(sink.loop_seconds, 3),
                  "seconds_run_total": round(stats.seconds, 3),
                  "eps": round(stats.consumed / sink.loop_seconds, 1)})  # fmt: skip
@@ -231,6 +209,18 @@ def produce_untyped(settings: Settings, topic: str, csv_path: Path) -> int:
             sent += 1
     assert producer.flush(120) == 0
     return sent
+
+
+def typed_against_untyped(settings: Settings, topics: tuple[str, str], rows: int) -> dict:
+    """(a) on the typed, framed events and on the same rows untyped and unframed (what the
+    topics held before the contract), back to back, each in a fresh schema: their ratio."""
+    typed_topic, untyped_topic = topics
+    with temp_schema(settings) as dsn_t, temp_schema(settings) as dsn_u:
+        untyped = sink_one_process(settings, untyped_topic, dsn_u, rows, label="untyped")
+        typed = sink_one_process(settings, typed_topic, dsn_t, rows, label="typed")
+    return emit({"bench": "typed_vs_untyped", "typed_eps": typed["eps"],
+                 "untyped_eps": untyped["eps"],
+                 "typed_over_untyped": round(typed["eps"] / untyped["eps"], 3)})  # fmt: skip
 
 
 def sink_three_processes(settings: Settings, topic: str, dsn: str, rows: int) -> dict:
@@ -275,44 +265,32 @@ def sink_three_processes(settings: Settings, topic: str, dsn: str, rows: int) ->
                  "eps_excluding_startup": round(consumed / max(s["seconds"] for s in stats), 1)})  # fmt: skip
 
 
-def plain_copy(dsn: str, passes: int = 3, tables: tuple[str, ...] = ("risk_scored",)) -> dict:
-    """COPY the rows (a) stored, from memory, into fresh identical ``tables`` (each of them, in
-    one transaction, as the sink writes them): rows/s."""
+def plain_copy(dsn: str, passes: int = 3) -> dict:
+    """COPY the rows (a) stored, from memory, into a fresh table like the one the sink writes
+    (``risk_decisions``, all its indexes), in one transaction: rows/s, best of ``passes``."""
     cols = ", ".join(ROW_COLUMNS)
+    data = "".join(bench_storage.stored_rows(dsn))
+    rows = data.count("\n")  # csv of these columns has no embedded newlines
     conn = psycopg2.connect(dsn)
+    times = []
     try:
-        buffer = io.StringIO()
-        with conn, conn.cursor() as cur:
-            cur.copy_expert(
-                f"COPY (SELECT {cols} FROM risk_scored) TO STDOUT WITH (FORMAT csv)",  # noqa: S608
-                buffer,
-            )
-        data = buffer.getvalue()
-        rows = data.count("\n")  # csv of these columns has no embedded newlines
-        times = []
         for i in range(passes):
             with conn, conn.cursor() as cur:
-                for table in tables:
-                    cur.execute(f"CREATE TABLE baseline_{table}_{i} (LIKE {table} INCLUDING ALL)")
+                cur.execute(f"CREATE TABLE baseline_{i} (LIKE risk_decisions INCLUDING ALL)")
             start = time.perf_counter()
             with conn, conn.cursor() as cur:
-                for table in tables:
-                    cur.copy_expert(
-                        f"COPY baseline_{table}_{i} ({cols}) FROM STDIN WITH (FORMAT csv)",
-                        io.StringIO(data),
-                    )
+                cur.copy_expert(f"COPY baseline_{i} ({cols}) FROM STDIN WITH (FORMAT csv)",
+                                io.StringIO(data))  # fmt: skip
             times.append(time.perf_counter() - start)
             with conn, conn.cursor() as cur:
-                for table in tables:
-                    cur.execute(f"SELECT count(*) FROM baseline_{table}_{i}")  # noqa: S608
-                    (count,) = cur.fetchone()
-                    assert count == rows, (count, rows)
-                    cur.execute(f"DROP TABLE baseline_{table}_{i}")
+                cur.execute(f"SELECT count(*) FROM baseline_{i}")  # noqa: S608
+                (count,) = cur.fetchone()
+                assert count == rows, (count, rows)
+                cur.execute(f"DROP TABLE baseline_{i}")
     finally:
         conn.close()
     best = min(times)
-    name = "c_plain_copy" if tables == ("risk_scored",) else "c2_plain_copy_" + "_and_".join(tables)
-    return emit({"bench": name, "rows": rows, "bytes": len(data),
+    return emit({"bench": "c_plain_copy", "rows": rows, "bytes": len(data),
                  "seconds": [round(t, 3) for t in times], "rows_per_s": round(rows / best, 1),
                  "rows_per_s_median": round(rows / statistics.median(times), 1)})  # fmt: skip
 
@@ -321,9 +299,24 @@ def load_average() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
 
 
+def one_round(settings: Settings, topic: str, rows: int, index: int) -> dict:
+    """(a), (b) and (c) once, each in fresh schemas; the round's ratios."""
+    with temp_schema(settings) as dsn_a, temp_schema(settings) as dsn_b:
+        a = sink_one_process(settings, topic, dsn_a, rows)
+        b = sink_three_processes(settings, topic, dsn_b, rows)
+        c = plain_copy(dsn_a)
+    return emit({
+        "bench": "round", "round": index, "a_eps": a["eps"], "b_eps": b["eps"],
+        "c_rows_per_s": c["rows_per_s"], "a_over_c": round(a["eps"] / c["rows_per_s"], 3),
+        "b_over_c": round(b["eps"] / c["rows_per_s"], 3),
+        "b_excl_startup_over_c": round(b["eps_excluding_startup"] / c["rows_per_s"], 3),
+    })  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 events, to check the script")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of (a), (b), (c)")
     parser.add_argument("--breakdown-only", action="store_true", help="in-process stages only")
     args = parser.parse_args()
     settings = Settings.from_env()
@@ -337,70 +330,62 @@ def main() -> int:
         emit({"bench": "machine", "loadavg_after": load_average()})
         return 0
 
-    made: list[str] = []
     try:
-        topic = new_topic(settings, made)
-        produced = EventProducer(settings.kafka_config(), topic).produce_csv(csv_path)
+        topic = new_topic(settings, [])
+        produced = EventProducer(settings.kafka_config(), topic).produce_csv(csv_path, run_id="bench")
         assert produced.delivered == rows, produced
-        untyped_topic = new_topic(settings, made)
+        rounds = [one_round(settings, topic, rows, i + 1) for i in range(args.rounds)]
+        untyped_topic = new_topic(settings, [])
         assert produce_untyped(settings, untyped_topic, csv_path) == rows
-        with (
-            temp_schema(settings) as dsn_a,
-            temp_schema(settings) as dsn_b,
-            temp_schema(settings) as dsn_p,
-            temp_schema(settings) as dsn_n,
-            temp_schema(settings) as dsn_u,
-        ):
-            # the same rows as untyped events (before the contract) and typed, framed ones
-            a_untyped = sink_one_process(settings, untyped_topic, dsn_u, rows, label="untyped")
-            # without the risk_decisions write first, then as deployed: what keeping every
-            # decision costs, side by side (issue 13)
-            a_no_decisions = sink_one_process(settings, topic, dsn_n, rows, keep_decisions=False)
-            a = sink_one_process(settings, topic, dsn_a, rows)
+        contract = [
+            typed_against_untyped(settings, (topic, untyped_topic), rows) for _ in range(args.rounds)
+        ]
+        with temp_schema(settings) as dsn_p:
             a_python = sink_one_process(settings, topic, dsn_p, rows, native="off")
-            b = sink_three_processes(settings, topic, dsn_b, rows)
-            c = plain_copy(dsn_a)
-            c2 = plain_copy(dsn_a, tables=("risk_scored", "risk_decisions"))
-            parts = breakdown(values, dsn_b)
+            c_python = plain_copy(dsn_p)
+            storage = emit(bench_storage.layouts(dsn_p, bench_storage.stored_rows(dsn_p)))
+            reads = emit(bench_storage.reads(dsn_p))
+            parts = breakdown(values, dsn_p)
     finally:  # topics and consumer groups this run named (schemas: temp_schema drops them)
-        delete_named(settings)
-        delete_subjects(settings.schema_registry_url, made)
+        found = delete_named(settings)
+        delete_subjects(settings.schema_registry_url, found.get("topics", []))
     after = emit({"bench": "machine", "loadavg_after": load_average()})
+    median = {k: statistics.median(r[k] for r in rounds)
+              for k in ("a_eps", "b_eps", "c_rows_per_s", "a_over_c", "b_over_c",
+                        "b_excl_startup_over_c")}  # fmt: skip
     summary = emit({
-        "bench": "summary",
-        "a_over_c": round(a["eps"] / c["rows_per_s"], 3),
-        "a_untyped_over_c": round(a_untyped["eps"] / c["rows_per_s"], 3),
-        "a_typed_over_a_untyped": round(a["eps"] / a_untyped["eps"], 3),
-        "a_without_risk_decisions_over_c": round(a_no_decisions["eps"] / c["rows_per_s"], 3),
-        "a_over_c2_both_tables": round(a["eps"] / c2["rows_per_s"], 3),
-        "a_python_over_c": round(a_python["eps"] / c["rows_per_s"], 3),
-        "b_over_c": round(b["eps"] / c["rows_per_s"], 3),
-        "b_excl_startup_over_c": round(b["eps_excluding_startup"] / c["rows_per_s"], 3),
-        "target": 0.5,
+        "bench": "summary", "rounds": len(rounds),
+        "a_over_c_median": median["a_over_c"], "b_over_c_median": median["b_over_c"],
+        "a_over_c_each": [r["a_over_c"] for r in rounds],
+        "b_over_c_each": [r["b_over_c"] for r in rounds],
+        "a_python_over_c": round(a_python["eps"] / c_python["rows_per_s"], 3),
+        "typed_over_untyped_each": [r["typed_over_untyped"] for r in contract],
+        "typed_over_untyped_median": statistics.median(r["typed_over_untyped"] for r in contract),
+        "targets": {"a_over_c": 0.6, "b_over_c": 0.45},
+        "met": median["a_over_c"] >= 0.6 and median["b_over_c"] >= 0.45,
     })  # fmt: skip
-    print(f"\n{rows:,} events, {os.cpu_count()} cores, load {after['loadavg_after']}\n")
-    print("| measurement | value | ratio to (c) |\n|---|---|---|")
-    print(f"| (a) sink, 1 process, {PARTITIONS} partitions | {a['eps']:,.0f} events/s "
-          f"({a['seconds_first_poll_to_last_commit']} s) | **{summary['a_over_c']}** |")  # fmt: skip
-    print(f"| (a') the same rows as untyped, unframed events (before the contract) | "
-          f"{a_untyped['eps']:,.0f} events/s | {summary['a_untyped_over_c']} (typed ÷ untyped: "
-          f"**{summary['a_typed_over_a_untyped']}**) |")  # fmt: skip
-    print(f"| (a) the same without the `risk_decisions` write | {a_no_decisions['eps']:,.0f} "
-          f"events/s ({a_no_decisions['seconds_first_poll_to_last_commit']} s) | "
-          f"{summary['a_without_risk_decisions_over_c']} |")  # fmt: skip
-    print(f"| (a) the same, Python scoring only (`native=off`) | {a_python['eps']:,.0f} events/s "
-          f"({a_python['seconds_first_poll_to_last_commit']} s) | {summary['a_python_over_c']} |")  # fmt: skip
-    print(f"| (b) sink, {PARTITIONS} processes (DAG), wall incl. start-up | {b['eps']:,.0f} events/s "
-          f"({b['wall_seconds']} s) | **{summary['b_over_c']}** |")  # fmt: skip
-    print(f"| (b) excluding process start-up | {b['eps_excluding_startup']:,.0f} events/s | "
-          f"{summary['b_excl_startup_over_c']} |")  # fmt: skip
-    print(f"| (c) plain COPY of the same {c['rows']:,} rows | {c['rows_per_s']:,.0f} rows/s | 1 |")
-    print(f"| (c2) plain COPY of the same rows into both tables the sink writes (`risk_scored`, "
-          f"`risk_decisions`), one transaction | {c2['rows_per_s']:,.0f} rows/s | (a) ÷ (c2) = "
-          f"**{summary['a_over_c2_both_tables']}** |")  # fmt: skip
+    print(f"\n{rows:,} events, {os.cpu_count()} cores, load {after['loadavg_after']}, "
+          f"{len(rounds)} rounds\n")  # fmt: skip
+    print("| round | (a) sink, 1 process | (b) 3 processes (DAG), wall | (c) plain COPY | "
+          "**(a) ÷ (c)** | **(b) ÷ (c)** | (b) without start-up ÷ (c) |\n|---|---:|---:|---:|---:|---:|---:|")
+    for r in [*rounds, {"round": "median", **median}]:
+        print(f"| {r['round']} | {r['a_eps']:,.0f} events/s | {r['b_eps']:,.0f} events/s | "
+              f"{r['c_rows_per_s']:,.0f} rows/s | **{r['a_over_c']}** | **{r['b_over_c']}** | "
+              f"{r['b_excl_startup_over_c']} |")  # fmt: skip
+    print(f"\n(a) with Python scoring only ÷ (c): {summary['a_python_over_c']}; targets "
+          f"(a) >= 0.6, (b) >= 0.45: {'met' if summary['met'] else 'NOT met'}")  # fmt: skip
+    print(f"\n(a) on typed, framed events ÷ (a) on the same rows untyped (before the contract), "
+          f"back to back: {summary['typed_over_untyped_each']}, median "
+          f"**{summary['typed_over_untyped_median']}**")  # fmt: skip
+    print("\n| storage layout (COPY, batches of 2,000) | rows/s | ÷ `view` (the one chosen) |"
+          "\n|---|---:|---:|")  # fmt: skip
+    for layout in ("view", "two_tables", "partitioned", "probe"):
+        print(f"| {layout} | {storage[f'{layout}_rows_per_s']:,.0f} | {storage[f'{layout}_over_view']} |")
+    print(f"\nCurrent state from the view ({reads['current_decisions']:,} loans): one loan "
+          f"{reads['one_loan_ms']} ms, one run {reads['one_run_ms']} ms, all "
+          f"{reads['all_current_ms']} ms")  # fmt: skip
     print("\n| stage | µs/event (best of passes) |\n|---|---|")
-    for name in ("json_parse", "preprocess", "rules", "score_message", "native_score",
-                 "db_write", "db_write_direct"):  # fmt: skip
+    for name in ("json_parse", "preprocess", "rules", "score_message", "native_score", "db_write"):
         print(f"| {name} | {parts[name]} |")
     return 0
 

@@ -97,7 +97,6 @@ def delete_seeded(dsn: str, run_id: str) -> None:
     try:
         with conn, conn.cursor() as cur:
             cur.execute("DELETE FROM dead_letters WHERE run_id = %s", (run_id,))
-            cur.execute("DELETE FROM risk_scored WHERE run_id = %s", (run_id,))
             cur.execute("DELETE FROM run_partitions WHERE run_id = %s", (run_id,))
             cur.execute("DELETE FROM run_ledger WHERE run_id = %s", (run_id,))
     finally:

@@ -14,6 +14,7 @@ import sys
 
 COMMANDS = (
     "produce", "consume", "validate", "evaluate", "topic", "schema", "generate", "dead_letters",
+    "decisions",
 )
 
 

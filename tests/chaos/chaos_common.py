@@ -74,9 +74,10 @@ def build_mixed_topic(
     ensure_topic(settings.kafka_config(), topic, partitions=3, use_rpk=False)
     real = tmp / "real.csv"
     gen = tmp / "generated.csv"
-    ids = write_loans_csv(real, shared_csv, 10**9, id_prefix="7")
+    # loan ids are digits (the event contract): 1... real, 2... generated, never the same
+    ids = write_loans_csv(real, shared_csv, 10**9, id_prefix="1")
     ids += write_loans_csv(
-        gen, REPO / "include" / "data" / "loan_applications_sample.csv", generated_rows, "8"
+        gen, REPO / "include" / "data" / "loan_applications_sample.csv", generated_rows, "2"
     )
     mixed = MixedTopic(topic, 3, 0, set(ids))
     producer = EventProducer(settings.kafka_config(), topic)
@@ -163,7 +164,7 @@ class Outcome:
     dead_distinct_positions: int
     expected_dead: int
     offsets_ok: bool
-    decisions_match: bool  # risk_decisions holds each stored event once, in the same txn
+    decisions_match: bool  # current state (the risk_scored view) = history: one decision each
 
     @property
     def exact(self) -> bool:
@@ -218,7 +219,7 @@ BATCH_DELAY_S = 0.03
 
 
 def slow_batches(dsn: str, seconds: float = BATCH_DELAY_S) -> None:
-    """Make every write into ``risk_scored`` (one per batch) take ``seconds`` longer, inside its
+    """Make every write into ``risk_decisions`` (one per batch) take ``seconds`` longer, inside its
     transaction: the sink stores the 3,080-event stream in well under a second, so kills
     aimed at "mid-stream" would otherwise land after the end. (A statement trigger that
     sleeps, in the schema of ``dsn`` only.)"""
@@ -231,7 +232,7 @@ def slow_batches(dsn: str, seconds: float = BATCH_DELAY_S) -> None:
                 f"$$BEGIN PERFORM pg_sleep({float(seconds)}); RETURN NULL; END$$"
             )
             cur.execute(
-                "CREATE TRIGGER chaos_slow_batch AFTER INSERT ON risk_scored "
+                "CREATE TRIGGER chaos_slow_batch AFTER INSERT ON risk_decisions "
                 "FOR EACH STATEMENT EXECUTE FUNCTION chaos_slow_batch()"
             )
     finally:

@@ -68,4 +68,7 @@ def pg_up(chaos_pg: PrivatePostgres) -> PrivatePostgres:
 @pytest.fixture
 def chaos_settings(kafka_up: PrivateKafka, pg_up: PrivatePostgres) -> Settings:
     """Settings pointing at the private broker and database (never the shared stack)."""
-    return Settings(bootstrap_servers=kafka_up.bootstrap, pg_dsn=pg_up.dsn)
+    # the schema registry is the shared stack's (the producer registers each topic's subject)
+    registry = Settings.from_env().schema_registry_url
+    return Settings(bootstrap_servers=kafka_up.bootstrap, pg_dsn=pg_up.dsn,
+                    schema_registry_url=registry)  # fmt: skip

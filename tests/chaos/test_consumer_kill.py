@@ -109,14 +109,14 @@ def test_consumer_sigkill_at_random_moments_is_exactly_once(
                         "stored_at_kill": stored_at_kill,
                         "mid_stream": killed and 0 < stored_at_kill < len(expected_ids),
                         "rerun_consumed": stats["consumed"],
-                        "rerun_updated": stats["updated"],
+                        "rerun_already_decided": stats["already_decided"],
                         "rerun_seconds": round(recover, 2),
                         **outcome.to_dict(),
                     }
                 )
                 assert outcome.exact, trials[-1]
-                # nothing was scored twice: the re-run only inserted, never re-upserted
-                assert stats["updated"] == 0, trials[-1]
+                # nothing was scored twice: the re-run met no event decided before
+                assert stats["already_decided"] == 0, trials[-1]
                 assert stored_at_kill + stats["scored"] == len(expected_ids), trials[-1]
     finally:
         delete_topic(settings, mixed.topic)

@@ -86,7 +86,7 @@ def test_postgres_sigkill_while_consuming_fails_cleanly_and_rerun_is_exact(
                     "traceback": "Traceback" in output,
                     "pg_restart_s": round(restart_s, 2),
                     "rerun_s": round(rerun_s, 2),
-                    "rerun_updated": rerun.last_json["updated"],
+                    "rerun_already_decided": rerun.last_json["already_decided"],
                     **outcome.to_dict(),
                 }
                 trials.append(result)
@@ -95,7 +95,7 @@ def test_postgres_sigkill_while_consuming_fails_cleanly_and_rerun_is_exact(
                 assert "lost the connection to Postgres" in last["error"], last
                 assert "re-run" in last["error"], last
                 assert failed_after < 30, result
-                assert outcome.exact and result["rerun_updated"] == 0, result
+                assert outcome.exact and result["rerun_already_decided"] == 0, result
     finally:
         if pg_up.proc is None or pg_up.proc.poll() is not None:
             pg_up.start()

@@ -125,14 +125,14 @@ def test_leader_sigkill_while_producing_and_consuming_is_exactly_once(
                     "consume_kill": {**consume_kill, "stored_at_kill": stored_at_kill},
                     "sink_consumed": sink_stats["consumed"],
                     "sink_scored": sink_stats["scored"],
-                    "sink_updated": sink_stats["updated"],
+                    "sink_already_decided": sink_stats["already_decided"],
                     "sink_seconds": sink_stats.get("seconds"),
                     **{f"db_{k}": v for k, v in outcome.to_dict().items()},
                 }
                 trials.append(result)
                 assert outcome.exact, result
                 # one pass: the sink scored each event once and never re-upserted a stored row
-                assert sink_stats["scored"] == len(ids) and sink_stats["updated"] == 0, result
+                assert sink_stats["scored"] == len(ids) and sink_stats["already_decided"] == 0, result
             finally:
                 delete_topic(kafka, topic)
     except BaseException as exc:

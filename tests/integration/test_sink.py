@@ -203,13 +203,13 @@ def test_native_and_python_scoring_store_identical_tables(
         for value in (b"{not json", b"", b'{"id": "no-amount", "term": "36"}'):
             producer.produce(topic, key=b"poison", value=value)
         producer.flush(10)
-        produce(live_settings, topic, shared_csv, run_id="r2")  # a replay: upserts
+        produce(live_settings, topic, shared_csv, run_id="r2")  # a replay: new current decisions
         tables = {}
         for mode in ("on", "off"):
             with temp_schema(live_settings) as dsn:
                 stats = make_sink(live_settings, dsn, topic, native=mode, batch_size=700).run()
                 assert (stats.consumed, stats.scored, stats.dead_lettered) == (4003, 4000, 3)
-                assert stats.inserted == 2000 and stats.updated == 2000
+                assert stats.stored == 4000 and stats.already_decided == 0
                 if mode == "on":
                     # the first batch (700) in Python while its schema id is new, then natively
                     assert stats.scored_natively == 4000 - 700
@@ -231,7 +231,8 @@ def test_native_and_python_scoring_store_identical_tables(
 def test_every_decision_is_kept_and_never_rewritten(
     live_settings: Settings, shared_csv: Path, tmp_path: Path
 ) -> None:
-    """risk_scored holds the latest decision per loan; risk_decisions every one, append-only."""
+    """risk_scored (a view) holds the latest decision per loan; risk_decisions every one,
+    append-only, each written once."""
     import psycopg2
 
     csv = tmp_path / "loans.csv"
@@ -243,7 +244,9 @@ def test_every_decision_is_kept_and_never_rewritten(
         produce(live_settings, topic, csv, run_id="replay")  # the same loans again
         make_sink(live_settings, dsn, topic, group=group).run()
         # another group re-reads the same offsets: those events are decided already
-        make_sink(live_settings, dsn, topic, group=unique_name("other")).run()
+        other = make_sink(live_settings, dsn, topic, group=unique_name("other")).run()
+        assert (other.scored, other.stored, other.already_decided) == (240, 0, 240)
+        assert query(dsn, "SELECT DISTINCT run_id FROM risk_scored") == [("replay",)]
         ((latest, kept, per_loan, first_runs),) = query(
             dsn,
             "SELECT (SELECT count(*) FROM risk_scored), (SELECT count(*) FROM risk_decisions), "

@@ -75,7 +75,6 @@ async def _metrics_access(request: Request) -> None:
     check_dag_access(user, "GET", PIPELINE_DAG_ID)
 
 
-_LATENCY_CACHE: dict = {}  # latency of settled runs (loanstream.runs.figures)
 _SCRAPE_CACHE: dict = {}  # counts and latency of settled runs (loanstream.monitoring.scrape)
 _LAG_READERS: dict = {}  # the scrape's Kafka clients, kept (loanstream.runs.lag.LagReader)
 @contextlib.contextmanager
@@ -208,7 +207,7 @@ def create_app() -> FastAPI:
         from loanstream.runs import figures
 
         with _db() as conn:
-            found = figures.recent_runs(conn, limit, cache=_LATENCY_CACHE)
+            found = figures.recent_runs(conn, limit)
         return _json({"runs": _with_airflow_runs(found)})
 
     @app.get("/api/runs/{run_id:path}", dependencies=read)

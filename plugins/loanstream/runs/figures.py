@@ -17,6 +17,12 @@ Every figure comes from the tables the pipeline writes, read with constant SQL:
 - throughput is the run's decisions per time bucket by ``event_time`` (produced) and
   ``scored_at`` (stored).
 
+Computed once: a run's mix, latency, histogram and throughput are stored (``figures_store``,
+table ``run_figures``) when ``summarize`` reads them at the run's end, or when the page first
+reads a run whose producer finished ``SETTLE_S`` ago; later reads take them from there, so a
+2-million-event run costs one indexed read, not seconds of sorting, per request. Dead-letter
+counts are read afresh each time.
+
 Functions take an open psycopg2 connection and return plain dicts/lists (JSON-ready).
 """
 
@@ -25,6 +31,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import Any
+
+from loanstream.runs import figures_store
 
 RUNS_SQL = """
 SELECT run_id, topic, state, attempt, source_file, sent, delivered, failed, rejected, message,
@@ -96,8 +104,12 @@ FROM risk_decisions WHERE run_id = %(run_id)s GROUP BY 2
 
 MAX_RUNS = 100
 MAX_BUCKETS = 300  # points of a throughput series (longer runs get wider buckets)
-SETTLE_S = 60  # a final run's latency is cached this long after its producer finished
-MAX_CACHED = 1000
+SETTLE_S = 60  # the page stores a final run's figures this long after its producer finished
+FINAL_STATES = ("complete", "stopped", "failed")
+# what is stored of a final run (dead-letter counts are read afresh each time: cheap)
+STORED = ("bands", "decisions", "rules_versions", "latency_ms", "throughput", "latency_histogram")
+_EMPTY_MIX: dict[str, dict[str, int]] = {"bands": {}, "decisions": {}, "rules_versions": {}}
+_NO_LATENCY = {"p50": None, "p95": None, "p99": None, "max": None}
 
 
 def iso(value: Any) -> Any:
@@ -113,89 +125,107 @@ def _run_row(row: tuple) -> dict[str, Any]:
     return {k: iso(v) for k, v in zip(_RUN_FIELDS, row, strict=True)}
 
 
-def _settled(run: dict[str, Any]) -> bool:
-    """A run whose latency can no longer change: final, nothing missing, finished a while ago
-    (risk_decisions is append-only and a redrive's rows are left out of the latency)."""
+def _final(run: dict[str, Any], settle_s: float) -> bool:
+    """A run whose figures can no longer change: its producer's state final, nothing missing,
+    finished at least ``settle_s`` ago (risk_decisions is append-only; a redrive or another
+    attempt of the producer changes what stored figures were computed from)."""
     finished = run.get("finished_at")
-    if run["state"] not in ("complete", "stopped", "failed") or run["missing"] > 0 or not finished:
+    if run["state"] not in FINAL_STATES or run["missing"] > 0 or not finished:
         return False
-    return (datetime.now(UTC) - datetime.fromisoformat(finished)).total_seconds() > SETTLE_S
+    return (datetime.now(UTC) - datetime.fromisoformat(finished)).total_seconds() >= settle_s
 
 
-def _complete(
-    runs: list[dict[str, Any]],
-    cur: Any,
-    latency: bool,
-    cache: dict[tuple[str, str], dict[str, Any]] | None = None,
-) -> list[dict[str, Any]]:
-    """Add the counts (and latency) from risk_decisions and dead_letters to ledger rows.
-
-    ``cache`` keeps the latency of settled runs (sorting a 2-million-event run's latencies
-    takes seconds; counts are always read afresh)."""
-    ids = sorted({r["run_id"] for r in runs})
+def _mix(cur: Any, ids: list[str]) -> dict[tuple[str, str], dict[str, Any]]:
     mix: dict[tuple[str, str], dict[str, Any]] = {}
     cur.execute(MIX_SQL, (ids,))
     for run_id, topic, band, decision, version, n in cur.fetchall():
         m = mix.setdefault((run_id, topic), {"bands": {}, "decisions": {}, "rules_versions": {}})
         for key, name in (("bands", band), ("decisions", decision), ("rules_versions", version)):
             m[key][name] = m[key].get(name, 0) + n
+    return mix
+
+
+def _latency(cur: Any, ids: list[str]) -> dict[str, dict[str, float | None]]:
+    cur.execute(LATENCY_SQL, (ids,))
+    return {
+        run_id: {"p50": _round(p50), "p95": _round(p95), "p99": _round(p99), "max": _round(worst)}
+        for run_id, (p50, p95, p99), worst in cur.fetchall()
+    }
+
+
+def _complete(
+    runs: list[dict[str, Any]], cur: Any, latency: bool, detail: bool = False,
+    settle_s: float | None = SETTLE_S,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Add the counts (and latency; with ``detail`` the throughput series and histogram) to
+    ledger rows: stored figures where a run has them (``figures_store``), computed from
+    risk_decisions otherwise. A final run's computed figures are stored (``settle_s`` after it
+    finished; None: never); dead-letter counts are always read afresh (cheap)."""
+    ids = sorted({r["run_id"] for r in runs})
     dead: dict[tuple[str, str], tuple[int, int]] = {}
     cur.execute(DEAD_COUNTS_SQL, (ids,))
     for run_id, topic, open_, resolved in cur.fetchall():
         dead[(run_id, topic)] = (open_, resolved)
-    percentiles: dict[str, dict[str, float | None]] = {}
-    cached = {
-        r["run_id"]: cache[k] for r in runs if cache and (k := (r["run_id"], r["topic"])) in cache
-    }
-    wanted = [i for i in ids if i not in cached]
-    percentiles.update(cached)
-    if latency and wanted:
-        cur.execute(LATENCY_SQL, (wanted,))
-        for run_id, (p50, p95, p99), worst in cur.fetchall():
-            percentiles[run_id] = {
-                "p50": _round(p50), "p95": _round(p95), "p99": _round(p99), "max": _round(worst)
-            }  # fmt: skip
+    stored = figures_store.load(cur, runs, {k: v[1] for k, v in dead.items()})
+    live_ids = sorted({r["run_id"] for r in runs if (r["run_id"], r["topic"]) not in stored})
+    mix = _mix(cur, live_ids) if live_ids else {}
+    percentiles = _latency(cur, live_ids) if latency and live_ids else {}
     for run in runs:
         key = (run["run_id"], run["topic"])
-        m = mix.get(key, {"bands": {}, "decisions": {}, "rules_versions": {}})
+        found = stored.get(key)
+        m = found or mix.get(key, _EMPTY_MIX)
         scored = sum(m["bands"].values())
         open_, resolved = dead.get(key, (0, 0))
         balance = run["delivered"] - scored - open_
         run.update(
-            produced=run["delivered"],
-            scored=scored,
-            dead_lettered=open_,
-            redriven=resolved,
-            missing=max(0, balance),
-            resent=max(0, -balance),
+            produced=run["delivered"], scored=scored, dead_lettered=open_, redriven=resolved,
+            missing=max(0, balance), resent=max(0, -balance),
             bands=dict(sorted(m["bands"].items())),
             decisions=dict(sorted(m["decisions"].items())),
             rules_versions=dict(sorted(m["rules_versions"].items())),
-        )
+        )  # fmt: skip
+        if found is not None:
+            run["figures_stored"] = True
+            if latency:
+                run["latency_ms"] = found["latency_ms"]
+            if detail:
+                run["throughput"] = found["throughput"]
+                run["latency_histogram"] = found["latency_histogram"]
+            continue
+        run["figures_stored"] = False
         if latency:
-            run["latency_ms"] = percentiles.get(
-                run["run_id"], {"p50": None, "p95": None, "p99": None, "max": None}
-            )
-            if cache is not None and _settled(run):
-                if len(cache) >= MAX_CACHED:
-                    cache.clear()
-                cache[key] = run["latency_ms"]
+            run["latency_ms"] = percentiles.get(run["run_id"], dict(_NO_LATENCY))
+        if detail:
+            run["throughput"] = _throughput(cur, run["run_id"])
+            run["latency_histogram"] = _histogram(cur, run["run_id"])
+        if latency and settle_s is not None and run["attempt"] is not None and _final(run, settle_s):
+            _store(cur, run)
     return runs
 
 
-def recent_runs(
-    conn: Any,
-    limit: int = 20,
-    *,
-    latency: bool = True,
-    cache: dict[tuple[str, str], dict[str, Any]] | None = None,
-) -> list[dict[str, Any]]:
+def _store(cur: Any, run: dict[str, Any]) -> None:
+    """Store a final run's figures (computing the series the caller did not ask for)."""
+    if "throughput" not in run:
+        run["throughput"] = _throughput(cur, run["run_id"])
+        run["latency_histogram"] = _histogram(cur, run["run_id"])
+    figures_store.save(cur, run, {k: run[k] for k in STORED})
+    run["figures_stored"] = True
+
+
+def _commit(conn: Any) -> None:
+    """End the read's transaction, keeping the figures it stored (if any)."""
+    conn.commit()
+
+
+def recent_runs(conn: Any, limit: int = 20, *, latency: bool = True) -> list[dict[str, Any]]:
     """The last ``limit`` runs (newest first), each with its counts, mix and latency."""
     limit = max(1, min(int(limit), MAX_RUNS))
     with conn.cursor() as cur:
         cur.execute(RUNS_SQL, (limit,))
         runs = [_run_row(row) for row in cur.fetchall()]
-        return _complete(runs, cur, latency, cache) if runs else []
+        found = _complete(runs, cur, latency) if runs else []
+    _commit(conn)
+    return found
 
 
 def runs_counts(conn: Any, run_ids: list[str]) -> list[dict[str, Any]]:
@@ -219,9 +249,8 @@ def run_detail(conn: Any, run_id: str) -> dict[str, Any] | None:
         row = cur.fetchone()
         if row is None:
             return None
-        run = _complete([_run_row(row)], cur, latency=True)[0]
-        run["throughput"] = _throughput(cur, run_id)
-        run["latency_histogram"] = _histogram(cur, run_id)
+        run = _complete([_run_row(row)], cur, latency=True, detail=True)[0]
+    _commit(conn)
     return run
 
 
@@ -265,16 +294,20 @@ def _histogram(cur: Any, run_id: str) -> dict[str, Any]:
 
 
 def run_figures(
-    conn: Any, run_id: str, topic: str | None = None, delivered: int = 0
+    conn: Any, run_id: str, topic: str | None = None, delivered: int = 0, *, store: bool = False
 ) -> dict[str, Any]:
     """One run's counts, mix and latency (no throughput series): what ``summarize`` reports.
 
-    A run the ledger does not know (its producer kept no ledger) has the ledger's fields None,
-    ``delivered`` as its producer reported it, and counts from ``topic``'s rows alone."""
+    With ``store`` (the ``summarize`` task: the run's consumers are done) a final run's figures
+    are stored at once. A run the ledger does not know (its producer kept no ledger) has the
+    ledger's fields None, ``delivered`` as its producer reported it, and counts from ``topic``'s
+    rows alone; its figures are never stored."""
     with conn.cursor() as cur:
         cur.execute(RUN_SQL, (run_id,))
         row = cur.fetchone()
         run = _run_row(row) if row is not None else {
             **dict.fromkeys(_RUN_FIELDS), "run_id": run_id, "topic": topic, "delivered": delivered,
         }  # fmt: skip
-        return _complete([run], cur, latency=True)[0]
+        found = _complete([run], cur, latency=True, settle_s=0 if store else SETTLE_S)[0]
+    _commit(conn)
+    return found

@@ -28,7 +28,7 @@ def stored_counts(
     """The run's figures (``run_figures``) read on a connection of its own."""
     conn = pg_connect(pg_dsn, "loanstream-summary")
     try:
-        return run_figures(conn, run_id, topic, delivered)
+        return run_figures(conn, run_id, topic, delivered, store=True)
     finally:
         conn.close()
 

@@ -41,6 +41,7 @@ from loanstream.sink.republisher import Republisher
 from loanstream.sink.schema_ids import ContractSchemaIds
 from loanstream.sink.scorer import Batch, BatchScorer
 from loanstream.sink.stats import SinkStats
+from loanstream.sink.timings import StageTimes
 from loanstream.sink.until import CaughtUp, Follow, RunEnd
 from loanstream.sink.writer import BatchWriter
 from loanstream.store import connect as clients
@@ -83,8 +84,6 @@ class ScoringSink:
     :param progress_seconds: seconds between progress log lines.
     :param native: ``auto``, ``on`` or ``off``: the native scorer (``LOANSTREAM_NATIVE_SCORING``).
     :param lease: take each partition's lease before consuming it (off only to test the fence).
-    :param keep_decisions: also append every scored row to ``risk_decisions`` (off only to
-        measure its cost).
     """
 
     def __init__(
@@ -103,7 +102,6 @@ class ScoringSink:
         progress_seconds: float = 5.0,
         native: str = "auto",
         lease: bool = True,
-        keep_decisions: bool = True,
     ) -> None:
         self.kafka_config = dict(kafka_config)
         self.pg_dsn = pg_dsn
@@ -124,7 +122,7 @@ class ScoringSink:
             schema_ids=ContractSchemaIds(self.schema_registry_url),
         )  # fmt: skip
         self.offsets = OffsetStore(group, topic)
-        self.writer = BatchWriter(self.offsets, keep_decisions=keep_decisions)
+        self.writer = BatchWriter(self.offsets)
 
     @property
     def scoring_path(self) -> str:
@@ -277,10 +275,10 @@ class ScoringSink:
             if conn is not None:
                 conn.close()  # releases the leases too
         log.info(
-            "scored %d events (%d new loans, %d updated), dead-lettered %d, skipped %d already "
-            "stored, in %.2fs (%.0f eps), %d batches; bands %s; stored up to offsets %s; "
+            "scored %d events (%d decisions stored, %d decided before), dead-lettered %d, "
+            "skipped %d already stored, in %.2fs (%.0f eps), %d batches; bands %s; stored up to offsets %s; "
             "stopped by %s",
-            stats.scored, stats.inserted, stats.updated, stats.dead_lettered,
+            stats.scored, stats.stored, stats.already_decided, stats.dead_lettered,
             stats.skipped_already_stored, stats.seconds, stats.eps, stats.batches,
             stats.bands, dict(stats.next_offsets), stats.stopped_by,
         )  # fmt: skip
@@ -340,12 +338,13 @@ class ScoringSink:
         read_pos = dict(stats.next_offsets)  # where the next batch starts, per partition
         loop_started = last_event = time.monotonic()
         next_progress = time.monotonic() + self.progress_seconds
-        in_flight: tuple[Future, Batch] | None = None
+        in_flight: tuple[Future, Batch, tuple[float, float]] | None = None
+        times = StageTimes()
         writer = ThreadPoolExecutor(1, thread_name_prefix="loanstream-sink-writer")
         try:
             while True:
                 if in_flight is not None and in_flight[0].done():
-                    self._stored(consumer, *in_flight, stats)
+                    self._stored(consumer, *in_flight, stats, times)
                     in_flight = None
                 if self._stop_requested:
                     stats.stopped_by = "stop-request"
@@ -355,7 +354,7 @@ class ScoringSink:
                     if in_flight is None:
                         stats.stopped_by = stopped_by
                         return
-                    self._stored(consumer, *in_flight, stats)  # then ask again
+                    self._stored(consumer, *in_flight, stats, times)  # then ask again
                     in_flight = None
                     continue
                 limit = self.batch_size
@@ -366,6 +365,7 @@ class ScoringSink:
                         return
                 limits = until.limits()
                 batch = Batch()
+                first_ts = 0  # the batch's first event's Kafka timestamp (ms since the epoch)
                 for msg in poll_batch(consumer, limit, self.poll_seconds):
                     err = msg.error()
                     if err is not None:
@@ -381,17 +381,21 @@ class ScoringSink:
                         continue
                     if offset >= limits.get(partition, offset + 1):
                         continue  # beyond this run's end: left for the next consumer
+                    if not first_ts:
+                        first_ts = msg.timestamp()[1]
                     batch.add(msg)
                     stats.consumed += 1
                 if batch.end:
                     last_event = time.monotonic()
+                    held = (max(0.0, time.time() * 1000 - first_ts) if first_ts > 0 else 0.0,
+                            last_event)  # fmt: skip
                     self.scorer.score(batch)
                     expected = {p: read_pos[p] for p in batch.end}  # the fence: stored before
                     read_pos.update(batch.end)
                     if in_flight is not None:
-                        self._stored(consumer, *in_flight, stats)
+                        self._stored(consumer, *in_flight, stats, times)
                     future = writer.submit(self._store, conn, republisher, batch, expected)
-                    in_flight = (future, batch)
+                    in_flight = (future, batch, held)
                 now = time.monotonic()
                 if now >= next_progress:
                     next_progress = now + self.progress_seconds
@@ -405,9 +409,10 @@ class ScoringSink:
             # on an error too: wait for the batch in flight (never close conn under its COPY)
             try:
                 if in_flight is not None:
-                    self._stored(consumer, *in_flight, stats)
+                    self._stored(consumer, *in_flight, stats, times)
             finally:
                 writer.shutdown(wait=True)
+                stats.stage_ms = times.summary()
 
     def _store(
         self,
@@ -421,14 +426,27 @@ class ScoringSink:
             republisher.publish(batch)
         return self.writer.write(conn, batch, expected)
 
-    def _stored(self, consumer: Consumer, future: Future, batch: Batch, stats: SinkStats) -> None:
-        """Wait for a batch's transaction (re-raising its error), then count it and tell Kafka."""
-        inserted = future.result()
+    def _stored(
+        self,
+        consumer: Consumer,
+        future: Future,
+        batch: Batch,
+        held: tuple[float, float],
+        stats: SinkStats,
+        times: StageTimes,
+    ) -> None:
+        """Wait for a batch's transaction (re-raising its error), then count it, time its
+        stages (``held``: its Kafka stage in ms, and when the loop held it) and tell Kafka."""
+        stored = future.result()
+        started, copied, committed = self.writer.times
+        kafka_ms, held_at = held
+        times.add(kafka_ms, (started - held_at) * 1000, (copied - started) * 1000,
+                  (committed - copied) * 1000)  # fmt: skip
         bands, decisions = self.scorer.mix(batch)
         stats.count_batch(
             end=batch.end,
             scored=batch.scored,
-            inserted=inserted,
+            stored=stored,
             scored_natively=batch.native_rows,
             dead_lettered=len(batch.dead),
             republished=len(batch.republish),

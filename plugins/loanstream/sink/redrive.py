@@ -1,10 +1,10 @@
 """Dead-letter redrive: score stored dead letters again with the current code and rules.
 
 A dead letter that now scores becomes a decision like any other, in one transaction per batch:
-appended to ``risk_decisions`` (keyed by its source position: it can never be decided twice),
-upserted into ``risk_scored`` (unless that loan already holds a newer event), and marked
-resolved (``resolved_at``, and ``resolved_by``: who redrove it, the page's logged-in user, else
-the redrive's id). One that still fails keeps its row, with the new
+appended to ``risk_decisions`` (keyed by its source position: it can never be decided twice;
+it becomes its loan's current decision in the ``risk_scored`` view unless that loan holds a
+newer event), and marked resolved (``resolved_at``, and ``resolved_by``: who redrove it, the
+page's logged-in user, else the redrive's id). One that still fails keeps its row, with the new
 error in ``error`` (the first kept in ``original_error``) and ``redrive_attempts`` counted.
 
 Exactly once, even when a redrive is killed and run again, or two run at the same time: each
@@ -59,18 +59,10 @@ SELECT id, topic, partition, "offset", raw_value, error, run_id FROM dead_letter
 WHERE id = ANY(%s) AND resolved_at IS NULL ORDER BY id FOR UPDATE
 """
 _COLS = ", ".join(ROW_COLUMNS)
-_UPDATES = ", ".join(f"{c} = EXCLUDED.{c}" for c in ROW_COLUMNS if c != "loan_id")
 DECISIONS_SQL = f"""
 INSERT INTO risk_decisions ({_COLS}) VALUES %s
 ON CONFLICT (src_topic, src_partition, src_offset) DO NOTHING
 RETURNING src_topic, src_partition, src_offset
-"""  # noqa: S608 - column names are constants of loanstream.sink.rows
-# risk_scored holds each loan's latest event: a redriven (older) event does not replace a
-# newer one stored since.
-SCORED_SQL = f"""
-INSERT INTO risk_scored ({_COLS}) VALUES %s
-ON CONFLICT (loan_id) DO UPDATE SET {_UPDATES}, scored_at = clock_timestamp()
-WHERE risk_scored.event_time IS NULL OR risk_scored.event_time <= EXCLUDED.event_time
 """  # noqa: S608 - column names are constants of loanstream.sink.rows
 RESOLVE_SQL = """
 UPDATE dead_letters SET resolved_at = now(), resolved_by = %(by)s,
@@ -215,16 +207,8 @@ def _redrive_batch(
             inserted = execute_values(cur, DECISIONS_SQL, list(rows.values()), fetch=True)
             new = {tuple(r) for r in inserted}
             result.already_decided += len(rows) - len(new)
-            latest: dict[str, tuple] = {}
-            for position in sorted(new):
-                row = rows[position]  # type: ignore[index]
-                loan_id, event_time = row[0], row[ROW_COLUMNS.index("event_time")]
-                kept = latest.get(loan_id)
-                if kept is None or kept[ROW_COLUMNS.index("event_time")] <= event_time:
-                    latest[loan_id] = row
-                result.bands[row[ROW_COLUMNS.index("risk_band")]] += 1
-            if latest:
-                execute_values(cur, SCORED_SQL, list(latest.values()))
+            for position in new:
+                result.bands[rows[position][ROW_COLUMNS.index("risk_band")]] += 1  # type: ignore[index]
             cur.execute(RESOLVE_SQL, {"by": result.resolved_by, "ids": list(ids_of.values())})
             result.resolved += len(rows)
         if failing:

@@ -16,8 +16,8 @@ class SinkStats:
     partitions: list[int] = field(default_factory=list)
     consumed: int = 0
     scored: int = 0
-    inserted: int = 0
-    updated: int = 0
+    stored: int = 0  # decisions written to risk_decisions
+    already_decided: int = 0  # scored events whose source position held a decision already
     dead_lettered: int = 0
     skipped_already_stored: int = 0
     republished: int = 0
@@ -31,6 +31,7 @@ class SinkStats:
     run_id: str | None = None
     waited_for_lease_seconds: float = 0.0
     stopped_by: str = ""
+    stage_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # sink.timings
 
     @property
     def eps(self) -> float:
@@ -41,7 +42,7 @@ class SinkStats:
         *,
         end: dict[int, int],
         scored: int,
-        inserted: int,
+        stored: int,
         scored_natively: int,
         dead_lettered: int,
         republished: int,
@@ -51,8 +52,8 @@ class SinkStats:
         """Add one committed batch."""
         self.next_offsets.update(end)
         self.scored += scored
-        self.inserted += inserted
-        self.updated += scored - inserted
+        self.stored += stored
+        self.already_decided += scored - stored
         self.scored_natively += scored_natively
         self.dead_lettered += dead_lettered
         self.republished += republished
