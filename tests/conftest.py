@@ -271,6 +271,12 @@ def airflow_token(airflow_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def live_settings(settings: Settings, kafka_bootstrap: str, pg_dsn: str) -> Settings:
+    """``settings``, once Kafka and Postgres are known to answer."""
+    return settings
+
+
+@pytest.fixture(scope="session")
 def airflow_api(airflow_url: str):
     """REST API v2 client, logged in as admin (``scripts/airflow_api.py``)."""
     from airflow_api import Airflow

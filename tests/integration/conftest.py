@@ -1,13 +1,2 @@
-"""Fixtures for tests on the real Kafka and Postgres (`make up`)."""
-
-from __future__ import annotations
-
-import pytest
-
-from loanstream.config import Settings
-
-
-@pytest.fixture(scope="session")
-def live_settings(settings: Settings, kafka_bootstrap: str, pg_dsn: str) -> Settings:
-    """``settings``, once Kafka and Postgres are known to answer."""
-    return settings
+"""Fixtures for tests on the real Kafka and Postgres (`make up`): ``live_settings`` and the
+rest are in ``tests/conftest.py`` (the security tests use them too)."""

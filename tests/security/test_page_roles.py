@@ -21,7 +21,7 @@ from tests.monitoring_data import HOSTILE, SeededRun
 from tests.monitoring_data import seeded as seeded_run
 from tests.private_airflow import private_api_server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.security, pytest.mark.e2e, pytest.mark.timeout(300)]
 
 SUFFIX = uuid.uuid4().hex[:6]
 VIEWER, OPERATOR = f"e2e_viewer_{SUFFIX}", f"e2e_operator_{SUFFIX}"

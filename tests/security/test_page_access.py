@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.security, pytest.mark.unit]
 
 READS = [
     "/?dag_id=evil",

@@ -12,7 +12,7 @@ import pytest
 
 from devstack.envfile import parse_value
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.security, pytest.mark.unit]
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_SH = REPO / "scripts" / "env.sh"

@@ -21,7 +21,7 @@ import pytest
 import loanstream.paths
 from loanstream.paths import CsvFile, Digest, FileChanged, PathNotAllowed, open_data_csv
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.security, pytest.mark.unit]
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "include" / "data" / "loan_applications_sample.csv"
@@ -109,27 +109,39 @@ def test_a_file_outside_reached_through_the_descriptor_is_refused(dirs: dict[str
 
 @pytest.mark.parametrize("reader", ["open", "operator", "validate_cli", "produce_cli"])
 def test_a_fifo_is_refused_at_once(reader: str, dirs: dict[str, Path]) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from loanstream.airflow.operators import ValidateCsvOperator
+    from loanstream.cli import main
+
     fifo = dirs["landing"] / "loans.csv"
     os.mkfifo(fifo)  # nobody ever writes to it: an open without O_NONBLOCK would hang
-    started = time.monotonic()
+    started = time.monotonic()  # imports done: what is timed is the refusal
     with within(10):
         if reader == "open":
             with pytest.raises(PathNotAllowed, match="not a regular file"):
                 open_data_csv(fifo)
         elif reader == "operator":
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from loanstream.airflow.operators import ValidateCsvOperator
-
             task = ValidateCsvOperator(task_id="validate_csv", csv_path=str(fifo))
             with pytest.raises(AirflowFailException, match="not a regular file"):
                 task.execute({"run_id": "manual__fifo"})  # type: ignore[arg-type]
         else:
-            from loanstream.cli import main
-
             command = "validate" if reader == "validate_cli" else "produce"
             assert main([command, "--csv", str(fifo), "--bootstrap", "127.0.0.1:1"]
                         if command == "produce" else [command, "--csv", str(fifo)]) == 2  # fmt: skip
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs CAP_MKNOD")
+def test_a_device_is_refused_without_reading_it(dirs: dict[str, Path]) -> None:
+    """A character device named like a CSV (here /dev/zero's numbers: reading it never ends)."""
+    import stat as stat_module
+
+    device = dirs["landing"] / "loans.csv"
+    os.mknod(device, stat_module.S_IFCHR | 0o600, os.makedev(1, 5))
+    started = time.monotonic()
+    with within(10), pytest.raises(PathNotAllowed, match="not a regular file"):
+        open_data_csv(device)
     assert time.monotonic() - started < 5
 
 

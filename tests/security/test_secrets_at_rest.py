@@ -24,7 +24,7 @@ from devstack.private import PRIVATE_TREES
 from devstack.process import marked_pids, read_pidfile, session_pids
 from tests.helpers import REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.security, pytest.mark.integration]
 
 LOCAL = REPO / ".local"
 
@@ -126,3 +126,50 @@ def test_a_validation_report_is_private(tmp_path: Path) -> None:
     report = reports / "private" / "validation.html"
     assert stat.S_IMODE(report.stat().st_mode) == 0o600
     assert stat.S_IMODE(report.parent.stat().st_mode) == 0o700
+
+
+def env_file_secrets() -> dict[str, str]:
+    """Every secret `.env` holds (passwords, tokens, keys), by name."""
+    from devstack.envfile import load
+
+    values = load(REPO, environ={})  # .env over .env.example, parsed as env.sh parses them
+    return {
+        name: value
+        for name, value in values.items()
+        if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET", "KEY")) and len(value) >= 8
+    }
+
+
+@pytest.mark.e2e
+def test_no_secret_of_env_on_any_command_line_during_a_run(dag_runner, settings) -> None:
+    """While a pipeline run starts its tasks (every task a process of its own), every
+    process's ``/proc/<pid>/cmdline`` is read again and again: no value of `.env` is in one."""
+    import time
+
+    secrets = {**stack_secrets(), **env_file_secrets()}
+    assert "LOANSTREAM_AIRFLOW_ADMIN_PASSWORD" in secrets, sorted(secrets)
+    forms = {form: name for name, value in secrets.items()
+             for form in {value, urllib.parse.quote(value, safe="")}}  # fmt: skip
+    run_id = dag_runner.trigger(
+        "loan_stream_pipeline",
+        {"csv_path": str(settings.sample_csv), "rate": 500, "max_events": 2000},
+    )
+    seen: set[int] = set()
+    found: list[str] = []
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            argv = argv_of(int(entry.name))
+            if not argv:
+                continue
+            seen.add(int(entry.name))
+            found += [f"{forms[f]} in pid {entry.name}" for f in forms if f in argv]
+        state = dag_runner.run("loan_stream_pipeline", run_id)["state"]
+        if state in ("success", "failed"):
+            break
+        time.sleep(0.2)
+    assert state == "success", dag_runner.task_states("loan_stream_pipeline", run_id)
+    assert found == []
+    assert len(seen) > 50  # the scan saw the run's processes come and go

@@ -18,7 +18,7 @@ import pytest
 from loanstream.produce.events import EventSourceError, iter_event_batches
 from loanstream.validation import CsvReadError, scan_file
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.security, pytest.mark.unit]
 
 HEADER = "id,loan_amnt,desc\n"
 
