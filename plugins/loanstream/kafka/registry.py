@@ -158,6 +158,25 @@ class ValueSchemas:
         # the Confluent API leaves out schemaType for Avro, its first and default type
         return WriterSchema(schema_id, schema.schema_type or "AVRO", schema.schema_str or "")
 
+    def latest_id(self, topic: str) -> int | None:
+        """The id of the latest value schema of ``topic`` (None when it has none); raise
+        :class:`RegistryError` when the registry cannot be reached or fails."""
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        try:
+            return self.client.get_latest_version(subject_for(topic)).schema_id
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                return None
+            raise RegistryError(
+                f"the schema registry at {self.url} failed to read {subject_for(topic)}: "
+                f"{exc.error_message} (HTTP {exc.http_status_code})"
+            ) from None
+        except Exception as exc:  # requests' connection errors, timeouts
+            raise RegistryError(
+                f"cannot reach the schema registry at {self.url} ({type(exc).__name__})"
+            ) from None
+
     def _versions(self, subject: str) -> list[int]:
         from confluent_kafka.schema_registry.error import SchemaRegistryError
 

@@ -197,6 +197,7 @@ class ScoringSink:
             stats.partitions, current_id = self._partitions(partitions)
             consumer = sink_consumer(self.kafka_config, self.group, self.topic)
             conn = self._connect()
+            self.scorer.prime(self.topic)
             watermarks = self._watermarks(consumer, stats.partitions)
             if follow:
                 until: Any = Follow()

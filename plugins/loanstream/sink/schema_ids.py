@@ -22,11 +22,14 @@ needs the registry again, and unframed events never need it at all.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 
 from loanstream.contract.fields import NAME
 from loanstream.kafka.registry import RegistryError, ValueSchemas, WriterSchema
 from loanstream.sink.errors import SinkError
+
+log = logging.getLogger(__name__)
 
 Lookup = Callable[[int], WriterSchema | None]
 REFUSALS_KEPT = 1024  # refused ids remembered (oldest forgotten first): a flood of made-up
@@ -95,6 +98,23 @@ class ContractSchemaIds:
                 del self._refusals[oldest]
         self._refusals[schema_id] = reason
         return reason
+
+    def prime(self, topic: str) -> int | None:
+        """Resolve the id of ``topic``'s latest value schema before the first event, so that
+        the events the producer frames with it are scored natively from the first batch; the
+        id, or None. Best effort: a topic without a registered schema (untyped events only),
+        or a registry that does not answer now, leaves every id to be resolved when it is
+        first seen."""
+        schemas = ValueSchemas(self.url)
+        if self._lookup is None:
+            self._lookup = schemas.lookup
+        try:
+            schema_id = schemas.latest_id(topic)
+            if schema_id is not None and self.refusal(schema_id) is None:
+                return schema_id
+        except (RegistryError, SinkError) as exc:
+            log.info("schema ids of '%s' resolved as they come (%s)", topic, exc)
+        return None
 
     def accepted(self) -> list[int]:
         """The ids resolved so far to versions of the contract, ascending."""

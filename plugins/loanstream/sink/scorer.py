@@ -91,15 +91,27 @@ class BatchScorer:
             for msg in messages:
                 self._score_in_python(msg, batch)
             return
+        self._hand_over_accepted_ids()  # ids primed before the first batch
         batch.native_csv, declined, batch.native_scores = self._native.score(messages)
         batch.native_rows = len(messages) - len(declined)
         for index in declined:
             self._score_in_python(messages[index], batch)
-        if self.schema_ids is not None:
-            accepted = self.schema_ids.accepted()
-            if len(accepted) > self._native_ids:  # ids first accepted in this batch
-                self._native.accept_schema_ids(accepted)
-                self._native_ids = len(accepted)
+        self._hand_over_accepted_ids()  # ids first accepted in this batch
+
+    def _hand_over_accepted_ids(self) -> None:
+        """Give the native scorer the ids Python accepted since it last did."""
+        if self.schema_ids is None or self._native is None:
+            return
+        accepted = self.schema_ids.accepted()
+        if len(accepted) > self._native_ids:
+            self._native.accept_schema_ids(accepted)
+            self._native_ids = len(accepted)
+
+    def prime(self, topic: str) -> None:
+        """Resolve ``topic``'s current schema id before the first batch (best effort), so
+        that its framed events are scored natively from the start."""
+        if self.schema_ids is not None and self._native is not None:
+            self.schema_ids.prime(topic)
 
     def mix(self, batch: Batch) -> tuple[Counter, Counter]:
         """(bands, decisions) of the batch's scored rows."""
