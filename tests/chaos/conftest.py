@@ -29,6 +29,7 @@ from loanstream.config import Settings
 from tests.chaos.services import (
     PrivateKafka,
     PrivatePostgres,
+    kafka_settings,
     private_dir,
     running,
     running_private_kafka,
@@ -68,4 +69,4 @@ def pg_up(chaos_pg: PrivatePostgres) -> PrivatePostgres:
 @pytest.fixture
 def chaos_settings(kafka_up: PrivateKafka, pg_up: PrivatePostgres) -> Settings:
     """Settings pointing at the private broker and database (never the shared stack)."""
-    return Settings(bootstrap_servers=kafka_up.bootstrap, pg_dsn=pg_up.dsn)
+    return kafka_settings(kafka_up, pg_dsn=pg_up.dsn)

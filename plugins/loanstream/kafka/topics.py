@@ -134,7 +134,7 @@ def _cluster_metadata(client: Any, timeout: float, brokers: str) -> Any:
     except KafkaException as exc:
         raise TopicError(
             f"cannot reach Kafka at {brokers} within {timeout:.0f}s ({exc.args[0]}); start it "
-            "(`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the loanstream_kafka connection"
+            "(`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the loanstream_kafka_<role> connection"
         ) from None
 
 
