@@ -53,12 +53,25 @@ class NodeCredentials:
         return client_security(ADMIN_USER, self.admin_password)
 
 
+def jaas(module: str, user: str, password: str, **accepted: str) -> str:
+    """A ``sasl.jaas.config`` value: ``module`` logging in as ``user``; ``accepted``: the
+    users a PLAIN server side accepts (``user_<name>="<password>"``)."""
+    options = [f'username="{user}"', f'password="{password}"', *(f'user_{k}="{v}"' for k, v in accepted.items())]
+    return f"{module} required {' '.join(options)};"
+
+
+PLAIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+
 def auth_properties(credentials: NodeCredentials, template: Path = TEMPLATE) -> str:
+    secret = credentials.broker_password
     return (
         template.read_text()
         .replace("@BROKER_USER@", BROKER_USER)
         .replace("@ADMIN_USER@", ADMIN_USER)
-        .replace("@BROKER_PASSWORD@", credentials.broker_password)
+        .replace("@CONTROLLER_JAAS@", jaas(PLAIN_MODULE, BROKER_USER, secret, **{BROKER_USER: secret}))
+        .replace("@LOOPBACK_JAAS@", jaas(SCRAM_MODULE, BROKER_USER, secret))
     )
 
 
@@ -109,8 +122,7 @@ def java_properties(config: dict[str, str]) -> str:
         f"bootstrap.servers={config['bootstrap.servers']}",
         f"security.protocol={config['security.protocol']}",
         f"sasl.mechanism={config['sasl.mechanism']}",
-        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{config["sasl.username"]}" password="{config["sasl.password"]}";',
+        f"sasl.jaas.config={jaas(SCRAM_MODULE, config['sasl.username'], config['sasl.password'])}",
     ]
     if config.get("ssl.ca.location"):
         lines += ["ssl.truststore.type=PEM", f"ssl.truststore.location={config['ssl.ca.location']}"]
