@@ -79,7 +79,7 @@ def test_tools_files_are_private_and_twins(tmp_path: Path) -> None:
     assert json.loads(twin.read_text()) == config
     p = props(java.read_text())
     assert p["security.protocol"] == "SASL_PLAINTEXT" and p["sasl.mechanism"] == "SCRAM-SHA-512"
-    assert 'username="admin" password="adminSecret456"' in p["sasl.jaas.config"]
+    assert f'username="admin" password="{CREDS.admin_password}"' in p["sasl.jaas.config"]
 
 
 def allowed(role: str, operation: str, topic: str) -> bool:
@@ -158,3 +158,33 @@ def test_settings_start_from_the_client_config_file(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("LOANSTREAM_KAFKA_CLIENT_CONFIG", str(tmp_path / "not-yet.json"))
     monkeypatch.delenv("LOANSTREAM_KAFKA_SASL_USERNAME")
     assert "sasl.username" not in Settings.from_env().kafka_config()  # before the first make up
+
+
+def test_rpk_gets_the_login_in_its_environment_not_its_command_line() -> None:
+    from loanstream.kafka.topics import rpk_create_command, rpk_env
+
+    config = {"bootstrap.servers": "b:1", **CREDS.admin_security()}
+    argv = rpk_create_command("rpk", "t", 3, 1, 1000, config["bootstrap.servers"])
+    assert not any(CREDS.admin_password in arg for arg in argv)
+    env = rpk_env(config)
+    assert (env["RPK_USER"], env["RPK_PASS"], env["RPK_SASL_MECHANISM"]) == ("admin", CREDS.admin_password,
+                                                                               "SCRAM-SHA-512")  # fmt: skip
+
+
+def test_compose_redpanda_wants_a_login_on_every_listener() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    bootstrap = yaml.safe_load((root / "infra/redpanda/bootstrap.yaml").read_text())
+    assert bootstrap["enable_sasl"] and bootstrap["kafka_enable_authorization"]
+    assert bootstrap["superusers"] == ["admin"]
+    for name in ("redpanda", "redpanda-2", "redpanda-3"):
+        service = compose["services"][name]
+        assert "./infra/redpanda/bootstrap.yaml:/etc/redpanda/.bootstrap.yaml:ro" in service["volumes"]
+        assert not any("PASSWORD" in part for part in service["command"])
+    assert compose["services"]["redpanda"]["environment"]["RP_BOOTSTRAP_USER"].startswith("admin:${")
+    console = compose["services"]["redpanda-console"]["environment"]
+    assert console["KAFKA_SASL_USERNAME"] == "watcher"  # read-only
+    init = (root / "infra/airflow/compose-init.sh").read_text()
+    assert "provision(" in init and "loanstream_kafka_{role}" in init
