@@ -51,13 +51,14 @@ def login(settings: Settings, role: str) -> dict[str, Any]:
             "log_level": 0}  # fmt: skip
 
 
-def produce(config: dict[str, Any], topic: str, n: int = 3) -> str | None:
-    """Send ``n`` events idempotently; None when all were delivered, else the error's name."""
+def produce(config: dict[str, Any], topic: str, n: int = 3, source: str = "") -> str | None:
+    """Send ``n`` events idempotently; None when all were delivered, else the error's name.
+    ``source``: the ``src_topic`` header (readers of the shared scored topic select by it)."""
     errors: list[str] = []
     producer = Producer({**config, "enable.idempotence": True, "message.timeout.ms": 10000})
     try:
         for i in range(n):
-            producer.produce(topic, key=str(i), value=b"{}",
+            producer.produce(topic, key=str(i), value=b"{}", headers=[("src_topic", source.encode())],
                              on_delivery=lambda err, _msg: err and errors.append(err.name()))  # fmt: skip
         producer.flush(20)
     except KafkaException as exc:  # fatal: no producer id (IDEMPOTENT_WRITE refused)
@@ -129,7 +130,7 @@ def test_an_anonymous_client_gets_nothing(settings: Settings, topic: str) -> Non
 def test_the_producer_writes_run_topics_only_and_reads_nothing(settings: Settings, topic: str, resources: Resources) -> None:
     producer = login(settings, "producer")
     assert produce(producer, topic) is None
-    assert produce(producer, settings.scored_topic) == "TOPIC_AUTHORIZATION_FAILED"
+    assert produce(producer, settings.scored_topic, source=topic) == "TOPIC_AUTHORIZATION_FAILED"
     reserved = resources.adopt_topic("_" + unique_name("acl"))  # made by the admin
     assert admin_error(settings.kafka_config(), lambda a: a.create_topics([NewTopic(reserved, 1, 1)])) is None
     assert produce(producer, reserved) == "TOPIC_AUTHORIZATION_FAILED"
@@ -144,7 +145,7 @@ def test_the_sink_reads_its_topics_and_writes_only_the_scored_topic(settings: Se
     sink = login(settings, "sink")
     assert read(sink, topic, settings.consumer_group + "-acl", want=3) == (3, None)  # its group prefix
     assert read(sink, topic, settings.watch_group, want=1)[1] == "GROUP_AUTHORIZATION_FAILED"
-    assert produce(sink, settings.scored_topic) is None
+    assert produce(sink, settings.scored_topic, n=1, source=topic) is None
     assert produce(sink, topic) == "TOPIC_AUTHORIZATION_FAILED"
     assert create_topic_error(sink) in DENIED
     assert alter_scram_error(sink, "sink") in DENIED
