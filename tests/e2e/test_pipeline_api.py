@@ -26,6 +26,14 @@ pytestmark = pytest.mark.e2e
 DAG_ID = "loan_stream_pipeline"
 
 
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    from devstack.envfile import load
+
+    load()
+    return Settings.from_env()
+
+
 @pytest.fixture
 def landed() -> Iterator[contextlib.ExitStack]:
     """Files put in the landing directory by a test, removed after it."""
