@@ -149,7 +149,8 @@ def test_trigger_from_ui_form_succeeds_and_summarize_log_shows_counts(
         run_id: str = response.json()["dag_run_id"]
         expect(dialog).to_be_hidden()
         page.wait_for_url(re.compile(r"/runs/"), timeout=30_000)
-        expect(page.get_by_role("heading", name=run_id, exact=True)).to_be_visible()
+        # the run page renders its heading once its API calls answer: slow on a busy machine
+        expect(page.get_by_role("heading", name=run_id, exact=True)).to_be_visible(timeout=30_000)
 
     with shots.step("wait for the run to succeed in the UI"):
         state = wait_for_run_state(page, run_id, RUN_TIMEOUT_S)

@@ -12,6 +12,7 @@ import pytest
 from loanstream.config import Settings
 from loanstream.contract import fields
 from tests.helpers import (
+    Resources,
     landed_csv,
     query,
     read_events,
@@ -42,12 +43,18 @@ def landed() -> Iterator[contextlib.ExitStack]:
 
 
 def test_triggered_run_succeeds_and_summary_log_matches_postgres(
-    dag_runner, settings: Settings, shared_csv: Path, resources
+    dag_runner, settings: Settings, shared_csv: Path
 ) -> None:
     """A run triggered with params: every task succeeds, the summary's counts are Postgres's,
     and what leaves the system reads with confluent-kafka's stock deserializer alone: the
     typed events (no outcome column), and the scores republished to the scored topic."""
-    topic = resources.adopt_topic(unique_name("e2e"))
+    with Resources(settings) as resources:  # the run's topic and its subject, deleted after
+        _run_and_read_back(
+            dag_runner, settings, shared_csv, resources.adopt_topic(unique_name("e2e"))
+        )
+
+
+def _run_and_read_back(dag_runner, settings: Settings, shared_csv: Path, topic: str) -> None:
     run_id = dag_runner.trigger(
         DAG_ID,
         {
