@@ -29,25 +29,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_producer import dataset, payload_file, producer_performance_command  # noqa: E402
 
-from loanstream.config import Settings  # noqa: E402
+from devstack.kafka_auth import write_tools_files  # noqa: E402
 from loanstream.kafka.topics import ensure_topic  # noqa: E402
 from loanstream.produce.producer import EventProducer  # noqa: E402
-from tests.chaos.services import running_kafka_cluster  # noqa: E402
+from tests.chaos.services import kafka_settings, running_kafka_cluster  # noqa: E402
 from tests.resources import delete_topics, unique_name  # noqa: E402
 
 
-def tool_run(bootstrap: str, topic: str, payloads: Path, rows: int) -> float:
+def tool_run(bootstrap: str, topic: str, payloads: Path, rows: int, login: Path) -> float:
     import re
     import subprocess
 
-    command = producer_performance_command(bootstrap, topic, rows, payloads, heap="512m")
+    command = producer_performance_command(bootstrap, topic, rows, payloads, heap="512m", login=str(login))
     proc = subprocess.run(command, capture_output=True, text=True, timeout=900)
     line = [x for x in proc.stdout.splitlines() if "records sent" in x][-1]
     return float(re.search(r"([\d.]+) records/sec", line).group(1))
 
 
-def ours_run(bootstrap: str, topic: str, csv: Path) -> float:
-    producer = EventProducer({"bootstrap.servers": bootstrap}, topic)
+def ours_run(config: dict[str, str], topic: str, csv: Path) -> float:
+    producer = EventProducer(config, topic)
     stats = producer.produce_csv(csv, run_id=unique_name("bench"))
     assert stats.failed == 0 and stats.delivered == stats.sent
     return stats.eps
@@ -63,7 +63,8 @@ def main() -> int:
     payloads, avg = payload_file(csv, args.rows)
     results: dict[tuple[str, int], list[float]] = {}
     with running_kafka_cluster("bench") as cluster:
-        settings = Settings(bootstrap_servers=cluster.bootstrap)
+        settings = kafka_settings(cluster)
+        login, _ = write_tools_files(cluster.base, cluster.admin_config())  # 0600, removed with it
         made: list[str] = []
         try:
             for rnd in range(args.rounds):
@@ -77,9 +78,9 @@ def main() -> int:
                         )  # fmt: skip
                         t0 = time.perf_counter()
                         if who == "kafka-tool":
-                            eps = tool_run(cluster.bootstrap, topic, payloads, args.rows)
+                            eps = tool_run(cluster.bootstrap, topic, payloads, args.rows, login)
                         else:
-                            eps = ours_run(cluster.bootstrap, topic, csv)
+                            eps = ours_run(cluster.admin_config(), topic, csv)
                         results.setdefault((who, replication), []).append(eps)
                         print(json.dumps({
                             "bench": "cluster_ingest", "round": rnd, "producer": who,

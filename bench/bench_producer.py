@@ -203,9 +203,13 @@ def payload_file(csv: Path, rows: int, schema_id: int) -> tuple[Path, int]:
 
 
 def producer_performance_command(
-    bootstrap: str, topic: str, records: int, payloads: Path, heap: str = "1g"
+    bootstrap: str, topic: str, records: int, payloads: Path, heap: str = "1g",
+    login: str | None = None,
 ) -> list[str]:
-    """Kafka's ``ProducerPerformance`` sending ``payloads`` with our producer's settings."""
+    """Kafka's ``ProducerPerformance`` sending ``payloads`` with our producer's settings;
+    ``login``: a Java properties file with the SASL login (default
+    ``LOANSTREAM_KAFKA_TOOLS_PROPERTIES``: the admin's, written by ``make up``)."""
+    login = login or os.environ.get("LOANSTREAM_KAFKA_TOOLS_PROPERTIES", "")
     options = ProducerOptions()
     props = {
         "bootstrap.servers": bootstrap,
@@ -220,6 +224,7 @@ def producer_performance_command(
         "--topic", topic, "--num-records", str(records), "--throughput", "-1",
         "--payload-file", str(payloads), "--payload-delimiter", "\n",
         "--producer-props", *[f"{k}={v}" for k, v in props.items()],
+        *(["--producer.config", login] if login else []),
     ]  # fmt: skip
 
 
@@ -253,7 +258,7 @@ def naive_baseline(settings: Settings, topics: Topics, csv: Path, rows: int) -> 
     import pandas as pd
 
     topic = topics.new("naive")
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer(settings.kafka_config())
     start = time.perf_counter()
     df = pd.read_csv(csv)
     sent = 0

@@ -18,6 +18,7 @@ from typing import Any
 
 from devstack.process import Service, ServiceError
 from loanstream.config import Settings
+from loanstream.kafka.acls import client_security
 from loanstream.runs.watch import watcher_connection_extra
 
 HEALTH_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -122,28 +123,35 @@ def ensure_secrets(secrets_dir: Path, environ: dict[str, str]) -> None:
         environ.setdefault(var, path.read_text().strip())
 
 
-def kafka_connection_extra(env: Mapping[str, str]) -> dict[str, str]:
-    """What the ``loanstream_kafka`` connection carries: PLAINTEXT ``bootstrap.servers``, or
-    the SASL_SSL listener(s) with the SCRAM login (``LOANSTREAM_KAFKA_SASL_SSL=1``), then any
-    ``LOANSTREAM_KAFKA_SECURITY_*`` overrides."""
-    extra = {"bootstrap.servers": env["LOANSTREAM_BOOTSTRAP_SERVERS"]}
+# The Kafka connection of each role (its SCRAM user is the role's name: loanstream.kafka.acls)
+KAFKA_CONNECTIONS = {
+    "admin": ("loanstream_kafka_admin", "topics, ACLs and SCRAM users (create_topic; a super user)"),
+    "producer": ("loanstream_kafka_producer", "writes the run's events (produce_events)"),
+    "sink": ("loanstream_kafka_sink", "reads the events, writes scored-loans (wait_for_events, score_events)"),
+    "watcher": ("loanstream_kafka_watcher", "reads the topic for the AssetWatcher and the Loanstream page"),
+}
+
+
+def kafka_connection_extra(env: Mapping[str, str], role: str) -> dict[str, str]:
+    """What ``role``'s Kafka connection carries: the SCRAM login of the role's user on the
+    loopback SASL_PLAINTEXT listener(s), or on the SASL_SSL one(s) with the local CA
+    (``LOANSTREAM_KAFKA_SASL_SSL=1``); then any ``LOANSTREAM_KAFKA_SECURITY_*`` overrides."""
+    from devstack.kafka_stack import role_passwords
+
+    password = role_passwords(env)[role]
+    extra = {"bootstrap.servers": env["LOANSTREAM_BOOTSTRAP_SERVERS"], **client_security(role, password)}
     if env.get("LOANSTREAM_KAFKA_SASL_SSL", "0") == "1":
         ports = [env["LOANSTREAM_KAFKA_SASL_PORT"]]
         if env.get("LOANSTREAM_KAFKA_BROKERS", "1") == "3":
             ports += [env[f"LOANSTREAM_KAFKA_NODE{n}_PORTS"].split(",")[2] for n in (2, 3)]
         extra = {
             "bootstrap.servers": ",".join(f"127.0.0.1:{p}" for p in ports),
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanism": "SCRAM-SHA-512",
-            "sasl.username": env["LOANSTREAM_KAFKA_SCRAM_USER"],
-            "sasl.password": env["LOANSTREAM_KAFKA_SCRAM_PASSWORD"],
+            **client_security(role, password, "SASL_SSL"),
             "ssl.ca.location": env["LOANSTREAM_LOCAL"] + "/kafka/tls/ca.pem",
         }
     for var, key in {
         "LOANSTREAM_KAFKA_SECURITY_PROTOCOL": "security.protocol",
         "LOANSTREAM_KAFKA_SASL_MECHANISM": "sasl.mechanism",
-        "LOANSTREAM_KAFKA_SASL_USERNAME": "sasl.username",
-        "LOANSTREAM_KAFKA_SASL_PASSWORD": "sasl.password",
         "LOANSTREAM_KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
     }.items():
         if env.get(var, "").strip():
@@ -152,30 +160,28 @@ def kafka_connection_extra(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def connections(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """The loanstream connections ``make up`` imports into Airflow."""
-    kafka_extra = kafka_connection_extra(env)
-    return {
-        "loanstream_kafka": {
+    """The loanstream connections ``make up`` imports into Airflow: one Kafka connection per
+    role, and the results database."""
+    conns: dict[str, dict[str, Any]] = {}
+    for role, (conn_id, what) in KAFKA_CONNECTIONS.items():
+        extra = kafka_connection_extra(env, role)
+        if role == "watcher":  # the AssetWatcher's own consumer group (never the sink's)
+            extra = watcher_connection_extra(extra, Settings.from_env().watch_group)
+        conns[conn_id] = {
             "conn_type": "kafka",
-            "description": "loanstream Kafka (LOANSTREAM_BOOTSTRAP_SERVERS, or the SASL_SSL listener)",
-            "extra": json.dumps(kafka_extra),
-        },
-        # the AssetWatcher of loan_stream_watcher: same cluster, its own consumer group
-        "loanstream_kafka_watcher": {
-            "conn_type": "kafka",
-            "description": "loanstream Kafka for the AssetWatcher (own group; never the sink's)",
-            "extra": json.dumps(watcher_connection_extra(kafka_extra, Settings.from_env().watch_group)),
-        },
-        "loanstream_postgres": {
-            "conn_type": "postgres",
-            "description": "loanstream results database (from LOANSTREAM_PG_*)",
-            "host": env["LOANSTREAM_PG_HOST"],
-            "port": int(env["LOANSTREAM_PG_PORT"]),
-            "login": env["LOANSTREAM_PG_USER"],
-            "password": env["LOANSTREAM_PG_PASSWORD"],
-            "schema": env["LOANSTREAM_PG_DB"],
-        },
+            "description": f"loanstream Kafka, SCRAM user {role}: {what}",
+            "extra": json.dumps(extra),
+        }
+    conns["loanstream_postgres"] = {
+        "conn_type": "postgres",
+        "description": "loanstream results database (from LOANSTREAM_PG_*)",
+        "host": env["LOANSTREAM_PG_HOST"],
+        "port": int(env["LOANSTREAM_PG_PORT"]),
+        "login": env["LOANSTREAM_PG_USER"],
+        "password": env["LOANSTREAM_PG_PASSWORD"],
+        "schema": env["LOANSTREAM_PG_DB"],
     }
+    return conns
 
 
 def provision(airflow: Path, run_dir: Path, log_dir: Path, env: Mapping[str, str]) -> None:

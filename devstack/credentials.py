@@ -19,15 +19,12 @@ from pathlib import Path
 
 
 def kafka_client_fingerprint(env: Mapping[str, str]) -> str:
-    """What the loanstream_kafka connection carries: PLAINTEXT or the SASL_SSL login, and
-    whether it lists three brokers."""
-    if env.get("LOANSTREAM_KAFKA_SASL_SSL", "0") == "1":
-        out = (
-            f"sasl_ssl {env.get('LOANSTREAM_KAFKA_SCRAM_USER', '')} "
-            f"{env.get('LOANSTREAM_KAFKA_SCRAM_PASSWORD', '')}"
-        )
-    else:
-        out = "plaintext"
+    """What the Kafka connections carry: the roles' passwords, the listener (SASL_PLAINTEXT or
+    SASL_SSL) and whether it lists three brokers."""
+    from devstack.kafka_stack import ROLE_PASSWORDS
+
+    passwords = " ".join(env.get(var, "") for var in ("LOANSTREAM_KAFKA_ADMIN_PASSWORD", *ROLE_PASSWORDS.values()))
+    out = f"{'sasl_ssl' if env.get('LOANSTREAM_KAFKA_SASL_SSL', '0') == '1' else 'sasl_plaintext'} {passwords}"
     if env.get("LOANSTREAM_KAFKA_BROKERS", "1") == "3":
         out += " brokers 3"
     return out

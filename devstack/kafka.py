@@ -2,10 +2,13 @@
 
 The only place in the tree that renders ``server.properties`` (``infra/kafka/server.properties.in``;
 in a cluster ``infra/kafka/cluster.properties.in`` appended with the node's id and the static
-quorum; with the SASL_SSL listener ``infra/kafka/sasl_ssl.properties.in``), formats a node's
-storage (``kafka.tools.StorageTool format``) and starts a broker (``kafka.Kafka``). The shared
-stack (``make up``, :mod:`devstack.stack`) and the tests' private brokers and clusters use
-these classes with their own ports and directories.
+quorum; always ``infra/kafka/auth.properties.in``, :mod:`devstack.kafka_auth`; with the SASL_SSL
+listener ``infra/kafka/sasl_ssl.properties.in``), formats a node's storage
+(``kafka.tools.StorageTool format``, the broker's and the admin's SCRAM credentials with it) and
+starts a broker (``kafka.Kafka``). Every listener authenticates and the authorizer allows only
+what an ACL says (:mod:`loanstream.kafka.acls`). The shared stack (``make up``,
+:mod:`devstack.stack`) and the tests' private brokers and clusters use these classes with their
+own ports, directories and credentials.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack import kafka_auth
 from devstack.config import ROOT
-from devstack.kafka_tls import broker_properties, client_config, ensure_scram_user, make_tls
+from devstack.kafka_auth import NodeCredentials
+from devstack.kafka_tls import broker_properties, client_config, make_tls
 from devstack.process import Service, ServiceError, free_port, stop_services
 
 INFRA = ROOT / "infra" / "kafka"
@@ -57,10 +62,12 @@ def render_properties(
     node_id: int | None = None,
     voters: str | None = None,
     sasl_block: str | None = None,
+    auth_block: str | None = None,
     infra: Path = INFRA,
 ) -> str:
     """A node's ``server.properties``: the template with its ports and data directory; in a
-    cluster (``node_id`` and ``voters``) the cluster block; then the SASL_SSL block, if any."""
+    cluster (``node_id`` and ``voters``) the cluster block; the authentication block; then the
+    SASL_SSL block, if any."""
     text = (
         (infra / "server.properties.in")
         .read_text()
@@ -72,6 +79,8 @@ def render_properties(
         assert voters, "a cluster node needs the quorum voters"
         cluster = (infra / "cluster.properties.in").read_text()
         text += "\n" + cluster.replace("@NODE_ID@", str(node_id)).replace("@QUORUM_VOTERS@", voters)
+    if auth_block:
+        text += "\n" + auth_block
     if sasl_block:
         text += "\n" + sasl_block
     return text
@@ -92,28 +101,30 @@ def jars_present() -> bool:
     return any(KAFKA_LIBS.glob("kafka_2.13-*.jar"))
 
 
-def metadata(bootstrap: str, timeout: float = 2.0) -> Any | None:
-    """The cluster metadata ``bootstrap`` answers within ``timeout``, or None."""
+def metadata(bootstrap: str, security: dict[str, str], timeout: float = 2.0) -> Any | None:
+    """The cluster metadata ``bootstrap`` answers within ``timeout`` to the login of
+    ``security`` (librdkafka's SASL settings), or None."""
     from confluent_kafka.admin import AdminClient
 
     try:
-        return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(
+        return AdminClient({**security, "bootstrap.servers": bootstrap, "log_level": 0}).list_topics(
             timeout=timeout
         )
     except Exception:  # noqa: BLE001 - any failure means "not healthy yet"
         return None
 
 
-def brokers_registered(bootstrap: str, timeout: float = 2.0) -> int:
+def brokers_registered(bootstrap: str, security: dict[str, str], timeout: float = 2.0) -> int:
     """How many brokers ``bootstrap``'s metadata lists (0 when it does not answer)."""
-    meta = metadata(bootstrap, timeout)
+    meta = metadata(bootstrap, security, timeout)
     return len(meta.brokers) if meta is not None else 0
 
 
 class KafkaNode(Service):
     """One combined broker+controller node: its ``server.properties`` and data live in
     ``base``; ``node_id``/``voters`` make it a member of a cluster; ``tls_dir`` adds the
-    SASL_SSL listener on ``ports.sasl`` (certificates made there when missing)."""
+    SASL_SSL listener on ``ports.sasl`` (certificates made there when missing);
+    ``credentials`` are the broker's and the admin's (the same on every node of a cluster)."""
 
     start_timeout = 120.0
 
@@ -131,8 +142,10 @@ class KafkaNode(Service):
         voters: str | None = None,
         tls_dir: Path | None = None,
         stack_id: str | None = None,
+        credentials: NodeCredentials,
     ) -> None:
         super().__init__(name, run_dir or base, log_dir or base, stack_id=stack_id)
+        self.credentials = credentials
         self.base = base
         self.ports = ports
         self.node_id = node_id
@@ -158,6 +171,10 @@ class KafkaNode(Service):
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.ports.broker}"
 
+    def admin_config(self) -> dict[str, str]:
+        """librdkafka's settings of the admin on this node's loopback listener."""
+        return {"bootstrap.servers": self.bootstrap, **self.credentials.admin_security()}
+
     def render(self) -> str:
         """This node's ``server.properties`` text (see :func:`render_properties`)."""
         sasl_block = None
@@ -167,12 +184,13 @@ class KafkaNode(Service):
                 self.tls_dir, self.ports.broker, self.ports.controller, self.ports.sasl
             )
         return render_properties(
-            self.ports, self.data, node_id=self.node_id, voters=self.voters, sasl_block=sasl_block
-        )
+            self.ports, self.data, node_id=self.node_id, voters=self.voters, sasl_block=sasl_block,
+            auth_block=kafka_auth.auth_properties(self.credentials),
+        )  # fmt: skip
 
     def write_properties(self, path: Path | None = None) -> Path:
         """Render into ``path`` (default: ``server.properties``), owner-only (it holds the
-        keystore password)."""
+        broker's password and the keystore's)."""
         path = path or self.props
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
@@ -184,23 +202,38 @@ class KafkaNode(Service):
         return (self.data / "meta.properties").is_file()
 
     def format(self, cluster_id: str) -> None:
-        """KRaft's ``StorageTool format`` of this node's data, logged to its log file."""
+        """KRaft's ``StorageTool format`` of this node's data with the broker's and the admin's
+        SCRAM credentials (:func:`devstack.kafka_auth.format_command`), logged to its log file."""
         self.data.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as out:
-            result = subprocess.run(
-                [*self.java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)],
-                stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False,
-            )  # fmt: skip
+        with (
+            self.log_path.open("ab") as out,
+            kafka_auth.format_command(self.java, cluster_id, self.props, self.credentials, self.base) as argv,
+        ):
+            result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=120, check=False)
         if result.returncode != 0:
             raise ServiceError(self.name, "storage format failed", self.log_path)
+        kafka_auth.stamp_format(self.base, self.credentials)
+
+    def check_format(self) -> None:
+        """Refuse to start on data formatted with other credentials (or before every listener
+        authenticated): the admin could not log in."""
+        matches = kafka_auth.format_matches(self.base, self.credentials)
+        if matches:
+            return
+        why = ("was formatted before every listener authenticated" if matches is None
+               else "was formatted with another LOANSTREAM_KAFKA_ADMIN_PASSWORD or _BROKER_PASSWORD")  # fmt: skip
+        raise ServiceError(
+            self.name, f"{self.data} {why}: put the passwords back into .env, or remove the data "
+            f"(`make down`, then `rm -rf {self.data}`; its topics go) and `make up` again",
+        )  # fmt: skip
 
     def argv(self) -> list[str]:
         return [*self.java, "kafka.Kafka", str(self.props)]
 
     def healthy(self) -> bool:
         """This node answers metadata (and, in a cluster, is a registered broker)."""
-        meta = metadata(self.bootstrap)
+        meta = metadata(self.bootstrap, self.credentials.admin_security())
         if meta is None:
             return False
         return self.node_id in meta.brokers if self.node_id is not None else bool(meta.brokers)
@@ -208,19 +241,25 @@ class KafkaNode(Service):
 
 class PrivateKafka(KafkaNode):
     """A one-node broker in ``base`` (free ports unless ``ports``), rendered and formatted at
-    once: the tests' broker. ``sasl_ssl=True`` adds the SASL_SSL listener (certificates in
-    ``base/tls``); SCRAM users are added with :meth:`add_scram_user`."""
+    once with random credentials: the tests' broker. ``sasl_ssl=True`` adds the SASL_SSL
+    listener (certificates in ``base/tls``); SCRAM users are added with :meth:`add_scram_user`
+    (logged in as the admin)."""
 
     def __init__(self, base: Path, sasl_ssl: bool = False, ports: NodePorts | None = None) -> None:
         ports = ports or NodePorts(free_port(), free_port(), free_port() if sasl_ssl else None)
-        super().__init__("kafka", base, ports, tls_dir=base / "tls" if sasl_ssl else None)
+        super().__init__("kafka", base, ports, tls_dir=base / "tls" if sasl_ssl else None,
+                         credentials=NodeCredentials.random())  # fmt: skip
         self.ca: Path | None = make_tls(base / "tls") if sasl_ssl else None
         self.write_properties()
         self.format(random_cluster_id())
 
     def add_scram_user(self, user: str, password: str) -> None:
-        """Create ``user`` with a SCRAM-SHA-512 credential (through the PLAINTEXT listener)."""
-        ensure_scram_user(self.bootstrap, user, password)
+        """Create or update ``user``'s SCRAM-SHA-512 credential (as the admin)."""
+        from loanstream.kafka import clients as kafka_clients
+        from loanstream.kafka.acls import upsert_users
+
+        with kafka_clients.admin_client(self.admin_config(), "SCRAM user") as admin:
+            upsert_users(admin, {user: password})
 
     def sasl_ssl_config(self, user: str, password: str, ca: Path | None = None) -> dict[str, str]:
         """Client settings for the SASL_SSL listener (``ca``: another CA to trust instead)."""
@@ -237,6 +276,8 @@ class KafkaCluster:
 
     def __init__(self, base: Path, ports: Sequence[NodePorts], **node_kwargs: Any) -> None:
         self.base = base
+        node_kwargs.setdefault("credentials", NodeCredentials.random())
+        self.credentials: NodeCredentials = node_kwargs["credentials"]
         voters = quorum_voters([(i, p.controller) for i, p in enumerate(ports, 1)])
         self.nodes = [
             KafkaNode(f"kafka-{i}" if i > 1 else "kafka", base / f"node{i}", p,
@@ -248,6 +289,10 @@ class KafkaCluster:
     @property
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self.nodes)
+
+    def admin_config(self) -> dict[str, str]:
+        """librdkafka's settings of the admin, bootstrapping from every node."""
+        return {"bootstrap.servers": self.bootstrap, **self.credentials.admin_security()}
 
     def cluster_id(self) -> str:
         """One id for all nodes (kept in ``base/cluster.id`` once made)."""
@@ -263,7 +308,7 @@ class KafkaCluster:
         return next(n for n in self.nodes if n.node_id == node_id)
 
     def brokers_up(self) -> int:
-        return brokers_registered(self.bootstrap)
+        return brokers_registered(self.bootstrap, self.credentials.admin_security())
 
     def format(self) -> None:
         """Render and format every node with one cluster id."""

@@ -1,17 +1,14 @@
-"""The local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS): certificates, broker
-properties and SCRAM users, for `make setup`/`make up` and for the private broker of the tests.
+"""The local broker's SASL_SSL listener (SCRAM-SHA-512 over TLS): certificates and broker
+properties, for `make setup`/`make up` and for the private broker of the tests (its users are
+the roles' SCRAM users: loanstream.kafka.acls, made by devstack/kafka_stack.py).
 
     python3 -m devstack.kafka_tls tls DIR
         a local CA and the broker's key, certificate (SAN 127.0.0.1, localhost) and PKCS12
         keystore in DIR, made once with openssl (nothing is downloaded); idempotent
     python3 -m devstack.kafka_tls properties DIR KAFKA_PORT CONTROLLER_PORT SASL_PORT
         print infra/kafka/sasl_ssl.properties.in filled in (appended to server.properties)
-    LOANSTREAM_KAFKA_SCRAM_PASSWORD=... python -m devstack.kafka_tls scram-user BOOTSTRAP USER
-        create or update USER's SCRAM-SHA-512 credential through the Admin API (the password
-        comes from the environment, never from the command line)
 
-``tls`` and ``properties`` need only the standard library and openssl; ``scram-user`` needs
-confluent-kafka (the project's .venv).
+Both need only the standard library and openssl.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "kafka" / "sasl_ssl.properties.in"
 MECHANISM = "SCRAM-SHA-512"
-SCRAM_ITERATIONS = 8192
 CA_FILE = "ca.pem"
 _PRIVATE = ("ca.key", "broker.key", "broker.p12", "keystore.password")
 
@@ -99,7 +95,7 @@ def broker_properties(tls_dir: Path, kafka_port: int, controller_port: int, sasl
 
 
 def client_config(sasl_port: int, user: str, password: str, ca: Path) -> dict[str, str]:
-    """librdkafka settings for the SASL_SSL listener (what the loanstream_kafka extra holds)."""
+    """librdkafka settings for the SASL_SSL listener (what the loanstream_kafka_<role> extras hold)."""
     return {
         "bootstrap.servers": f"127.0.0.1:{sasl_port}",
         "security.protocol": "SASL_SSL",
@@ -110,41 +106,12 @@ def client_config(sasl_port: int, user: str, password: str, ca: Path) -> dict[st
     }
 
 
-def ensure_scram_user(bootstrap: str, user: str, password: str, timeout: float = 30.0) -> None:
-    """Create or update ``user``'s SCRAM-SHA-512 credential (through a listener that needs no
-    login: the local broker's PLAINTEXT one)."""
-    from confluent_kafka.admin import (
-        AdminClient,
-        ScramCredentialInfo,
-        ScramMechanism,
-        UserScramCredentialUpsertion,
-    )
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    upsert = UserScramCredentialUpsertion(
-        user,
-        ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS),
-        password.encode(),
-    )
-    for future in admin.alter_user_scram_credentials([upsert], request_timeout=timeout).values():
-        future.result(timeout=timeout)
-
-
 def main(argv: list[str]) -> int:
     if argv[:1] == ["tls"] and len(argv) == 2:
         print(make_tls(Path(argv[1])))
         return 0
     if argv[:1] == ["properties"] and len(argv) == 5:
         sys.stdout.write(broker_properties(Path(argv[1]), *map(int, argv[2:])))
-        return 0
-    if argv[:1] == ["scram-user"] and len(argv) == 3:
-        password = os.environ.get("LOANSTREAM_KAFKA_SCRAM_PASSWORD", "")
-        if not password:
-            print(
-                "LOANSTREAM_KAFKA_SCRAM_PASSWORD is not set (make up generates it)", file=sys.stderr
-            )
-            return 2
-        ensure_scram_user(argv[1], argv[2], password)
         return 0
     print(__doc__, file=sys.stderr)
     return 2

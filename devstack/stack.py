@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from devstack import airflow, credentials, kafka, postgres, private, prometheus, registry
+from devstack import airflow, credentials, kafka_stack, postgres, private, prometheus, registry
 from devstack.celery import CeleryWorker, Redis, workers_answering
 from devstack.config import StackConfig
 from devstack.process import (
@@ -45,15 +45,10 @@ class Stack:
     def _common(self) -> dict[str, object]:
         return {"run_dir": self.cfg.run_dir, "log_dir": self.cfg.log_dir, "stack_id": self.cfg.stack_id}
 
-    def kafka_nodes(self, brokers: int | None = None) -> list[kafka.KafkaNode]:
-        """The Kafka nodes of ``brokers`` (default: the configured mode)."""
-        cfg = self.cfg
-        tls = cfg.kafka_dir / "tls" if cfg.sasl_ssl else None
-        heap = shlex.split(cfg.kafka_heap)
-        ports = [kafka.NodePorts(*p) for p in cfg.kafka_ports]
-        if (brokers or cfg.brokers) == 1:
-            return [kafka.KafkaNode("kafka", cfg.kafka_dir, ports[0], heap=heap, tls_dir=tls, **self._common())]
-        return kafka.KafkaCluster(cfg.kafka_dir / "cluster", ports, heap=heap, tls_dir=tls, **self._common()).nodes
+    @property
+    def kafka(self) -> kafka_stack.KafkaStack:
+        """Kafka's nodes, start, health and provisioning (:mod:`devstack.kafka_stack`)."""
+        return kafka_stack.KafkaStack(self.cfg, self._common(), self.stop)
 
     def postgres(self) -> postgres.Postgres:
         base = postgres.shared_base(self.cfg.local, self.cfg.stack_id)
@@ -118,9 +113,6 @@ class Stack:
         stop_services([self.by_name(n) for n in names], self.cfg.stop_timeout, log)
 
     # --- checks ---------------------------------------------------------------------------------
-    def kafka_healthy(self) -> bool:
-        return kafka.brokers_registered(self.cfg.bootstrap, 3) >= self.cfg.brokers
-
     def all_healthy(self) -> bool:
         names = self.cfg.all_services
         if not all(self.by_name(n).running() for n in names):
@@ -130,76 +122,13 @@ class Stack:
         return (
             self.stamps.executor_current(self.cfg.executor)
             and self.postgres().healthy()
-            and self.kafka_healthy()
+            and self.kafka.healthy()
             and airflow.healthy(self.cfg.airflow_url)
             and self.registry().healthy()
             and self.registry().stamp_current()
             and self.prometheus().healthy()
             and self.prometheus().stamp_current()
         )
-
-    # --- Kafka --------------------------------------------------------------------------------
-    def kafka_start(self) -> None:
-        cfg = self.cfg
-        if not kafka.jars_present():
-            raise ServiceError("kafka", f"no jars in {kafka.KAFKA_LIBS}: run `make setup` first")
-        if shutil.which("java") is None:
-            raise ServiceError("kafka", "java not found: run `make setup` first")
-        if cfg.brokers == 1:  # back to one broker: the other nodes of an earlier cluster stop
-            self.stop(["kafka-2", "kafka-3"])
-        nodes = self.kafka_nodes()
-        cluster = kafka.KafkaCluster(cfg.kafka_dir / "cluster", []) if cfg.brokers == 3 else None
-        for node in nodes:
-            fresh = node.props.with_name("server.properties.next")
-            node.write_properties(fresh)
-            if node.running():
-                if node.props.is_file() and fresh.read_text() == node.props.read_text():
-                    fresh.unlink()
-                    log(f"{node.name}: already running (pid {node.pid()})")
-                    continue
-                log(f"{node.name}: its configuration changed (LOANSTREAM_KAFKA_SASL_SSL, "
-                    "LOANSTREAM_KAFKA_BROKERS or ports): restarting it")  # fmt: skip
-                self.stop([node.name])
-            fresh.replace(node.props)
-            if not node.formatted():
-                cluster_id = cluster.cluster_id() if cluster else kafka.random_cluster_id()
-                log(f"{node.name}: formatting storage in {node.data} (cluster {cluster_id})")
-                node.format(cluster_id)
-            sasl = f", SASL_SSL 127.0.0.1:{node.sasl_port}" if cfg.sasl_ssl else ""
-            log(f"{node.name}: starting on 127.0.0.1:{node.port} (controller 127.0.0.1:{node.controller_port}){sasl}")
-            node.launch()
-
-    def kafka_wait(self) -> None:
-        cfg = self.cfg
-        deadline = time.monotonic() + cfg.kafka_timeout
-        nodes = self.kafka_nodes()
-        while time.monotonic() < deadline:
-            for node in nodes:
-                if not node.running():
-                    raise ServiceError(node.name, "the broker exited during start-up", node.log_path)
-            if self.kafka_healthy():
-                log(f"kafka: healthy ({cfg.bootstrap}, {cfg.brokers} broker(s))")
-                self.kafka_scram_user(nodes[0])
-                return
-            time.sleep(1)
-        raise ServiceError("kafka", f"{cfg.brokers} broker(s) not registered at {cfg.bootstrap} "
-                           f"within {cfg.kafka_timeout:.0f}s", nodes[0].log_path)  # fmt: skip
-
-    def kafka_scram_user(self, node: kafka.KafkaNode) -> None:
-        """The SASL_SSL listener's SCRAM user, created or updated on every start."""
-        if not self.cfg.sasl_ssl:
-            return
-        user = self.env["LOANSTREAM_KAFKA_SCRAM_USER"]
-        # a process of its own: librdkafka's log lines go to the broker's log, not the terminal
-        with node.log_path.open("ab") as out:
-            result = subprocess.run(
-                [str(self.cfg.python), "-m", "devstack.kafka_tls", "scram-user", self.cfg.bootstrap, user],
-                stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=self.cfg.root, check=False,
-            )  # fmt: skip
-        if result.returncode != 0:
-            raise ServiceError("kafka", f"creating SCRAM user {user} failed", node.log_path)
-        log(f"kafka: SASL_SSL listener 127.0.0.1:{node.sasl_port} (SCRAM-SHA-512 user {user}, "
-            f"CA {self.cfg.kafka_dir / 'tls' / 'ca.pem'})")  # fmt: skip
 
     # --- Postgres -----------------------------------------------------------------------------
     def postgres_start(self) -> None:
@@ -302,8 +231,7 @@ class Stack:
             raise ServiceError("airflow", f"{self.airflow_bin} missing: run `make setup` first")
         log("airflow: db migrate")
         airflow.provision(self.airflow_bin, self.cfg.run_dir, self.cfg.log_dir, self.env)
-        log("airflow: connections loanstream_kafka, loanstream_kafka_watcher, loanstream_postgres "
-            "imported; admin password set")  # fmt: skip
+        log(f"airflow: connections {', '.join(airflow.connections(self.env))} imported; admin password set")
         for component in components:
             if component.running():
                 log(f"{component.name}: already running")
@@ -382,15 +310,16 @@ class Stack:
         airflow.ensure_secrets(cfg.local / "secrets", self.env)
         if self.all_healthy() and self.stamps.credentials_current(self.env):
             self.postgres_migrate()
+            self.kafka.provision(self.kafka.nodes()[0])  # users and ACLs as the table says
             log("all services already running and healthy: nothing else to do")
             self.status()
             return
         t0 = time.monotonic()
-        self.kafka_start()  # the JVM warms up while Postgres and Airflow's migration run
+        self.kafka.start()  # the JVM warms up while Postgres and Airflow's migration run
         self.postgres_start()
         self.postgres_migrate()
         self.registry_start()  # its JVM starts while Kafka and Airflow come up
-        self.kafka_wait()
+        self.kafka.wait()
         af_names = list(cfg.airflow_services)
         any_airflow = any(self.by_name(n).running() for n in af_names)
         if any_airflow and not self.stamps.credentials_current(self.env):

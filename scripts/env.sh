@@ -83,6 +83,12 @@ export -n LOANSTREAM_STACK_ID
 if [ "${LOANSTREAM_KAFKA_BROKERS:-1}" = 3 ] && [ "${LOANSTREAM_BOOTSTRAP_SERVERS:-}" = "127.0.0.1:${LOANSTREAM_KAFKA_PORT:-}" ]; then
     LOANSTREAM_BOOTSTRAP_SERVERS="$LOANSTREAM_BOOTSTRAP_SERVERS,127.0.0.1:${LOANSTREAM_KAFKA_NODE2_PORTS%%,*},127.0.0.1:${LOANSTREAM_KAFKA_NODE3_PORTS%%,*}"
 fi
+# The Kafka admin's login (SCRAM over the loopback SASL_PLAINTEXT listener), written by
+# `make up` (devstack/kafka_auth.py), owner-only: Java properties for Kafka's own CLI tools
+# (--command-config, --consumer.config, --producer.config) and its JSON twin for librdkafka,
+# which loanstream's CLI and the tests start from (loanstream.config: Settings.kafka_config).
+export LOANSTREAM_KAFKA_TOOLS_PROPERTIES="${LOANSTREAM_KAFKA_TOOLS_PROPERTIES:-$LOANSTREAM_LOCAL/kafka/admin.properties}"
+export LOANSTREAM_KAFKA_CLIENT_CONFIG="${LOANSTREAM_KAFKA_CLIENT_CONFIG:-$LOANSTREAM_LOCAL/kafka/admin.json}"
 export LOANSTREAM_AIRFLOW_URL="http://${LOANSTREAM_AIRFLOW_HOST}:${LOANSTREAM_AIRFLOW_PORT}"
 # The schema registry's Confluent-compatible API (the local Apicurio Registry `make up` starts),
 # unless set to another registry's URL.

@@ -2,7 +2,7 @@
 
 Every setting lives here and nowhere else. Credentials are never defaulted in code: they come
 from the environment (see `.env.example`) or, inside Airflow, from the connections
-``loanstream_kafka`` and ``loanstream_postgres``.
+``loanstream_kafka_<role>`` (admin, producer, sink, watcher) and ``loanstream_postgres``.
 
 | variable                              | default                              |
 |---------------------------------------|--------------------------------------|
@@ -21,7 +21,8 @@ from the environment (see `.env.example`) or, inside Airflow, from the connectio
 | LOANSTREAM_HOME                       | the project root (where include/ is) |
 | LOANSTREAM_REPORTS_DIR                | $LOANSTREAM_HOME/.local/reports      |
 | LOANSTREAM_DATA_DIRS                  | $LOANSTREAM_HOME/include/data:$LOANSTREAM_HOME/data/landing |
-| LOANSTREAM_KAFKA_SECURITY_PROTOCOL    | (unset: PLAINTEXT)                   |
+| LOANSTREAM_KAFKA_CLIENT_CONFIG        | (unset; ``scripts/env.sh``: ``.local/kafka/admin.json``, the admin's login written by ``make up``, 0600) a JSON file of librdkafka settings (SASL login, TLS) every client of the CLI and the tests starts from; a missing file is skipped |
+| LOANSTREAM_KAFKA_SECURITY_PROTOCOL    | (unset: PLAINTEXT; these five override the file's keys) |
 | LOANSTREAM_KAFKA_SASL_MECHANISM       | (unset)                              |
 | LOANSTREAM_KAFKA_SASL_USERNAME        | (unset)                              |
 | LOANSTREAM_KAFKA_SASL_PASSWORD        | (unset)                              |
@@ -43,6 +44,7 @@ The Postgres password, when needed, comes from the DSN or from libpq's ``PGPASSW
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -68,6 +70,20 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+def _client_config_file() -> dict[str, str]:
+    """The settings of ``LOANSTREAM_KAFKA_CLIENT_CONFIG`` (none when unset or not written yet)."""
+    raw = os.environ.get("LOANSTREAM_KAFKA_CLIENT_CONFIG", "").strip()
+    if not raw or not Path(raw).is_file():
+        return {}
+    try:
+        found = json.loads(Path(raw).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"LOANSTREAM_KAFKA_CLIENT_CONFIG={raw}: not a JSON object ({exc})") from None
+    if not isinstance(found, dict):
+        raise ValueError(f"LOANSTREAM_KAFKA_CLIENT_CONFIG={raw}: not a JSON object")
+    return {str(k): str(v) for k, v in found.items() if isinstance(v, str | int | float | bool)}
+
+
 def _positive(name: str, default: int) -> int:
     raw = _env(name, str(default))
     try:
@@ -79,7 +95,7 @@ def _positive(name: str, default: int) -> int:
     return value
 
 
-_KAFKA_SECURITY_ENV = {
+KAFKA_SECURITY_ENV = {
     "LOANSTREAM_KAFKA_SECURITY_PROTOCOL": "security.protocol",
     "LOANSTREAM_KAFKA_SASL_MECHANISM": "sasl.mechanism",
     "LOANSTREAM_KAFKA_SASL_USERNAME": "sasl.username",
@@ -107,7 +123,7 @@ class Settings:
     pg_dsn: str = "postgresql://loanstream@127.0.0.1:5433/loanstream"
     home: Path = field(default_factory=_default_home)
     reports_dir: Path | None = None
-    kafka_security: dict[str, str] = field(default_factory=dict)
+    kafka_security: dict[str, str] = field(default_factory=dict, repr=False)  # holds a password
     data_dirs: tuple[Path, ...] = ()
     connection_fallback: str = "none"  # none | env (loanstream.airflow.hooks)
     watch_group: str = "loanstream-watcher"
@@ -120,13 +136,17 @@ class Settings:
     def from_env(cls) -> Settings:
         home = Path(_env("LOANSTREAM_HOME", str(_default_home())))
         reports = os.environ.get("LOANSTREAM_REPORTS_DIR", "").strip()
-        security = {
-            key: os.environ[var].strip()
-            for var, key in _KAFKA_SECURITY_ENV.items()
-            if os.environ.get(var, "").strip()
-        }
+        security = _client_config_file()
+        file_bootstrap = security.pop("bootstrap.servers", "") or cls.bootstrap_servers
+        security.update(
+            {
+                key: os.environ[var].strip()
+                for var, key in KAFKA_SECURITY_ENV.items()
+                if os.environ.get(var, "").strip()
+            }
+        )
         return cls(
-            bootstrap_servers=_env("LOANSTREAM_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
+            bootstrap_servers=_env("LOANSTREAM_BOOTSTRAP_SERVERS", file_bootstrap),
             topic=_env("LOANSTREAM_TOPIC", cls.topic),
             scored_topic=_env("LOANSTREAM_SCORED_TOPIC", cls.scored_topic),
             topic_pattern=_env("LOANSTREAM_TOPIC_PATTERN", cls.topic_pattern),

@@ -29,6 +29,7 @@ from loanstream.config import Settings
 from tests.chaos.services import (
     PrivateKafka,
     PrivatePostgres,
+    kafka_settings,
     private_dir,
     running,
     running_private_kafka,
@@ -70,5 +71,4 @@ def chaos_settings(kafka_up: PrivateKafka, pg_up: PrivatePostgres) -> Settings:
     """Settings pointing at the private broker and database (never the shared stack)."""
     # the schema registry is the shared stack's (the producer registers each topic's subject)
     registry = Settings.from_env().schema_registry_url
-    return Settings(bootstrap_servers=kafka_up.bootstrap, pg_dsn=pg_up.dsn,
-                    schema_registry_url=registry)  # fmt: skip
+    return kafka_settings(kafka_up, pg_dsn=pg_up.dsn, schema_registry_url=registry)

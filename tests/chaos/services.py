@@ -23,13 +23,27 @@ from typing import Protocol, TypeVar
 import pytest
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
-from devstack.kafka import KAFKA_LIBS, KafkaCluster, NodePorts, PrivateKafka, jars_present
+from devstack.kafka import (
+    KAFKA_LIBS,
+    KafkaCluster,
+    KafkaNode,
+    NodePorts,
+    PrivateKafka,
+    jars_present,
+)
 from devstack.postgres import Postgres
 from devstack.process import free_port
-from loanstream.config import Settings
+from loanstream.config import KAFKA_SECURITY_ENV, Settings
 from tests.helpers import REPO
 
 __all__ = ["PrivateKafka", "free_port"]  # the tests import them from here
+
+
+def kafka_settings(kafka: KafkaNode | KafkaCluster, **kwargs: object) -> Settings:
+    """Settings of a private broker or cluster, logged in as its admin (its own random
+    credentials: never the shared stack's)."""
+    return Settings(bootstrap_servers=kafka.bootstrap, kafka_security=kafka.credentials.admin_security(),
+                    **kwargs)  # type: ignore[arg-type]  # fmt: skip
 
 
 def chaos_trials(default: int = 3) -> int:
@@ -69,7 +83,7 @@ class PrivateKafkaCluster(KafkaCluster):
         self.format()
 
     def _metadata(self) -> ClusterMetadata:
-        return AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(
+        return AdminClient({**self.admin_config(), "log_level": 0}).list_topics(
             timeout=10
         )
 
@@ -118,8 +132,26 @@ class CliResult:
         return json.loads(lines[-1])
 
 
+def provision_roles(kafka: KafkaNode | KafkaCluster) -> dict[str, dict[str, str]]:
+    """What ``make up`` does on the shared broker, on a private one: the roles' SCRAM users
+    (random passwords) and ACLs (``loanstream.kafka.acls``). Each role's client settings,
+    the admin's included."""
+    from devstack.envfile import random_password
+    from loanstream.kafka.acls import ROLES, acl_table, client_security, provision
+
+    env = Settings.from_env()
+    passwords = {role: random_password() for role in ROLES if role != "admin"}
+    provision(kafka.admin_config(), passwords, acl_table(env.scored_topic, env.consumer_group, env.watch_group))
+    configs = {role: {"bootstrap.servers": kafka.bootstrap, **client_security(role, pw)} for role, pw in passwords.items()}
+    return {"admin": kafka.admin_config(), **configs}
+
+
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The CLI's environment: ``settings``' broker, login (in the environment, never on the
+    command line) and database."""
     env = dict(os.environ)
+    env["LOANSTREAM_KAFKA_CLIENT_CONFIG"] = ""  # settings' own login, not the shared admin's file
+    env.update({var: settings.kafka_security.get(key, "") for var, key in KAFKA_SECURITY_ENV.items()})
     env.update(
         {
             "LOANSTREAM_BOOTSTRAP_SERVERS": settings.bootstrap_servers,

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from loanstream.config import Settings
 from loanstream.kafka.topics import ensure_topic
 from tests.chaos.chaos_common import check_produced, delete_topic, env_seed, percentile, record
-from tests.chaos.services import PrivateKafka, chaos_trials, start_cli
+from tests.chaos.services import PrivateKafka, chaos_trials, kafka_settings, start_cli
 from tests.helpers import unique_name, write_loans_csv
 
 pytestmark = pytest.mark.chaos
@@ -43,7 +42,7 @@ def test_broker_sigkill_while_producing_delivers_every_event_exactly_once(
     kafka_up: PrivateKafka, shared_csv: Path, tmp_path: Path
 ) -> None:
     kafka = kafka_up
-    settings = Settings(bootstrap_servers=kafka.bootstrap)
+    settings = kafka_settings(kafka)
     csv, ids = _big_csv(shared_csv, tmp_path)
     rng = random.Random(seed := env_seed())
     trials = []

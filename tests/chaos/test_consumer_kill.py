@@ -8,6 +8,7 @@ compared with the topic. Figures: ``$LOANSTREAM_REPORTS_DIR/chaos/consumer_kill.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ TRIALS = chaos_trials()
 
 
 def _dsn_settings(settings: Settings, dsn: str) -> Settings:
-    return Settings(bootstrap_servers=settings.bootstrap_servers, pg_dsn=dsn)
+    return dataclasses.replace(settings, pg_dsn=dsn)
 
 
 @pytest.mark.timeout(120 + 25 * TRIALS)

@@ -7,6 +7,7 @@ stored exactly once. Figures: ``$LOANSTREAM_REPORTS_DIR/chaos/postgres_restart.j
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
@@ -43,7 +44,7 @@ def test_postgres_sigkill_while_consuming_fails_cleanly_and_rerun_is_exact(
     try:
         with temp_schema(settings) as dsn:  # baseline: what an undisturbed run stores
             base = run_cli(
-                Settings(settings.bootstrap_servers, pg_dsn=dsn),
+                dataclasses.replace(settings, pg_dsn=dsn),
                 *consume_args(mixed.topic, unique_name("base")),
             )
             assert base.returncode == 0, base.stderr[-3000:]
@@ -52,7 +53,7 @@ def test_postgres_sigkill_while_consuming_fails_cleanly_and_rerun_is_exact(
         for trial in range(TRIALS):
             with temp_schema(settings) as dsn:
                 slow_batches(dsn)
-                run_settings = Settings(settings.bootstrap_servers, pg_dsn=dsn)
+                run_settings = dataclasses.replace(settings, pg_dsn=dsn)
                 group = unique_name("pgkill")
                 log = tmp_path / f"consume{trial}.log"
                 proc = start_cli(run_settings, *consume_args(mixed.topic, group), log=log)

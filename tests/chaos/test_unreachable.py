@@ -16,7 +16,7 @@ import pytest
 
 from loanstream.config import Settings
 from tests.chaos.chaos_common import record
-from tests.chaos.services import PrivateKafka, free_port, run_cli
+from tests.chaos.services import PrivateKafka, free_port, kafka_settings, run_cli
 from tests.helpers import unique_name
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
@@ -86,11 +86,9 @@ def test_consume_with_postgres_unreachable(kind: str, kafka_up: PrivateKafka) ->
     from loanstream.kafka.topics import ensure_topic
 
     topic = unique_name("chaos_unreach")
-    ensure_topic({"bootstrap.servers": kafka_up.bootstrap}, topic, partitions=1, use_rpk=False)
+    ensure_topic(kafka_up.admin_config(), topic, partitions=1, use_rpk=False)
     with TARGETS[kind]() as address:
-        settings = Settings(
-            bootstrap_servers=kafka_up.bootstrap, pg_dsn=f"postgresql://loanstream@{address}/x"
-        )
+        settings = kafka_settings(kafka_up, pg_dsn=f"postgresql://loanstream@{address}/x")
         result = run_cli(settings, "consume", "--topic", topic, "--bootstrap", kafka_up.bootstrap)
     check(result, f"consume/postgres-{kind}", address, "make up")
 

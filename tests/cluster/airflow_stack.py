@@ -32,9 +32,12 @@ import psycopg2
 from devstack import airflow
 from devstack.airflow import AirflowComponent
 from devstack.celery import CeleryWorker, Redis, workers_answering
+from devstack.kafka import KafkaCluster
 from devstack.process import Service, free_port
+from loanstream.config import KAFKA_SECURITY_ENV, Settings
+from loanstream.runs.watch import watcher_connection_extra
 from loanstream.store import migrations
-from tests.chaos.services import PrivatePostgres, private_dir, running
+from tests.chaos.services import PrivatePostgres, private_dir, provision_roles, running
 from tests.helpers import REPO
 
 AIRFLOW = Path(sys.executable).parent / "airflow"
@@ -47,9 +50,10 @@ class CeleryAirflow:
 
     name = "Airflow"
 
-    def __init__(self, bootstrap: str, workers: int = 2, concurrency: int = 2) -> None:
+    def __init__(self, kafka: KafkaCluster, workers: int = 2, concurrency: int = 2) -> None:
         self.base = private_dir("airflow")
-        self.bootstrap = bootstrap
+        self.bootstrap = kafka.bootstrap
+        self.kafka_roles = provision_roles(kafka)  # each role's login: one connection each
         self.pg = PrivatePostgres(self._dir("pg"))
         self.api_port = free_port()
         self.redis_port = free_port()
@@ -123,9 +127,7 @@ class CeleryAirflow:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-                "AIRFLOW_CONN_LOANSTREAM_KAFKA": json.dumps(
-                    {"conn_type": "kafka", "extra": {"bootstrap.servers": self.bootstrap}}
-                ),
+                **self._kafka_connections(),
                 "AIRFLOW_CONN_LOANSTREAM_POSTGRES": json.dumps(
                     {
                         "conn_type": "postgres",
@@ -136,12 +138,24 @@ class CeleryAirflow:
                     }
                 ),
                 "LOANSTREAM_BOOTSTRAP_SERVERS": self.bootstrap,
+                # the CLI's login: the cluster's admin, from the environment (never argv)
+                **{var: self.kafka_roles["admin"].get(key, "") for var, key in KAFKA_SECURITY_ENV.items()},
                 "LOANSTREAM_PG_DSN": self.loanstream_dsn,
                 "LOANSTREAM_DATA_DIRS": f"{self.data_dir}:{REPO / 'include' / 'data'}",
                 "LOANSTREAM_REPORTS_DIR": str(self._dir("reports")),
             }
         )
         return env
+
+    def _kafka_connections(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_*`` of each role's Kafka connection (as ``make up`` imports them)."""
+        out = {}
+        for role, (conn_id, _) in airflow.KAFKA_CONNECTIONS.items():
+            extra = self.kafka_roles[role]
+            if role == "watcher":
+                extra = watcher_connection_extra(extra, Settings.from_env().watch_group)
+            out[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps({"conn_type": "kafka", "extra": extra})
+        return out
 
     def _add(self, service: Service) -> Service:
         service.stop_timeout = STOP_TIMEOUT_S
@@ -232,7 +246,7 @@ class CeleryAirflow:
 
 
 @contextlib.contextmanager
-def running_celery_airflow(bootstrap: str) -> Iterator[CeleryAirflow]:
+def running_celery_airflow(kafka: KafkaCluster) -> Iterator[CeleryAirflow]:
     import pytest
 
     if shutil.which("redis-server") is None:
@@ -241,5 +255,5 @@ def running_celery_airflow(bootstrap: str) -> Iterator[CeleryAirflow]:
         import airflow.providers.celery  # noqa: F401
     except ImportError:
         pytest.fail("apache-airflow-providers-celery is not installed: run `make setup`")
-    with running(CeleryAirflow(bootstrap)) as stack:
+    with running(CeleryAirflow(kafka)) as stack:
         yield stack

@@ -39,7 +39,7 @@ RATE = 600  # events/s: a 10 s stream, so kills land while it runs
 
 @pytest.fixture(scope="session")
 def celery_airflow(kafka_cluster: PrivateKafkaCluster) -> Iterator[CeleryAirflow]:
-    with running_celery_airflow(kafka_cluster.bootstrap) as stack:
+    with running_celery_airflow(kafka_cluster) as stack:
         yield stack
 
 

@@ -31,7 +31,7 @@ from tests.chaos.chaos_common import (
     topic_ends,
     wait_sink_sessions_gone,
 )
-from tests.chaos.services import PrivateKafkaCluster, chaos_trials, start_cli
+from tests.chaos.services import PrivateKafkaCluster, chaos_trials, kafka_settings, start_cli
 from tests.chaos.test_broker_kill import _big_csv
 from tests.helpers import query, temp_schema, unique_name
 
@@ -66,7 +66,7 @@ def test_leader_sigkill_while_producing_and_consuming_is_exactly_once(
     cluster_up: PrivateKafkaCluster, settings: Settings, shared_csv: Path, tmp_path: Path
 ) -> None:
     cluster = cluster_up
-    kafka = Settings(bootstrap_servers=cluster.bootstrap, pg_dsn=settings.pg_dsn)
+    kafka = kafka_settings(cluster, pg_dsn=settings.pg_dsn)
     csv, ids = _big_csv(shared_csv, tmp_path)
     rng = random.Random(seed := env_seed())
     trials = []
@@ -97,7 +97,7 @@ def test_leader_sigkill_while_producing_and_consuming_is_exactly_once(
                 with temp_schema(settings) as dsn:
                     slow_batches(dsn, 0.05)  # ~120 batches: a ~6 s stream to aim the kill at
                     group = unique_name("cluster_group")
-                    sink_settings = Settings(bootstrap_servers=cluster.bootstrap, pg_dsn=dsn)
+                    sink_settings = kafka_settings(cluster, pg_dsn=dsn)
                     log = tmp_path / f"consume{trial}.log"
                     consumer = start_cli(
                         sink_settings, "consume", "--topic", topic, "--group", group,

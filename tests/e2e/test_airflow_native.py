@@ -31,7 +31,8 @@ WITH o AS (DELETE FROM consumer_offsets WHERE topic = %(topic)s RETURNING 1),
      l AS (DELETE FROM run_ledger WHERE topic = %(topic)s RETURNING 1)
 SELECT (SELECT count(*) FROM o), (SELECT count(*) FROM p), (SELECT count(*) FROM l)
 """
-CONNECTIONS = ("loanstream_kafka", "loanstream_postgres", "loanstream_kafka_watcher")
+CONNECTIONS = ("loanstream_kafka_admin", "loanstream_kafka_producer", "loanstream_kafka_sink",
+               "loanstream_kafka_watcher", "loanstream_postgres")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

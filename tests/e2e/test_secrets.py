@@ -4,12 +4,13 @@ everything the run left behind for every secret of the stack (issue 12).
 Scanned: the run (its conf), every task instance, every task log (each try and mapped index,
 over the REST API and the files under ``$AIRFLOW_HOME/logs``), every XCom, the validation
 report, and the service logs in ``.local/logs``. Secrets: the Postgres passwords, the Airflow
-admin password, the SCRAM password of the broker's SASL_SSL listener, and Airflow's own keys
+admin password, Kafka's SCRAM passwords (the broker's and each role's), and Airflow's own keys
 in ``.local/secrets``.
 
-With ``LOANSTREAM_KAFKA_SASL_SSL=1`` (``make up`` then points ``loanstream_kafka`` at the
-SASL_SSL listener) the run goes through SCRAM-SHA-512 over TLS, and the test checks that it
-did; without it the run uses the PLAINTEXT listener and the same scan applies.
+With ``LOANSTREAM_KAFKA_SASL_SSL=1`` (``make up`` then points the ``loanstream_kafka_<role>``
+connections at the SASL_SSL listener) the run goes through SCRAM-SHA-512 over TLS, and the
+test checks that it did; without it the run uses the loopback SASL_PLAINTEXT listener and the
+same scan applies.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ SECRET_VARS = (
     "LOANSTREAM_PG_PASSWORD",
     "AIRFLOW_PG_PASSWORD",
     "LOANSTREAM_AIRFLOW_ADMIN_PASSWORD",
-    "LOANSTREAM_KAFKA_SCRAM_PASSWORD",
+    "LOANSTREAM_KAFKA_BROKER_PASSWORD",
+    "LOANSTREAM_KAFKA_ADMIN_PASSWORD",
+    "LOANSTREAM_KAFKA_PRODUCER_PASSWORD",
+    "LOANSTREAM_KAFKA_SINK_PASSWORD",
+    "LOANSTREAM_KAFKA_WATCHER_PASSWORD",
 )
 
 

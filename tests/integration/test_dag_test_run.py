@@ -27,14 +27,23 @@ print("RESULT " + json.dumps({{"run_id": run.run_id, "state": str(run.state), "t
 
 
 def _connections_from_env(settings: Settings) -> dict[str, str]:
-    """The two loanstream connections as Airflow's own ``AIRFLOW_CONN_*`` variables."""
+    """The loanstream connections as Airflow's own ``AIRFLOW_CONN_*`` variables: each Kafka
+    role's login (the passwords ``make up`` generated), and the database."""
     from psycopg2.extensions import parse_dsn
 
+    from loanstream.kafka.acls import ROLES, client_security
+    from loanstream.runs.watch import watcher_connection_extra
+
     pg = parse_dsn(settings.pg_dsn)
+    kafka = {}
+    for role in ROLES:
+        extra = {"bootstrap.servers": settings.bootstrap_servers,
+                 **client_security(role, os.environ[f"LOANSTREAM_KAFKA_{role.upper()}_PASSWORD"])}  # fmt: skip
+        if role == "watcher":
+            extra = watcher_connection_extra(extra, settings.watch_group)
+        kafka[f"AIRFLOW_CONN_LOANSTREAM_KAFKA_{role.upper()}"] = json.dumps({"conn_type": "kafka", "extra": extra})
     return {
-        "AIRFLOW_CONN_LOANSTREAM_KAFKA": json.dumps(
-            {"conn_type": "kafka", "extra": settings.kafka_config()}
-        ),
+        **kafka,
         "AIRFLOW_CONN_LOANSTREAM_POSTGRES": json.dumps(
             {
                 "conn_type": "postgres",

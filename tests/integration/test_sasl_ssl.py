@@ -2,11 +2,12 @@
 
 A private broker (``tests/chaos/services.PrivateKafka(sasl_ssl=True)``, free ports, the same
 ``infra/kafka/sasl_ssl.properties.in`` and ``devstack/kafka_tls.py`` certificates as
-``make up`` with ``LOANSTREAM_KAFKA_SASL_SSL=1``) gets a SCRAM user with a random password.
-The client settings come from an Airflow connection (``AIRFLOW_CONN_...``, read by
-``loanstream.airflow.hooks.kafka_config`` as the operators do). Through the SASL_SSL
-listener only: topic creation, the producer, the sensor's lag check and the sink, into a
-fresh Postgres schema of the shared stack. A wrong password and an untrusted CA fail at once
+``make up`` with ``LOANSTREAM_KAFKA_SASL_SSL=1``) gets the roles' SCRAM users and ACLs with
+random passwords (``provision_roles``, as ``make up``). The client settings come from Airflow
+connections (``AIRFLOW_CONN_...``, read by ``loanstream.airflow.hooks.kafka_config`` as the
+operators do), one per role. Through the SASL_SSL listener only: topic creation (admin), the
+producer (producer), the sensor's lag check and the sink (sink), into a fresh Postgres schema of
+the shared stack. A wrong password and an untrusted CA fail at once
 with a message that names the listener and never the password.
 """
 
@@ -21,12 +22,12 @@ from pathlib import Path
 import pytest
 
 from loanstream.config import Settings
-from tests.chaos.services import PrivateKafka, running_private_kafka
+from tests.chaos.services import PrivateKafka, provision_roles, running_private_kafka
 from tests.helpers import query, temp_schema, unique_name, write_loans_csv
 
 pytestmark = pytest.mark.integration
 
-USER = "loanstream"
+USER = "sink"
 EVENTS = 300
 
 
@@ -43,10 +44,14 @@ def sasl_kafka() -> Iterator[PrivateKafka]:
 
 
 @pytest.fixture(scope="module")
-def password(sasl_kafka: PrivateKafka) -> str:
-    secret = _random_password()
-    sasl_kafka.add_scram_user(USER, secret)
-    return secret
+def roles(sasl_kafka: PrivateKafka) -> dict[str, dict[str, str]]:
+    """Each role's login (SCRAM users and ACLs made by the admin, as ``make up`` does)."""
+    return provision_roles(sasl_kafka)
+
+
+@pytest.fixture(scope="module")
+def password(roles: dict[str, dict[str, str]]) -> str:
+    return roles[USER]["sasl.password"]
 
 
 def gate(config: dict, dsn: str, topic: str, group: str, timeout: float = 60.0):
@@ -81,7 +86,7 @@ def connection_config(
 
 def test_topic_producer_sensor_and_sink_through_sasl_ssl(
     sasl_kafka: PrivateKafka,
-    password: str,
+    roles: dict[str, dict[str, str]],
     live_settings: Settings,
     shared_csv: Path,
     tmp_path: Path,
@@ -93,17 +98,21 @@ def test_topic_producer_sensor_and_sink_through_sasl_ssl(
     from loanstream.sink import ScoringSink
 
     caplog.set_level(logging.DEBUG)
-    config = connection_config(monkeypatch, sasl_kafka.sasl_ssl_config(USER, password))
+    admin, producer, config = (
+        connection_config(monkeypatch, sasl_kafka.sasl_ssl_config(role, roles[role]["sasl.password"]))
+        for role in ("admin", "producer", "sink")
+    )
     assert config["security.protocol"] == "SASL_SSL"
     assert config["bootstrap.servers"] == f"127.0.0.1:{sasl_kafka.sasl_port}"
-    topic, group = unique_name("sasl"), unique_name("sasl_group")
+    topic = unique_name("sasl")
+    group = f"{Settings().consumer_group}-{topic}"  # within the sink's group prefix
     csv = tmp_path / "loans.csv"
     ids = write_loans_csv(csv, shared_csv, EVENTS, id_prefix="9")
 
     with temp_schema(live_settings) as dsn:
-        created = ensure_topic(config, topic, partitions=3, use_rpk=False)
+        created = ensure_topic(admin, topic, partitions=3, use_rpk=False)
         assert created.partitions == 3
-        produced = EventProducer(config, topic).produce_csv(csv, run_id=topic)
+        produced = EventProducer(producer, topic).produce_csv(csv, run_id=topic)
         assert produced.delivered == EVENTS and produced.failed == 0
         opened = gate(config, dsn, topic, group)
         assert opened.status == "open" and sum(opened.lag.values()) == EVENTS, opened
@@ -112,7 +121,7 @@ def test_topic_producer_sensor_and_sink_through_sasl_ssl(
         ((scored,),) = query(dsn, "SELECT count(*) FROM risk_scored WHERE run_id = %s", (topic,))
         assert scored == len(ids), stats
         assert sum(gate(config, dsn, topic, group).lag.values()) == 0
-    assert password not in caplog.text
+    assert not [role for role, login in roles.items() if login["sasl.password"] in caplog.text]
 
 
 def test_a_wrong_password_fails_fast_naming_the_listener_not_the_secret(

@@ -97,7 +97,7 @@ def test_trigger_times_out_with_a_timeout_event(live_settings: Settings, env_dsn
 
 
 def test_trigger_serialises_connection_ids_never_credentials() -> None:
-    trigger = RunGateTrigger("t", "g", "run1", "loanstream_kafka", "loanstream_postgres", 3.0, 90.0)
+    trigger = RunGateTrigger("t", "g", "run1", "loanstream_kafka_sink", "loanstream_postgres", 3.0, 90.0)
     path, kwargs = trigger.serialize()
     assert path == "loanstream.airflow.triggers.RunGateTrigger"
     assert RunGateTrigger(**kwargs).serialize() == (path, kwargs)

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.integration
 
 FAKE_RPK = """#!{python}
 # Stands in for rpk's CLI (rpk cannot be installed here); the topic is created on the real
-# broker through the Admin API with exactly the arguments rpk was given.
-import json, sys
+# broker through the Admin API with exactly the arguments rpk was given, and the login rpk
+# reads from its environment (RPK_USER, RPK_PASS, RPK_SASL_MECHANISM: never on its argv).
+import json, os, sys
 from confluent_kafka.admin import AdminClient, NewTopic
 args = sys.argv[1:]
 open({log!r}, "a").write(json.dumps(args) + "\\n")
@@ -31,7 +32,9 @@ brokers = opts["-X"].split("=", 1)[1]
 key, value = opts["--topic-config"].split("=", 1)
 new = NewTopic(topic, num_partitions=int(opts["--partitions"]),
                replication_factor=int(opts["--replicas"]), config={{key: value}})
-admin = AdminClient({{"bootstrap.servers": brokers}})
+login = {{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": os.environ["RPK_SASL_MECHANISM"],
+         "sasl.username": os.environ["RPK_USER"], "sasl.password": os.environ["RPK_PASS"]}}
+admin = AdminClient({{"bootstrap.servers": brokers, **login}})
 admin.create_topics([new])[topic].result(10)
 print(f"TOPIC  STATUS\\n{{topic}}  OK")
 """

@@ -49,7 +49,8 @@ def test_one_node_properties_fill_in_ports_and_data_dir(tmp_path: Path) -> None:
     text = render_properties(NodePorts(19092, 19093), tmp_path / "data")
     assert "@" not in text.replace("1@127.0.0.1", "")
     p = props(text)
-    assert p["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert p["listeners"] == "LOOPBACK://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert p["listener.security.protocol.map"] == "CONTROLLER:SASL_PLAINTEXT,LOOPBACK:SASL_PLAINTEXT"
     assert p["controller.quorum.voters"] == "1@127.0.0.1:19093"
     assert p["log.dirs"] == str(tmp_path / "data")
     assert p["node.id"] == "1" and p["default.replication.factor"] == "1"
@@ -62,11 +63,11 @@ def test_cluster_node_properties_override_id_quorum_and_replication(tmp_path: Pa
     assert p["node.id"] == "2"
     assert p["controller.quorum.voters"] == voters
     assert p["default.replication.factor"] == "3" and p["min.insync.replicas"] == "2"
-    assert p["listeners"] == "PLAINTEXT://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193"
+    assert p["listeners"] == "LOOPBACK://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193"
 
 
 def test_sasl_block_is_appended_last(tmp_path: Path) -> None:
-    block = "listeners=PLAINTEXT://127.0.0.1:1,CONTROLLER://127.0.0.1:2,SASL_SSL://127.0.0.1:3\n"
+    block = "listeners=LOOPBACK://127.0.0.1:1,CONTROLLER://127.0.0.1:2,SASL_SSL://127.0.0.1:3\n"
     p = props(render_properties(NodePorts(1, 2, 3), tmp_path, sasl_block=block))
     assert p["listeners"].endswith("SASL_SSL://127.0.0.1:3")
 

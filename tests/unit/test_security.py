@@ -247,7 +247,7 @@ def test_settings_from_env_pass_sasl_and_tls_through(monkeypatch: pytest.MonkeyP
 
 @pytest.mark.unit
 def test_settings_without_security_env_are_plaintext(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in [*SECURITY_ENV, "LOANSTREAM_KAFKA_SASL_PASSWORD"]:
+    for var in [*SECURITY_ENV, "LOANSTREAM_KAFKA_SASL_PASSWORD", "LOANSTREAM_KAFKA_CLIENT_CONFIG"]:
         monkeypatch.delenv(var, raising=False)
     assert set(Settings.from_env().kafka_config()) == {"bootstrap.servers"}
 

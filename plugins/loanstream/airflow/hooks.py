@@ -1,5 +1,8 @@
 """Hooks: the loanstream Kafka and Postgres connections, through the providers' own hooks.
 
+Kafka has one connection per role (admin, producer, sink, watcher: ``KAFKA_*_CONN_ID``), each
+task taking its role's; the broker's ACLs let each do only its job.
+
 ``LoanstreamKafkaHook`` is the apache-kafka provider's ``KafkaBaseHook`` (connection type
 *Apache Kafka*: the extra is the librdkafka config) and ``LoanstreamPostgresHook`` the postgres
 provider's ``PostgresHook`` (type *Postgres*: host, port, login, password, database, and extras
@@ -24,7 +27,13 @@ from psycopg2.extensions import make_dsn
 
 from loanstream.config import Settings
 
-KAFKA_CONN_ID = "loanstream_kafka"
+# One Kafka connection per role, each the SCRAM login of the role's user, which may do only
+# its job (loanstream.kafka.acls; `make up` provisions them):
+KAFKA_ADMIN_CONN_ID = "loanstream_kafka_admin"  # topics (create_topic): a super user
+KAFKA_PRODUCER_CONN_ID = "loanstream_kafka_producer"  # writes run topics, never scored-loans
+KAFKA_SINK_CONN_ID = "loanstream_kafka_sink"  # reads topics, its groups; writes scored-loans
+KAFKA_WATCHER_CONN_ID = "loanstream_kafka_watcher"  # reads only (AssetWatcher, the page)
+KAFKA_CONN_IDS = (KAFKA_ADMIN_CONN_ID, KAFKA_PRODUCER_CONN_ID, KAFKA_SINK_CONN_ID, KAFKA_WATCHER_CONN_ID)
 POSTGRES_CONN_ID = "loanstream_postgres"
 
 FALLBACK_VARIABLE = "LOANSTREAM_CONNECTION_FALLBACK"
@@ -47,7 +56,7 @@ def _fallback_to_env(hook: Any, conn_id: str, kind: str, settings_hint: str) -> 
         raise AirflowFailException(f"{FALLBACK_VARIABLE}={choice!r}: expected 'none' or 'env'")
     raise MissingConnection(
         f"Airflow connection '{conn_id}' does not exist. Create it (Admin > Connections, type "
-        f"{kind}; `make up` creates {KAFKA_CONN_ID} and {POSTGRES_CONN_ID}), fix the conn id, "
+        f"{kind}; `make up` creates {', '.join(KAFKA_CONN_IDS)} and {POSTGRES_CONN_ID}), fix the conn id, "
         f"or set {FALLBACK_VARIABLE}=env to use {settings_hint} from the environment."
     )
 
@@ -58,12 +67,12 @@ class LoanstreamKafkaHook(KafkaBaseHook):
     The extra is the librdkafka config (``bootstrap.servers``, ``security.protocol``,
     ``sasl.*``, ``ssl.*`` ...); without ``bootstrap.servers`` the host and port fields are used.
 
-    :param kafka_config_id: the Airflow connection id.
+    :param kafka_config_id: the Airflow connection id (default: the read-only watcher's).
     """
 
-    default_conn_name = KAFKA_CONN_ID
+    default_conn_name = KAFKA_WATCHER_CONN_ID
 
-    def __init__(self, kafka_config_id: str = KAFKA_CONN_ID) -> None:
+    def __init__(self, kafka_config_id: str = KAFKA_WATCHER_CONN_ID) -> None:
         super().__init__(kafka_config_id=kafka_config_id)
 
     def librdkafka_config(self, *, check: bool = True) -> dict[str, Any]:
@@ -155,8 +164,9 @@ class LoanstreamPostgresHook(PostgresHook):
         return make_dsn(**{key: value for key, value in args.items() if value is not None})
 
 
-def kafka_config(conn_id: str = KAFKA_CONN_ID, *, check: bool = True) -> dict[str, Any]:
-    """The librdkafka config of a Kafka connection (``LoanstreamKafkaHook``)."""
+def kafka_config(conn_id: str = KAFKA_WATCHER_CONN_ID, *, check: bool = True) -> dict[str, Any]:
+    """The librdkafka config of a Kafka connection (``LoanstreamKafkaHook``); without a conn id,
+    the read-only watcher's (what the Loanstream page reads lag with)."""
     return LoanstreamKafkaHook(conn_id).librdkafka_config(check=check)
 
 

@@ -14,7 +14,7 @@ from airflow.sdk.exceptions import (
 )
 
 from loanstream.airflow.hooks import (
-    KAFKA_CONN_ID,
+    KAFKA_SINK_CONN_ID,
     POSTGRES_CONN_ID,
     kafka_config,
     postgres_dsn,
@@ -39,7 +39,7 @@ class EventsWaitingSensor(LogsPeakMemory, BaseSensorOperator):
 
     :param topic: the events topic.
     :param group: consumer group (default ``LOANSTREAM_CONSUMER_GROUP``).
-    :param kafka_conn_id: Airflow connection of the Kafka cluster.
+    :param kafka_conn_id: Airflow connection of the Kafka cluster (the sink's).
     :param postgres_conn_id: Airflow connection of the loanstream database.
     :param poke_interval: seconds between checks in the triggerer.
     :param timeout: seconds to wait for the run's first event.
@@ -52,7 +52,7 @@ class EventsWaitingSensor(LogsPeakMemory, BaseSensorOperator):
         *,
         topic: str,
         group: str | None = None,
-        kafka_conn_id: str = KAFKA_CONN_ID,
+        kafka_conn_id: str = KAFKA_SINK_CONN_ID,
         postgres_conn_id: str = POSTGRES_CONN_ID,
         poke_interval: float = 1.0,
         timeout: float = 600.0,

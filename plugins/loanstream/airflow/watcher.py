@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from loanstream.airflow.hooks import postgres_dsn
+from loanstream.airflow.hooks import KAFKA_WATCHER_CONN_ID, postgres_dsn
 from loanstream.config import Settings
 from loanstream.runs.watch import MAX_RUN_ID, WakeFilter
 from loanstream.store.connect import pg_connect
 
-WATCHER_CONN_ID = "loanstream_kafka_watcher"
+WATCHER_CONN_ID = KAFKA_WATCHER_CONN_ID  # the read-only role (loanstream.kafka.acls)
 
 _filter: WakeFilter | None = None
 

@@ -1,4 +1,4 @@
-"""Kafka: clients (``clients``), secured-listener checks (``access``), topics, value schemas.
+"""Kafka: clients (``clients``), secured-listener checks (``access``), roles and ACLs (``acls``), topics, value schemas.
 May import: nothing (only the top-level modules).
 
 ``registry`` registers a topic's value schema (BACKWARD) and frames messages the standard way.

@@ -62,7 +62,7 @@ def _reason(config: dict[str, Any], code: int, text: str) -> str | None:
         return (
             f"Kafka {listener}: authentication failed for SASL user "
             f"'{config.get('sasl.username', '')}' ({config.get('sasl.mechanism', 'no mechanism')})"
-            ": the user or password in the Kafka connection (loanstream_kafka, or "
+            ": the user or password in the Kafka connection (loanstream_kafka_<role>, or "
             f"LOANSTREAM_KAFKA_SASL_*) is wrong. Broker said: {_scrub(text, config)}"
         )
     if code == KafkaError._SSL or any(w in lowered for w in _TLS_WORDS):

@@ -100,6 +100,26 @@ def rpk_create_command(
     ]  # fmt: skip
 
 
+# rpk's -X options read from its environment (RPK_<OPTION>): the login never goes on argv
+_RPK_ENV = {
+    "RPK_USER": "sasl.username",
+    "RPK_PASS": "sasl.password",
+    "RPK_SASL_MECHANISM": "sasl.mechanism",
+    "RPK_TLS_CA": "ssl.ca.location",
+}
+
+
+def rpk_env(kafka_config: dict[str, Any]) -> dict[str, str]:
+    """The environment ``rpk`` runs with: ours plus the client settings' SASL login and CA
+    (``RPK_USER``, ``RPK_PASS``, ``RPK_SASL_MECHANISM``, ``RPK_TLS_*``), never on its command
+    line, where any user's ``ps`` would show the password."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RPK_")}
+    env.update({var: str(kafka_config[key]) for var, key in _RPK_ENV.items() if kafka_config.get(key)})
+    if str(kafka_config.get("security.protocol", "")).upper() in ("SSL", "SASL_SSL"):
+        env["RPK_TLS_ENABLED"] = "true"
+    return env
+
+
 def topic_partitions(
     client: Any, topic: str, timeout: float = 10.0, brokers: str = "Kafka"
 ) -> list[int] | None:
@@ -134,7 +154,7 @@ def _cluster_metadata(client: Any, timeout: float, brokers: str) -> Any:
     except KafkaException as exc:
         raise TopicError(
             f"cannot reach Kafka at {brokers} within {timeout:.0f}s ({exc.args[0]}); start it "
-            "(`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the loanstream_kafka connection"
+            "(`make up`) or fix LOANSTREAM_BOOTSTRAP_SERVERS / the loanstream_kafka_<role> connection"
         ) from None
 
 
@@ -240,7 +260,9 @@ def _ensure_topic(
             min_insync,
         )  # fmt: skip
         log.info("creating topic with rpk: %s", " ".join(command))
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, env=rpk_env(kafka_config)
+        )
         output = (proc.stdout + proc.stderr).strip()
         if proc.returncode != 0 and "TOPIC_ALREADY_EXISTS" not in output:
             raise TopicError(f"rpk topic create failed (exit {proc.returncode}): {output}")

@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 
 from loanstream.airflow.hooks import (
-    KAFKA_CONN_ID,
+    KAFKA_ADMIN_CONN_ID,
     kafka_config,
 )
 from loanstream.airflow.memory import LogsPeakMemory
@@ -31,7 +31,7 @@ class CreateTopicOperator(LogsPeakMemory, BaseOperator):
         partitions: int = 3,
         retention_ms: int = 7 * 24 * 3600 * 1000,
         replication: int | None = None,  # None: min(3, brokers) (loanstream.kafka.topics)
-        kafka_conn_id: str = KAFKA_CONN_ID,
+        kafka_conn_id: str = KAFKA_ADMIN_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from loanstream.airflow.assets import TOPIC_ALIAS, kafka_topic_asset
 from loanstream.airflow.hooks import (
-    KAFKA_CONN_ID,
+    KAFKA_PRODUCER_CONN_ID,
     POSTGRES_CONN_ID,
     kafka_config,
 )
@@ -43,7 +43,7 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
     :param rate: events per second (0 = as fast as the machine allows).
     :param max_events: stop after this many events (None: the whole file).
     :param skip: skip this many data rows first.
-    :param kafka_conn_id: Airflow connection of the Kafka cluster.
+    :param kafka_conn_id: Airflow connection of the Kafka cluster (the producer's).
     :param postgres_conn_id: Airflow connection of the loanstream database (run ledger).
     """
 
@@ -60,7 +60,7 @@ class ProduceEventsOperator(LogsPeakMemory, BaseOperator):
         max_events: int | None = None,
         skip: int = 0,
         validated: dict[str, Any] | None = None,
-        kafka_conn_id: str = KAFKA_CONN_ID,
+        kafka_conn_id: str = KAFKA_PRODUCER_CONN_ID,
         postgres_conn_id: str = POSTGRES_CONN_ID,
         **kwargs: Any,
     ) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from loanstream.airflow.hooks import (
-    KAFKA_CONN_ID,
+    KAFKA_SINK_CONN_ID,
     POSTGRES_CONN_ID,
     kafka_config,
     postgres_dsn,
@@ -32,7 +32,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         start (the watcher Dag).
     :param idle_timeout: once the run is over, seconds without an expected event before
         giving up on it (deleted by retention, say).
-    :param kafka_conn_id: Airflow connection of the Kafka cluster.
+    :param kafka_conn_id: Airflow connection of the Kafka cluster (the sink's).
     :param postgres_conn_id: Airflow connection of the loanstream database.
     """
 
@@ -46,7 +46,7 @@ class ScoreEventsOperator(LogsPeakMemory, BaseOperator):
         republish: bool = False,
         run_scoped: bool = True,
         idle_timeout: float = 30.0,
-        kafka_conn_id: str = KAFKA_CONN_ID,
+        kafka_conn_id: str = KAFKA_SINK_CONN_ID,
         postgres_conn_id: str = POSTGRES_CONN_ID,
         **kwargs: Any,
     ) -> None:
