@@ -69,6 +69,4 @@ def pg_up(chaos_pg: PrivatePostgres) -> PrivatePostgres:
 @pytest.fixture
 def chaos_settings(kafka_up: PrivateKafka, pg_up: PrivatePostgres) -> Settings:
     """Settings pointing at the private broker and database (never the shared stack)."""
-    # the schema registry is the shared stack's (the producer registers each topic's subject)
-    registry = Settings.from_env().schema_registry_url
-    return kafka_settings(kafka_up, pg_dsn=pg_up.dsn, schema_registry_url=registry)
+    return kafka_settings(kafka_up, pg_dsn=pg_up.dsn)

@@ -41,7 +41,8 @@ __all__ = ["PrivateKafka", "free_port"]  # the tests import them from here
 
 def kafka_settings(kafka: KafkaNode | KafkaCluster, **kwargs: object) -> Settings:
     """Settings of a private broker or cluster, logged in as its admin (its own random
-    credentials: never the shared stack's)."""
+    credentials: never the shared stack's); the schema registry is the shared stack's."""
+    kwargs.setdefault("schema_registry_url", Settings.from_env().schema_registry_url)
     return Settings(bootstrap_servers=kafka.bootstrap, kafka_security=kafka.credentials.admin_security(),
                     **kwargs)  # type: ignore[arg-type]  # fmt: skip
 
