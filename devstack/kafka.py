@@ -224,8 +224,10 @@ class KafkaNode(Service):
         why = ("was formatted before every listener authenticated" if matches is None
                else "was formatted with another LOANSTREAM_KAFKA_ADMIN_PASSWORD or _BROKER_PASSWORD")  # fmt: skip
         raise ServiceError(
-            self.name, f"{self.data} {why}: put the passwords back into .env, or remove the data "
-            f"(`make down`, then `rm -rf {self.data}`; its topics go) and `make up` again",
+            self.name, f"{self.data} {why}: put the passwords back into .env, or start Kafka and "
+            "Postgres afresh together (`make clean`, then `make up`: the topics go, and so do the "
+            "offsets Postgres stored for them, which the new topics' events would otherwise be "
+            "taken for)",
         )  # fmt: skip
 
     def argv(self) -> list[str]:
