@@ -99,9 +99,14 @@ def human_summary(summary: dict) -> str:
     bands = ", ".join(f"{band} {n}" for band, n in sorted(summary.get("bands", {}).items()))
     decisions = ", ".join(f"{d} {n}" for d, n in sorted(summary.get("decisions", {}).items()))
     latency = summary.get("latency_ms") or {}
+    schema = summary.get("value_schema") or {}
+    dropped = summary.get("dropped_columns") or {}
     return "\n".join(
         [
-            f"  topic            {summary.get('topic')}",
+            f"  topic            {summary.get('topic')}, value schema {schema.get('subject')} "
+            f"id {schema.get('id')} ({schema.get('contract')})",
+            f"  left out         {len(dropped)} columns outside the contract, never sent "
+            f"(e.g. {', '.join(sorted(dropped)[:3]) or 'none'})",
             f"  produced         {summary.get('produced')} events "
             f"({summary.get('rejected_rows', 0)} rows rejected) at "
             f"{summary.get('produce_eps')} events/s in {summary.get('produce_seconds')} s",
