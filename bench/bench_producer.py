@@ -44,6 +44,7 @@ from loanstream.produce.events import finish_event, iter_event_batches, utc_now_
 from loanstream.produce.producer import EventProducer, ProducerOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.helpers import PEAK_RSS_WRAPPER  # noqa: E402
 from tests.resources import delete_subjects, delete_topics, unique_name  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -277,18 +278,6 @@ def naive_baseline(settings: Settings, topics: Topics, csv: Path, rows: int) -> 
     return result
 
 
-# Runs `loanstream ...` and reports its own peak RSS: VmHWM of its address space, which (unlike
-# ru_maxrss) neither counts other children (the JVM of ProducerPerformance) nor carries over
-# the memory of the forked benchmark process before exec.
-PEAK_RSS_WRAPPER = """
-import runpy, sys
-sys.argv = ["loanstream", *sys.argv[1:]]
-try:
-    runpy.run_module("loanstream.cli", run_name="__main__")
-finally:
-    hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
-    print("PEAK_RSS_KB", hwm[0].split()[1], file=sys.stderr)
-"""
 
 
 def peak_memory(settings: Settings, topics: Topics, csv: Path) -> dict:

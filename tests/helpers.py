@@ -182,3 +182,27 @@ def restart_registry() -> None:
         cwd=REPO, env=os.environ.copy(), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, f"restart-registry failed:\n{result.stdout}\n{result.stderr}"
+
+
+def java_properties_dict(text: str) -> dict[str, str]:
+    """A Java properties file as a dict (a later key wins, as in Java)."""
+    out = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+# Runs `loanstream ...` (``python -c PEAK_RSS_WRAPPER <args>``) and writes its own peak RSS to
+# stderr as ``PEAK_RSS_KB <n>``: VmHWM of its address space, which (unlike ru_maxrss) neither
+# counts other children nor carries over the memory of the forked parent before exec.
+PEAK_RSS_WRAPPER = """
+import runpy, sys
+sys.argv = ["loanstream", *sys.argv[1:]]
+try:
+    runpy.run_module("loanstream.cli", run_name="__main__")
+finally:
+    hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+    print("PEAK_RSS_KB", hwm[0].split()[1], file=sys.stderr)
+"""

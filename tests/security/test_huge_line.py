@@ -17,21 +17,12 @@ from pathlib import Path
 import pytest
 
 from loanstream.config import Settings
-from tests.helpers import read_topic, temp_topic
+from tests.helpers import PEAK_RSS_WRAPPER, read_topic, temp_topic
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
 LINE_BYTES = 200 * 1000 * 1000
 RSS_LIMIT_MB = 300
-PEAK_RSS_WRAPPER = """
-import runpy, sys
-sys.argv = ["loanstream", *sys.argv[1:]]
-try:
-    runpy.run_module("loanstream.cli", run_name="__main__")
-finally:
-    hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
-    print("PEAK_RSS_KB", hwm[0].split()[1], file=sys.stderr)
-"""
 
 
 @pytest.fixture(scope="module")

@@ -31,24 +31,17 @@ from devstack.registry import (
     registry_argv,
     registry_env,
 )
+from tests.helpers import java_properties_dict
 
 pytestmark = pytest.mark.unit
 
 
-def props(text: str) -> dict[str, str]:
-    """A properties file as a dict (a later key wins, as in Java)."""
-    out = {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip()
-    return out
 
 
 def test_one_node_properties_fill_in_ports_and_data_dir(tmp_path: Path) -> None:
     text = render_properties(NodePorts(19092, 19093), tmp_path / "data")
     assert "@" not in text.replace("1@127.0.0.1", "")
-    p = props(text)
+    p = java_properties_dict(text)
     assert p["listeners"] == "LOOPBACK://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert p["listener.security.protocol.map"] == "CONTROLLER:SASL_PLAINTEXT,LOOPBACK:SASL_PLAINTEXT"
     assert p["controller.quorum.voters"] == "1@127.0.0.1:19093"
@@ -59,7 +52,7 @@ def test_one_node_properties_fill_in_ports_and_data_dir(tmp_path: Path) -> None:
 def test_cluster_node_properties_override_id_quorum_and_replication(tmp_path: Path) -> None:
     voters = quorum_voters([(1, 9093), (2, 9193), (3, 9293)])
     assert voters == "1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293"
-    p = props(render_properties(NodePorts(9192, 9193), tmp_path, node_id=2, voters=voters))
+    p = java_properties_dict(render_properties(NodePorts(9192, 9193), tmp_path, node_id=2, voters=voters))
     assert p["node.id"] == "2"
     assert p["controller.quorum.voters"] == voters
     assert p["default.replication.factor"] == "3" and p["min.insync.replicas"] == "2"
@@ -68,7 +61,7 @@ def test_cluster_node_properties_override_id_quorum_and_replication(tmp_path: Pa
 
 def test_sasl_block_is_appended_last(tmp_path: Path) -> None:
     block = "listeners=LOOPBACK://127.0.0.1:1,CONTROLLER://127.0.0.1:2,SASL_SSL://127.0.0.1:3\n"
-    p = props(render_properties(NodePorts(1, 2, 3), tmp_path, sasl_block=block))
+    p = java_properties_dict(render_properties(NodePorts(1, 2, 3), tmp_path, sasl_block=block))
     assert p["listeners"].endswith("SASL_SSL://127.0.0.1:3")
 
 

@@ -16,6 +16,7 @@ from devstack.kafka import NodePorts, render_properties
 from devstack.kafka_auth import NodeCredentials
 from loanstream.config import Settings
 from loanstream.kafka.acls import Grant, acl_table
+from tests.helpers import java_properties_dict
 
 pytestmark = pytest.mark.unit
 
@@ -23,18 +24,11 @@ CREDS = NodeCredentials("brokerSecret123", "adminSecret456")
 TABLE = acl_table("scored-loans", "loanstream-scorer", "loanstream-watcher")
 
 
-def props(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip()
-    return out
 
 
 def test_every_node_runs_the_authorizer_and_only_authenticated_listeners(tmp_path: Path) -> None:
     block = kafka_auth.auth_properties(CREDS)
-    p = props(render_properties(NodePorts(1, 2), tmp_path, auth_block=block))
+    p = java_properties_dict(render_properties(NodePorts(1, 2), tmp_path, auth_block=block))
     assert p["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     assert p["allow.everyone.if.no.acl.found"] == "false"
     assert p["super.users"] == "User:broker;User:admin"
@@ -51,7 +45,7 @@ def test_the_sasl_ssl_listener_keeps_every_listener_authenticated(tmp_path: Path
 
     sasl = TEMPLATE.read_text().replace("@KAFKA_PORT@", "1").replace("@CONTROLLER_PORT@", "2")
     sasl = sasl.replace("@SASL_PORT@", "3")
-    p = props(render_properties(NodePorts(1, 2, 3), tmp_path, auth_block=kafka_auth.auth_properties(CREDS),
+    p = java_properties_dict(render_properties(NodePorts(1, 2, 3), tmp_path, auth_block=kafka_auth.auth_properties(CREDS),
                                 sasl_block=sasl))  # fmt: skip
     assert "PLAINTEXT://" not in p["listeners"].replace("SASL_PLAINTEXT", "")
     assert set(p["listener.security.protocol.map"].split(",")) == {
@@ -77,7 +71,7 @@ def test_tools_files_are_private_and_twins(tmp_path: Path) -> None:
     for path in (java, twin):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(twin.read_text()) == config
-    p = props(java.read_text())
+    p = java_properties_dict(java.read_text())
     assert p["security.protocol"] == "SASL_PLAINTEXT" and p["sasl.mechanism"] == "SCRAM-SHA-512"
     assert f'username="admin" password="{CREDS.admin_password}"' in p["sasl.jaas.config"]
 

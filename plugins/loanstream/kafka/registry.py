@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,42 +140,37 @@ class ValueSchemas:
     def lookup(self, schema_id: int) -> WriterSchema | None:
         """The schema registered under ``schema_id`` (one request), or None when the registry
         holds no such id; raise :class:`RegistryError` when it cannot be reached or fails."""
-        from confluent_kafka.schema_registry.error import SchemaRegistryError
-
-        try:
-            schema = self.client.get_schema(schema_id)
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == 404:
-                return None
-            raise RegistryError(
-                f"the schema registry at {self.url} failed to look up schema id {schema_id}: "
-                f"{exc.error_message} (HTTP {exc.http_status_code})"
-            ) from None
-        except Exception as exc:  # requests' connection errors, timeouts
-            raise RegistryError(
-                f"cannot reach the schema registry at {self.url} ({type(exc).__name__}) to look "
-                f"up schema id {schema_id}; is it running? (`make status`)"
-            ) from None
+        schema = self._ask(lambda: self.client.get_schema(schema_id), f"schema id {schema_id}")
+        if schema is None:
+            return None
         # the Confluent API leaves out schemaType for Avro, its first and default type
         return WriterSchema(schema_id, schema.schema_type or "AVRO", schema.schema_str or "")
 
     def latest_id(self, topic: str) -> int | None:
         """The id of the latest value schema of ``topic`` (None when it has none); raise
         :class:`RegistryError` when the registry cannot be reached or fails."""
+        subject = subject_for(topic)
+        latest = self._ask(lambda: self.client.get_latest_version(subject), subject)
+        return None if latest is None else latest.schema_id
+
+    def _ask(self, request: Callable[[], Any], what: str) -> Any:
+        """``request()``'s answer, None when the registry holds no such ``what`` (404);
+        :class:`RegistryError` naming the registry when it fails or cannot be reached."""
         from confluent_kafka.schema_registry.error import SchemaRegistryError
 
         try:
-            return self.client.get_latest_version(subject_for(topic)).schema_id
+            return request()
         except SchemaRegistryError as exc:
             if exc.http_status_code == 404:
                 return None
             raise RegistryError(
-                f"the schema registry at {self.url} failed to read {subject_for(topic)}: "
+                f"the schema registry at {self.url} failed to look up {what}: "
                 f"{exc.error_message} (HTTP {exc.http_status_code})"
             ) from None
         except Exception as exc:  # requests' connection errors, timeouts
             raise RegistryError(
-                f"cannot reach the schema registry at {self.url} ({type(exc).__name__})"
+                f"cannot reach the schema registry at {self.url} ({type(exc).__name__}) to look "
+                f"up {what}; is it running? (`make status`)"
             ) from None
 
     def _versions(self, subject: str) -> list[int]:
