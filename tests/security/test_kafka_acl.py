@@ -33,7 +33,7 @@ from loanstream.config import Settings
 from loanstream.kafka.acls import ROLES, client_security
 from tests.resources import Resources, unique_name
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.security, pytest.mark.integration]
 
 DENIED = {"TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED"}
 
