@@ -14,7 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from devstack.process import Service, ServiceError
+from devstack.process import Service, ServiceError, log
 
 PROVISION_SQL = r"""
 \getenv ls_user LS_PG_USER
@@ -184,10 +184,37 @@ def provision_registry(pg: Postgres, user: str, database: str, password: str) ->
     pg.psql(REGISTRY_SQL, {"RG_PG_USER": user, "RG_PG_DB": database, "RG_PG_PW": password})
 
 
+def remove_stale_base(base: Path) -> None:
+    """Remove a cluster left in ``base`` by an earlier checkout at this path that is gone (its
+    ``.local``, which would have named ``base``, went with it, and so did the secrets its
+    databases were made with: Airflow could not read its own connections). A server still
+    running from it is a ``ServiceError`` naming its pid, never removed under it."""
+    pidfile = base / "data" / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pid = None
+    if pid is not None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            pid = None
+        except PermissionError:
+            pass
+    if pid is not None:
+        raise ServiceError(
+            "postgres", f"{base} holds the cluster of an earlier checkout at this path, and its "
+            f"server still runs (pid {pid}): stop it (`kill {pid}`), then `make up` again",
+        )  # fmt: skip
+    log(f"postgres: removing {base}, left by an earlier checkout at this path")
+    shutil.rmtree(base)
+
+
 def shared_base(local: Path, stack_id: str) -> Path:
     """Where the shared stack's cluster lives: ``.local/postgres`` when the server's OS user
     can reach it (and the socket path stays under the 107-byte limit), else
-    ``/var/tmp/loanstream-<stack id>``. The choice is remembered in ``.local/postgres-base``."""
+    ``/var/tmp/loanstream-<stack id>`` (a cluster found there without this choice remembered
+    is an earlier checkout's: removed). The choice is remembered in ``.local/postgres-base``."""
     remembered = local / "postgres-base"
     if remembered.is_file():
         return Path(remembered.read_text().strip())
@@ -202,6 +229,8 @@ def shared_base(local: Path, stack_id: str) -> Path:
     if not reachable or len(str(base)) > 80:
         base.rmdir()
         base = Path(f"/var/tmp/loanstream-{stack_id}")
+        if base.exists():
+            remove_stale_base(base)
         base.mkdir(parents=True, exist_ok=True)
         chown_to(base, user)
         base.chmod(0o700)

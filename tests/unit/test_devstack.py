@@ -250,3 +250,23 @@ def test_settings_read_the_schema_registry_url(monkeypatch: pytest.MonkeyPatch) 
     assert Settings.from_env().schema_registry_url == "http://127.0.0.1:8081/apis/ccompat/v7"
     monkeypatch.setenv("LOANSTREAM_SCHEMA_REGISTRY_URL", "http://redpanda:8081/")
     assert Settings.from_env().schema_registry_url == "http://redpanda:8081"
+
+
+def test_a_cluster_left_by_a_removed_checkout_is_removed_unless_its_server_runs(
+    tmp_path: Path,
+) -> None:
+    """A fresh clone at the path of a removed one must not start on the old cluster (made
+    with secrets that went with the old `.local`); a server still running from it is named."""
+    from devstack.postgres import remove_stale_base
+    from devstack.process import ServiceError
+
+    stale = tmp_path / "loanstream-stale"
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "postmaster.pid").write_text("999999999\n/x\n")  # no such process
+    remove_stale_base(stale)
+    assert not stale.exists()
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "postmaster.pid").write_text(f"{os.getpid()}\n/x\n")  # a live one
+    with pytest.raises(ServiceError, match=f"pid {os.getpid()}"):
+        remove_stale_base(stale)
+    assert (stale / "data").exists()
