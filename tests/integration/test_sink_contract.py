@@ -88,6 +88,15 @@ def produce_both(settings: Settings, topic: str, path: Path, contract_id: int) -
     return sent["typed"]
 
 
+def typed_events(path: Path, n: int) -> list[tuple[str, bytes]]:
+    """(key, typed event) of the first ``n`` rows of ``path``, unframed."""
+    return [
+        (key, finish_event(body, STAMP))
+        for batch in iter_event_batches(path, typed=True, max_events=n)
+        for key, body in zip(batch.keys, batch.bodies, strict=True)
+    ]
+
+
 def decisions(dsn: str, run: str) -> list[tuple]:
     return sorted(
         query(dsn, f"SELECT {SAME} FROM risk_decisions WHERE run_id = %s", (run,)),  # noqa: S608
@@ -154,11 +163,7 @@ def test_framed_typed_events_score_as_their_text_and_republish_as_risk_decisions
 def test_foreign_and_unknown_schema_ids_are_dead_lettered_and_stay_so_when_redriven(
     live_settings: Settings, schema_registry_url: str, shared_csv: Path
 ) -> None:
-    bodies = []
-    for batch in iter_event_batches(shared_csv, typed=True, max_events=6):
-        bodies += [
-            (k, finish_event(b, STAMP)) for k, b in zip(batch.keys, batch.bodies, strict=True)
-        ]
+    bodies = typed_events(shared_csv, 6)
     with (
         temp_topic(live_settings, partitions=1) as topic,
         temp_topic(live_settings, prefix="scored") as scored,
@@ -219,11 +224,7 @@ def test_foreign_and_unknown_schema_ids_are_dead_lettered_and_stay_so_when_redri
 def test_an_unreachable_registry_fails_the_run_and_loses_nothing(
     live_settings: Settings, schema_registry_url: str, shared_csv: Path
 ) -> None:
-    bodies = []
-    for batch in iter_event_batches(shared_csv, typed=True, max_events=6):
-        bodies += [
-            (k, finish_event(b, STAMP)) for k, b in zip(batch.keys, batch.bodies, strict=True)
-        ]
+    bodies = typed_events(shared_csv, 6)
     away = "http://127.0.0.1:9/apis/ccompat/v7"  # the discard port: nothing listens
     with (
         temp_topic(live_settings, partitions=1) as topic,
