@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
-
 STAGES = ("kafka", "to_writer", "copy", "commit")
 MAX_SAMPLES = 100_000  # per stage: the latest batches of a long run
 
@@ -39,7 +37,18 @@ class StageTimes:
         out = {}
         for stage, values in self.samples.items():
             if values:
-                p50, p99 = np.percentile(np.fromiter(values, float), [50, 99])
-                out[stage] = {"p50": round(float(p50), 2), "p99": round(float(p99), 2),
-                              "max": round(max(values), 2)}  # fmt: skip
+                ordered = sorted(values)
+                out[stage] = {"p50": round(percentile(ordered, 50), 2),
+                              "p99": round(percentile(ordered, 99), 2),
+                              "max": round(ordered[-1], 2)}  # fmt: skip
         return out
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """The ``q``-th percentile of the sorted ``ordered``, linearly interpolated between the
+    two nearest ranks (numpy's default), without importing numpy into the sink (0.05 s of
+    each consumer process's start)."""
+    position = (len(ordered) - 1) * q / 100
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
