@@ -255,11 +255,12 @@ def consumer(config: Mapping[str, Any], purpose: str = "") -> LoggedConsumer:
 
 
 @contextlib.contextmanager
-def serving(client: Any, interval: float = 0.1) -> Iterator[Any]:
+def serving(client: Any, interval: float = 0.02) -> Iterator[Any]:
     """Serve ``client``'s log lines from a thread while the caller blocks (a metadata call):
     an admin client or a producer. Never a consumer: its ``list_topics`` waits forever while
     another thread polls it (confluent-kafka 2.16); a consumer is served by its own
-    ``consume``/``close``."""
+    ``consume``/``close``. Leaving waits for the thread's poll in progress: ``interval`` is
+    short (at 0.1 s each admin client's use took 0.05 s longer on average)."""
     if isinstance(client, Consumer):
         raise TypeError("serving() cannot serve a Consumer (its metadata calls would hang)")
     stop = threading.Event()
