@@ -8,7 +8,8 @@ How exactly-once holds, even when the process is killed at any instant:
    rates a batch is the one event that just arrived, at high rates it fills up);
 3. the batch is scored (``BatchScorer``), republished if asked (``Republisher``, acknowledged
    before the commit), and written in ONE transaction with its offsets and their fence
-   (``BatchWriter``), by a writer thread while the next batch is consumed and scored;
+   (``BatchWriter``), by a writer thread while the next batch is consumed and scored; the
+   commits do not wait for the disk, the end of the run waits once for all of them;
 4. only then is it counted (``SinkStats``) and committed to Kafka; that commit is advisory
    (lag figures): a crash between the two re-reads events whose offsets Postgres already
    holds, and they are skipped by position.
@@ -256,6 +257,8 @@ class ScoringSink:
                     if republisher is not None:
                         republisher.close()
             stats.end_offsets.update(until.limits())
+            if stats.batches:
+                self.writer.make_durable(conn, stats.partitions)
             self._final_kafka_commit(consumer, stats)
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             # Postgres went away mid-run (crash, restart, network): say so, not a traceback.
