@@ -98,6 +98,38 @@ def test_crash_between_database_commit_and_kafka_commit_is_exactly_once(
         assert counts(dsn) == (2000, 2000, 0)
 
 
+def test_batches_commit_without_waiting_for_the_disk_and_the_run_ends_durable(
+    live_settings: Settings, shared_csv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch commits with ``synchronous_commit`` off; before the run returns, one
+    synchronous commit has flushed the WAL past every batch (what a crash of Postgres after
+    the task ended would otherwise lose). Losing batches before that is the chaos tests'
+    Postgres SIGKILL: rows and offsets go together and are re-read."""
+    with temp_topic(live_settings) as topic, temp_schema(live_settings) as dsn:
+        produce(live_settings, topic, shared_csv)
+        sink = make_sink(live_settings, dsn, topic)
+        seen: dict[str, object] = {}
+        make_durable = sink.writer.make_durable
+
+        def observed(conn, partitions):
+            with conn.cursor() as cur:
+                cur.execute("SHOW synchronous_commit")
+                seen["batches_committed_with"] = cur.fetchone()[0]
+                cur.execute("SELECT pg_current_wal_insert_lsn()")  # past every batch's commit
+                (after_batches,) = cur.fetchone()
+            conn.rollback()
+            make_durable(conn, partitions)
+            (seen["flushed_past_batches"],) = query(
+                dsn, "SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", (after_batches,)
+            )[0]
+
+        monkeypatch.setattr(sink.writer, "make_durable", observed)
+        stats = sink.run()
+        assert stats.scored == 2000 and stats.batches == 20
+        assert seen == {"batches_committed_with": "off", "flushed_past_batches": True}
+        assert counts(dsn) == (2000, 2000, 0)
+
+
 def test_poison_messages_are_dead_lettered_and_good_events_around_them_scored(
     live_settings: Settings, shared_csv: Path, tmp_path: Path
 ) -> None:
