@@ -10,9 +10,9 @@ How exactly-once holds, even when the process is killed at any instant:
    before the commit), and written in ONE transaction with its offsets and their fence
    (``BatchWriter``), by a writer thread while the next batch is consumed and scored; the
    commits do not wait for the disk, the end of the run waits once for all of them;
-4. only then is it counted (``SinkStats``) and committed to Kafka; that commit is advisory
-   (lag figures): a crash between the two re-reads events whose offsets Postgres already
-   holds, and they are skipped by position.
+4. only then is it counted (``SinkStats``) and, at most once a second, committed to Kafka;
+   that commit is advisory (lag tools): a crash between the two re-reads events whose offsets
+   Postgres already holds, and they are skipped by position.
 
 A partition is worked by one consumer at a time (a lease in Postgres): a second one waits its
 turn, or finds its work done by the first. When to stop is the ``until`` condition's call:
@@ -52,6 +52,10 @@ from loanstream.store.ledger import RunLedger
 log = logging.getLogger("loanstream.sink")
 
 LEASE_RETRY_SECONDS = 0.5
+# Kafka's committed offsets (advisory, for lag tools such as kafka-consumer-groups) are
+# mirrored at most this often, and once more at the end: each commit is a write to
+# __consumer_offsets, and at 5,000 events/s in small batches one per batch was ~600 a second
+KAFKA_COMMIT_SECONDS = 1.0
 
 
 def pg_connect(dsn: str) -> Any:
@@ -118,6 +122,7 @@ class ScoringSink:
         self.progress_seconds = progress_seconds
         self.lease = lease
         self._stop_requested = False
+        self._next_kafka_commit = 0.0  # time.monotonic() of the next advisory Kafka commit
         self.scorer = BatchScorer(
             self.rules, native, republish=bool(republish_topic),
             schema_ids=ContractSchemaIds(self.schema_registry_url),
@@ -440,7 +445,8 @@ class ScoringSink:
         times: StageTimes,
     ) -> None:
         """Wait for a batch's transaction (re-raising its error), then count it, time its
-        stages (``held``: its Kafka stage in ms, and when the loop held it) and tell Kafka."""
+        stages (``held``: its Kafka stage in ms, and when the loop held it) and tell Kafka (at most
+        every ``KAFKA_COMMIT_SECONDS``)."""
         stored = future.result()
         started, copied, committed = self.writer.times
         kafka_ms, held_at = held
@@ -457,9 +463,13 @@ class ScoringSink:
             bands=bands,
             decisions=decisions,
         )
-        try:  # Postgres holds the truth now; this commit only feeds lag metrics
+        now = time.monotonic()
+        if now < self._next_kafka_commit:
+            return
+        self._next_kafka_commit = now + KAFKA_COMMIT_SECONDS
+        try:  # Postgres holds the truth now; this commit only feeds lag tools
             consumer.commit(
-                offsets=[TopicPartition(self.topic, p, o) for p, o in batch.end.items()],
+                offsets=[TopicPartition(self.topic, p, o) for p, o in stats.next_offsets.items()],
                 asynchronous=True,
             )
         except KafkaException as exc:
