@@ -5,6 +5,7 @@ redrives race."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -200,6 +201,11 @@ def test_cli_list_and_replay_print_json_last(schema_dsn, shared_csv) -> None:
     assert "<script>" in out and "\\xff" not in out.splitlines()[-1]
     code, replayed, _ = cli("replay", "--run-id", run.run_id, "--reason", "older parser")
     assert code == 0 and (replayed["selected"], replayed["resolved"]) == (1, 1)
+    # who: the user running the command
+    assert query(schema_dsn, "SELECT DISTINCT resolved_by FROM dead_letters WHERE run_id = %s "
+                 "AND resolved_at IS NOT NULL", (run.run_id,)) == [  # fmt: skip
+        (f"{getpass.getuser()} (loanstream CLI)",)
+    ]
     code, replayed, _ = cli("replay", "--run-id", run.run_id)
     assert code == 0 and replayed["resolved"] == 0 and replayed["still_failing"] == len(HOSTILE)
     code, refused, _ = cli("replay", "--run-id", "x" * 300)

@@ -62,10 +62,15 @@ def test_dag_redrives_the_runs_dead_letters_matching_the_reason(settings, shared
         log = proc.stdout + proc.stderr
         states = dict(query(dsn, "SELECT run_id, count(*) FILTER (WHERE resolved_at IS NULL) "
                             "FROM dead_letters GROUP BY 1"))  # fmt: skip
+        resolved_by = {r[0] for r in query(dsn, "SELECT resolved_by FROM dead_letters "
+                                           "WHERE resolved_at IS NOT NULL")}  # fmt: skip
     assert (result["state"], result["task"]) == ("success", "success"), log[-4000:]
     xcom = result["xcom"]
     assert (xcom["selected"], xcom["resolved"], xcom["still_failing"]) == (2, 2, 0), xcom
     assert xcom["redrive_id"].startswith("dag:")
+    # who: the user who triggered the run (dag.test() triggers as "dag_test"), and the run
+    dag_run_id = xcom["redrive_id"][len("dag:") :]
+    assert resolved_by == {f"dag_test (dag run {dag_run_id})"} == {xcom["resolved_by"]}
     assert "2 dead letters selected, 2 scored and resolved, 0 still failing" in log
     # the hostile ones of the run did not match the reason; the other run was not touched
     assert states == {run.run_id: len(HOSTILE), other.run_id: other.dead}

@@ -101,3 +101,31 @@ def test_the_guarded_dags_are_the_dag_folders() -> None:
     dags = Path(__file__).resolve().parents[2] / "dags"
     for dag_id in (PIPELINE_DAG_ID, REDRIVE_DAG_ID):
         assert f'dag_id="{dag_id}"' in (dags / f"{dag_id}.py").read_text(encoding="utf-8")
+
+
+def test_no_redrive_without_its_audit_entry(client_with, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request's audit entry is written first; when Airflow's audit log cannot be written,
+    the redrive is refused before any database is touched."""
+    from loanstream.airflow import audit, ui
+    from loanstream.sink import redrive
+
+    client, manager = client_with(True)
+    written: list[tuple[str, str]] = []
+
+    def failing_entry(event: str, *, user_name: str, dag_id: str, extra: dict) -> None:
+        written.append((event, user_name))
+        return None
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("touched the database")
+
+    monkeypatch.setattr(audit, "write_entry", failing_entry)
+    monkeypatch.setattr(redrive, "redrive", never)
+    monkeypatch.setattr(ui, "postgres_dsn", never)
+    monkeypatch.setattr(ui, "_db", never)
+    response = client.post("/api/dead-letters/redrive", json={"run_id": "r1"},
+                           headers={"Authorization": "Bearer carol", "X-Loanstream": "redrive"})  # fmt: skip
+    assert response.status_code == 503, response.text
+    assert "audit log" in response.json()["error"] and "nothing was redriven" in response.json()["error"]
+    assert written == [("loanstream.redrive.requested", "carol")]
+    assert manager.asked == [("POST", "RUN", "dead_letter_redrive", "carol")]

@@ -107,6 +107,15 @@ def test_a_redrive_records_the_user_and_an_audit_log_entry(
         "loanstream.redrive", OPERATOR, "dead_letter_redrive")  # fmt: skip
     extra = json.loads(entry["extra"])
     assert extra["selection"]["run_id"] == seeded.run_id
+    # the request was recorded before the redrive ran (a lower id), naming the same user
+    assert extra["requested_entry"] == result["audit_request_id"] < result["audit_log_id"]
+    status, _, body = call(f"{server}/api/v2/eventLogs?event=loanstream.redrive.requested"
+                           f"&owner={OPERATOR}&order_by=-id&limit=5", token=admin)  # fmt: skip
+    assert status == 200, body
+    requested = next(e for e in json.loads(body)["event_logs"]
+                     if e["event_log_id"] == result["audit_request_id"])  # fmt: skip
+    assert (requested["owner"], requested["dag_id"]) == (OPERATOR, "dead_letter_redrive")
+    assert json.loads(requested["extra"])["selection"]["run_id"] == seeded.run_id
     assert (extra["redrive_id"], extra["resolved"], extra["still_failing"]) == (
         result["redrive_id"], 1, len(HOSTILE))  # fmt: skip
     # the viewer may read the audit log of a Dag it may read; the entry is there for it too

@@ -14,7 +14,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-REDRIVE_EVENT = "loanstream.redrive"
+REDRIVE_REQUESTED_EVENT = "loanstream.redrive.requested"  # before: no entry, no redrive
+REDRIVE_EVENT = "loanstream.redrive"  # after: what it did
 MAX_EXTRA_CHARS = 10_000  # the counts and the filters; a long error list is cut, never the row
 
 

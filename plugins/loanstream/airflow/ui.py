@@ -10,8 +10,9 @@ Routes (all behind Airflow's login: the UI's ``_token`` cookie or ``Authorizatio
 
 Reading needs the right to read ``loan_stream_pipeline``'s Dag runs, a redrive the right to
 trigger ``dead_letter_redrive`` (the auth manager decides, asked about those Dags by name:
-:mod:`loanstream.airflow.page_access`). A redrive records the user in ``resolved_by`` and an
-entry in Airflow's audit log (:mod:`loanstream.airflow.audit`). ``/metrics`` also opens to the
+:mod:`loanstream.airflow.page_access`). A redrive records the user in ``resolved_by`` and two
+entries in Airflow's audit log (:mod:`loanstream.airflow.audit`): the request, written before
+anything is read (a redrive whose request cannot be recorded is refused), and the outcome. ``/metrics`` also opens to the
 metrics token (``LOANSTREAM_METRICS_TOKEN``, :mod:`loanstream.monitoring.access`), which opens
 nothing else. The figures come from ``loanstream.monitoring``; this module only wires.
 """
@@ -276,8 +277,17 @@ def create_app() -> FastAPI:
             selection = Selection.of(body.run_id, body.reason, body.ids, body.limit)
         except RedriveError as exc:
             return _json({"error": str(exc)}, 400)
-        dsn = postgres_dsn()
         who = user.get_name()
+        # No redrive without its audit entry: the request is recorded before anything is read,
+        # and refused if Airflow's audit log cannot be written; the outcome follows.
+        requested = audit.write_entry(
+            audit.REDRIVE_REQUESTED_EVENT, user_name=who, dag_id=REDRIVE_DAG_ID,
+            extra={"selection": selection.params(), "source": "loanstream page"},
+        )  # fmt: skip
+        if requested is None:
+            return _json({"error": "Airflow's audit log cannot be written (the API server's log "
+                                   "says why); nothing was redriven"}, 503)  # fmt: skip
+        dsn = postgres_dsn()
         with _db():  # the schema's answer (503) if it is behind
             try:
                 result = run_redrive(
@@ -285,12 +295,15 @@ def create_app() -> FastAPI:
                 )
             except SinkError as exc:  # the schema registry, for a framed dead letter's new id
                 audit.write_entry(audit.REDRIVE_EVENT, user_name=who, dag_id=REDRIVE_DAG_ID,
-                                  extra={"selection": selection.params(), "error": str(exc)})  # fmt: skip
+                                  extra={"selection": selection.params(), "error": str(exc),
+                                         "requested_entry": requested})  # fmt: skip
                 return _json({"error": str(exc)}, 503)
         found = result.to_dict()
+        found["audit_request_id"] = requested
         found["audit_log_id"] = audit.write_entry(
             audit.REDRIVE_EVENT, user_name=who, dag_id=REDRIVE_DAG_ID,
-            extra={"selection": selection.params(), "source": "loanstream page", **found},
+            extra={"selection": selection.params(), "source": "loanstream page",
+                   "requested_entry": requested, **found},
         )  # fmt: skip
         log.info("Loanstream page: %s by %s (audit log entry %s)", result.human_line(), who,
                  found["audit_log_id"])  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import psycopg2
 
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         def progress(result: RedriveResult) -> None:
             log.info("%s", result.human_line())
 
-        result = redrive(lambda: _connect(settings.pg_dsn), selection, progress=progress)
+        result = redrive(lambda: _connect(settings.pg_dsn), selection, progress=progress,
+                         resolved_by=f"{_os_user()} (loanstream CLI)")  # fmt: skip
     except SchemaBehindError as exc:
         log.error("%s; nothing was read", exc)
         print_json({"error": str(exc)})
@@ -101,3 +103,13 @@ def run(args: argparse.Namespace) -> int:
     log.info("%s", result.human_line())
     print_json(result.to_dict())
     return 0
+
+
+def _os_user() -> str:
+    """The name of the user running the command (who a CLI redrive records)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's)
+        return f"uid {os.getuid()}"

@@ -60,10 +60,14 @@ class RedriveDeadLettersOperator(LogsPeakMemory, BaseOperator):
             "redriving open dead letters of run %r with errors containing %r (at most %d)",
             selection.run_id or "(any)", selection.reason or "(any)", selection.limit,
         )  # fmt: skip
+        # who: the user who triggered this run (Airflow's audit log holds the trigger itself)
+        dag_run = context.get("dag_run")
+        user = getattr(dag_run, "triggering_user_name", None) or "scheduler"
         result = redrive(
             lambda: pg_connect(dsn, "loanstream-redrive"),
             selection,
             redrive_id=f"dag:{context.get('run_id')}",
+            resolved_by=f"{user} (dag run {context.get('run_id')})",
             progress=lambda r: self.log.info("%s", r.human_line()),
         )
         self.log.info("%s", result.human_line())
