@@ -92,11 +92,6 @@ def _check_inside(requested: str, resolved: Path, allowed: Sequence[Path]) -> No
         raise PathNotAllowed(requested, allowed, f"only {CSV_SUFFIX} files are read")
 
 
-def checked_csv(path: str | os.PathLike[str], *, allow_any_path: bool = False) -> Path:
-    """What the CLI reads: :func:`data_file`, or ``path`` as given with ``--allow-any-path``."""
-    return Path(path) if allow_any_path else data_file(path)
-
-
 def data_csvs(dirs: Sequence[Path] | None = None, limit: int = 100) -> list[str]:
     """Up to ``limit`` ``.csv`` files directly inside the data directories (for the form)."""
     found: list[str] = []

@@ -107,7 +107,9 @@ def test_a_file_outside_reached_through_the_descriptor_is_refused(dirs: dict[str
     assert real == dirs["private"] / "loans.csv"
 
 
-@pytest.mark.parametrize("reader", ["open", "operator", "validate_cli", "produce_cli"])
+@pytest.mark.parametrize(
+    "reader", ["open", "operator", "validate_cli", "produce_cli", "evaluate_cli", "row_count"]
+)
 def test_a_fifo_is_refused_at_once(reader: str, dirs: dict[str, Path]) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -125,8 +127,14 @@ def test_a_fifo_is_refused_at_once(reader: str, dirs: dict[str, Path]) -> None:
             task = ValidateCsvOperator(task_id="validate_csv", csv_path=str(fifo))
             with pytest.raises(AirflowFailException, match="not a regular file"):
                 task.execute({"run_id": "manual__fifo"})  # type: ignore[arg-type]
+        elif reader == "row_count":  # the replay Dag's slice, from the file's rows
+            from loanstream.paths import CsvOpenError
+            from loanstream.runs.params import count_data_rows
+
+            with pytest.raises(CsvOpenError, match="not a regular file"):
+                count_data_rows(fifo)
         else:
-            command = "validate" if reader == "validate_cli" else "produce"
+            command = reader.removesuffix("_cli")
             assert main([command, "--csv", str(fifo), "--bootstrap", "127.0.0.1:1"]
                         if command == "produce" else [command, "--csv", str(fifo)]) == 2  # fmt: skip
     assert time.monotonic() - started < 5

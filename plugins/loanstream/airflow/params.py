@@ -14,6 +14,7 @@ from typing import Any
 from airflow.sdk import task
 from airflow.sdk.exceptions import AirflowFailException
 
+from loanstream.paths import CsvOpenError
 from loanstream.runs.params import RunParamError, count_data_rows, replay_slice, run_params
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def replay_params(
         )
         try:
             chosen = replay_slice(when, schedule, count_data_rows(Path(csv_path)), size)
-        except RunParamError as exc:
+        except (RunParamError, CsvOpenError) as exc:
             raise AirflowFailException(f"cannot choose the replay slice: {exc}") from None
         skip, size = chosen.skip, chosen.size
         how = (

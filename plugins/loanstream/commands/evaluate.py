@@ -86,16 +86,17 @@ def run(args: argparse.Namespace) -> int:
         log.error("--folds must be between 2 and 20, got %d", args.folds)
         print_json({"error": f"--folds must be between 2 and 20, got {args.folds}"})
         return 2
-    from loanstream.paths import PathNotAllowed, checked_csv
+    from loanstream.paths import PathNotAllowed, open_checked_csv
 
-    try:
-        csv_path = checked_csv(args.csv, allow_any_path=args.allow_any_path)
+    try:  # opened once, read only through that descriptor
+        csv_file = open_checked_csv(args.csv, allow_any_path=args.allow_any_path)
     except PathNotAllowed as exc:
         log.error("%s", exc)
         print_json({"error": str(exc)})
         return 2
     try:
-        result = evaluate_csv(csv_path, rules, folds=args.folds, seed=args.seed)
+        with csv_file:
+            result = evaluate_csv(csv_file, rules, folds=args.folds, seed=args.seed)
     except OSError as exc:
         log.error("cannot read %s: %s", args.csv, exc)
         print_json({"error": f"cannot read {args.csv}: {exc}"})

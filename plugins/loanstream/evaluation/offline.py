@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from loanstream.paths import CsvFile
 from loanstream.produce.events import finish_event, iter_event_batches, utc_now_iso
 from loanstream.scoring import (
     Features,
@@ -96,7 +97,7 @@ def ks_statistic(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | n
     return float(np.max(np.abs(cdf_bad - cdf_good)))
 
 
-def iter_events(path: str | Path, event_time: str | None = None) -> Iterator[dict[str, Any] | None]:
+def iter_events(path: str | Path | CsvFile, event_time: str | None = None) -> Iterator[dict[str, Any] | None]:
     """Each data row of ``path`` as the sink receives it from the producer (the same JSON
     body, ``event_time`` appended, decoded again); None for a row that is no event."""
     stamp = event_time or utc_now_iso()
@@ -108,7 +109,7 @@ def iter_events(path: str | Path, event_time: str | None = None) -> Iterator[dic
 
 
 def score_events(
-    path: str | Path, rules: RuleSet, event_time: str | None = None
+    path: str | Path | CsvFile, rules: RuleSet, event_time: str | None = None
 ) -> Iterator[tuple[dict[str, Any] | None, Features | ScoringError | None, Score | None]]:
     """(event, its features or the ScoringError, its score) for each row of ``path``."""
     for event in iter_events(path, event_time):
@@ -204,7 +205,7 @@ def cross_validate(
 
 
 def evaluate_csv(
-    path: str | Path,
+    path: str | Path | CsvFile,
     rules: RuleSet | None = None,
     *,
     folds: int = DEFAULT_FOLDS,
