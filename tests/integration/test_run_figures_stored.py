@@ -50,6 +50,14 @@ def test_a_final_runs_figures_are_stored_once_and_read_back(
         "latency_histogram": again["latency_histogram"]}  # fmt: skip (JSON: lists for tuples)
     assert [list(b) for b in first["latency_histogram"]["buckets_ms"]] == again[
         "latency_histogram"]["buckets_ms"]  # fmt: skip
+    # the metrics' histogram of the last run is the stored one: read, not computed again
+    conn = psycopg2.connect(schema_dsn)
+    try:
+        monkeypatch.setattr(figures, "_histogram", lambda *a: pytest.fail("computed again"))
+        assert figures.latency_histogram(conn, run.run_id) == again["latency_histogram"]
+    finally:
+        monkeypatch.undo()
+        conn.close()
 
     # a redrive changes the run: its figures are computed again (and stored again)
     result = redrive(lambda: psycopg2.connect(schema_dsn), Selection.of(run_id=run.run_id))

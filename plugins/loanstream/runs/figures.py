@@ -161,12 +161,7 @@ def _complete(
     ledger rows: stored figures where a run has them (``figures_store``), computed from
     risk_decisions otherwise. A final run's computed figures are stored (``settle_s`` after it
     finished; None: never); dead-letter counts are always read afresh (cheap)."""
-    ids = sorted({r["run_id"] for r in runs})
-    dead: dict[tuple[str, str], tuple[int, int]] = {}
-    cur.execute(DEAD_COUNTS_SQL, (ids,))
-    for run_id, topic, open_, resolved in cur.fetchall():
-        dead[(run_id, topic)] = (open_, resolved)
-    stored = figures_store.load(cur, runs, {k: v[1] for k, v in dead.items()})
+    dead, stored = _stored_figures(cur, runs)
     live_ids = sorted({r["run_id"] for r in runs if (r["run_id"], r["topic"]) not in stored})
     mix = _mix(cur, live_ids) if live_ids else {}
     percentiles = _latency(cur, live_ids) if latency and live_ids else {}
@@ -203,6 +198,16 @@ def _complete(
     return runs
 
 
+def _stored_figures(cur: Any, runs: list[dict[str, Any]]) -> tuple[dict, dict]:
+    """The ``runs``' dead-letter counts ((run_id, topic) -> (open, redriven)) and their stored
+    figures that are still valid ((run_id, topic) -> figures)."""
+    dead: dict[tuple[str, str], tuple[int, int]] = {}
+    cur.execute(DEAD_COUNTS_SQL, (sorted({r["run_id"] for r in runs}),))
+    for run_id, topic, open_, resolved in cur.fetchall():
+        dead[(run_id, topic)] = (open_, resolved)
+    return dead, figures_store.load(cur, runs, {k: v[1] for k, v in dead.items()})
+
+
 def _store(cur: Any, run: dict[str, Any]) -> None:
     """Store a final run's figures (computing the series the caller did not ask for)."""
     if "throughput" not in run:
@@ -237,8 +242,14 @@ def runs_counts(conn: Any, run_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def latency_histogram(conn: Any, run_id: str) -> dict[str, Any]:
-    """One run's latency histogram alone (see :func:`run_detail`)."""
+    """One run's latency histogram alone (see :func:`run_detail`): its stored one if the run's
+    figures are stored (a large run's took seconds to compute), else computed."""
     with conn.cursor() as cur:
+        cur.execute(RUNS_BY_ID_SQL, ([run_id],))
+        runs = [_run_row(row) for row in cur.fetchall()]
+        _, stored = _stored_figures(cur, runs) if runs else ({}, {})
+        for found in stored.values():
+            return found["latency_histogram"]
         return _histogram(cur, run_id)
 
 
