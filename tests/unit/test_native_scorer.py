@@ -238,9 +238,8 @@ def test_json_forms_declined_or_identical(text: bytes) -> None:
     compare([message(text)], load_rules())
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
+# Bounds to change, and whether the change leaves the sample's lines as they were
+UNTYPED_LIMIT_CHANGES = [
         {"int_rate": (0.0, 12.0)},  # rows above 12 % become dead letters: declined natively
         {"loan_amnt": (1000.0, 20_000.0)},
         {"annual_inc": (1000.0, 1e6)},
@@ -257,26 +256,44 @@ def test_json_forms_declined_or_identical(text: bytes) -> None:
         {"max_text_chars": 10},  # "credit_card" is 11 characters
         {"max_numeric_chars": 4},
         {"max_short_chars": 8},  # " 36 months", "10+ years"
-    ],
-    ids=lambda changes: ",".join(f"{k}={v}" for k, v in changes.items()),
+]
+TYPED_LIMIT_CHANGES = [
+        {"max_abs_int": 5},  # typed counts and emp_length above 5 are out of range
+        {"emp_length_max": 5},  # a numeric emp_length above 5 is not a length in years
+        {"emp_length_cap": 3},
+        {"count": (0.0, 1.0)},
+        {"term_months": (36,)},
+        {"max_numeric_chars": 4},  # bounds text only: typed numbers are not refused by it
+]
+CHANGES_NOTHING = {(False, "term_months=(36, 60, 84)"), (True, "max_numeric_chars=4")}
+
+
+def _limit_id(changes: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in changes.items())
+
+
+@pytest.mark.parametrize(
+    ("typed", "changes"),
+    [(False, c) for c in UNTYPED_LIMIT_CHANGES] + [(True, c) for c in TYPED_LIMIT_CHANGES],
+    ids=lambda value: _limit_id(value) if isinstance(value, dict) else ("typed" if value else "text"),
 )
-def test_native_scorer_follows_python_limits(changes: dict, shared_csv: Path) -> None:
+def test_native_scorer_follows_python_limits(typed: bool, changes: dict, shared_csv: Path) -> None:
     """Each bound lives once, in loanstream.scoring.limits: change it there and the native
     scorer, built afterwards, follows (declines what Python now refuses, writes what it now
-    writes)."""
-    messages = sample_messages(shared_csv, UTC_STAMPS[0])
+    writes), on events of every column as text and on typed events alike."""
+    messages = sample_messages(shared_csv, UTC_STAMPS[0], typed=typed)
     rules = load_rules()
     before = python_lines(messages, rules)
     with limits.override(**changes):
         after = python_lines(messages, rules)
         scorer, _ = load_batch_scorer(rules, "on")
         written, declined = compare(messages, rules, scorer)
-    if changes == {"term_months": (36, 60, 84)}:
+    if (typed, _limit_id(changes)) in CHANGES_NOTHING:
         assert after == before and declined == 0
     else:
         assert after != before, "this bound changes nothing on the sample: pick another"
         assert declined == sum(line is None for line in after)
-        assert written + declined == len(messages)
+    assert written + declined == len(messages)
     # and back to the defaults
     assert compare(messages, rules, load_batch_scorer(rules, "on")[0]) == (len(messages), 0)
 
@@ -371,32 +388,6 @@ def test_typed_and_untyped_rows_are_the_same_rows(shared_csv: Path) -> None:
     assert native(rules).score(typed)[0] == native(rules).score(untyped)[0]
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"max_abs_int": 5},  # typed counts and emp_length above 5 are out of range
-        {"emp_length_max": 5},  # a numeric emp_length above 5 is not a length in years
-        {"emp_length_cap": 3},
-        {"count": (0.0, 1.0)},
-        {"term_months": (36,)},
-        {"max_numeric_chars": 4},  # bounds text only: typed numbers are not refused by it
-    ],
-    ids=lambda changes: ",".join(f"{k}={v}" for k, v in changes.items()),
-)
-def test_typed_events_follow_python_limits(changes: dict, shared_csv: Path) -> None:
-    messages = sample_messages(shared_csv, UTC_STAMPS[0], typed=True)
-    rules = load_rules()
-    before = python_lines(messages, rules)
-    with limits.override(**changes):
-        after = python_lines(messages, rules)
-        scorer, _ = load_batch_scorer(rules, "on")
-        written, declined = compare(messages, rules, scorer)
-    if changes == {"max_numeric_chars": 4}:
-        assert after == before and declined == 0
-    else:
-        assert after != before, "this bound changes nothing on the sample: pick another"
-        assert declined == sum(line is None for line in after)
-    assert written + declined == len(messages)
 
 
 TYPED_VALID: dict[str, Any] = {
