@@ -240,30 +240,30 @@ def test_json_forms_declined_or_identical(text: bytes) -> None:
 
 # Bounds to change, and whether the change leaves the sample's lines as they were
 UNTYPED_LIMIT_CHANGES = [
-        {"int_rate": (0.0, 12.0)},  # rows above 12 % become dead letters: declined natively
-        {"loan_amnt": (1000.0, 20_000.0)},
-        {"annual_inc": (1000.0, 1e6)},
-        {"dti": (0.0, 20.0)},
-        {"revol_util": (0.0, 50.0)},
-        {"fico": (300.0, 700.0)},
-        {"count": (0.0, 1.0)},
-        {"term_months": (36,)},
-        {"term_months": (36, 60, 84)},  # a wider table: must change nothing
-        {"emp_length_cap": 5},  # "10+ years" -> 5, written natively
-        {"emp_length_blanks": ("n/a", "10+ years")},  # "10+ years" becomes blank
-        {"min_year": 1990},
-        {"month_names": ("jan",)},
-        {"max_text_chars": 10},  # "credit_card" is 11 characters
-        {"max_numeric_chars": 4},
-        {"max_short_chars": 8},  # " 36 months", "10+ years"
+    {"int_rate": (0.0, 12.0)},  # rows above 12 % become dead letters: declined natively
+    {"loan_amnt": (1000.0, 20_000.0)},
+    {"annual_inc": (1000.0, 1e6)},
+    {"dti": (0.0, 20.0)},
+    {"revol_util": (0.0, 50.0)},
+    {"fico": (300.0, 700.0)},
+    {"count": (0.0, 1.0)},
+    {"term_months": (36,)},
+    {"term_months": (36, 60, 84)},  # a wider table: must change nothing
+    {"emp_length_cap": 5},  # "10+ years" -> 5, written natively
+    {"emp_length_blanks": ("n/a", "10+ years")},  # "10+ years" becomes blank
+    {"min_year": 1990},
+    {"month_names": ("jan",)},
+    {"max_text_chars": 10},  # "credit_card" is 11 characters
+    {"max_numeric_chars": 4},
+    {"max_short_chars": 8},  # " 36 months", "10+ years"
 ]
 TYPED_LIMIT_CHANGES = [
-        {"max_abs_int": 5},  # typed counts and emp_length above 5 are out of range
-        {"emp_length_max": 5},  # a numeric emp_length above 5 is not a length in years
-        {"emp_length_cap": 3},
-        {"count": (0.0, 1.0)},
-        {"term_months": (36,)},
-        {"max_numeric_chars": 4},  # bounds text only: typed numbers are not refused by it
+    {"max_abs_int": 5},  # typed counts and emp_length above 5 are out of range
+    {"emp_length_max": 5},  # a numeric emp_length above 5 is not a length in years
+    {"emp_length_cap": 3},
+    {"count": (0.0, 1.0)},
+    {"term_months": (36,)},
+    {"max_numeric_chars": 4},  # bounds text only: typed numbers are not refused by it
 ]
 CHANGES_NOTHING = {(False, "term_months=(36, 60, 84)"), (True, "max_numeric_chars=4")}
 
