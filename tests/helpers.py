@@ -4,7 +4,9 @@ real services (made and deleted by :mod:`tests.resources`), reading topics, test
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -206,3 +208,20 @@ finally:
     hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
     print("PEAK_RSS_KB", hwm[0].split()[1], file=sys.stderr)
 """
+
+
+def kafka_tool(main: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """One of Kafka's own command-line tools (its main class, from the broker's jars): a stock
+    client that is not our code. Pass the admin's tools properties for a login
+    (:func:`tools_properties`)."""
+    from devstack.kafka import KAFKA_LIBS
+
+    return subprocess.run(["java", "-Xmx256m", "-cp", f"{KAFKA_LIBS}/*", main, *args],
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+def tools_properties() -> Path:
+    """The admin's Java properties for Kafka's tools (``make up`` writes it, 0600)."""
+    props = Path(os.environ.get("LOANSTREAM_KAFKA_TOOLS_PROPERTIES", ""))
+    assert props.is_file(), "LOANSTREAM_KAFKA_TOOLS_PROPERTIES: run `make up` first"
+    return props

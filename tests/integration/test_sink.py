@@ -13,7 +13,16 @@ from loanstream.contract import decision
 from loanstream.kafka.registry import unframe
 from loanstream.produce.producer import EventProducer
 from loanstream.sink import FencedError, ScoringSink
-from tests.helpers import query, read_topic, temp_schema, temp_topic, unique_name, write_loans_csv
+from tests.helpers import (
+    kafka_tool,
+    query,
+    read_topic,
+    temp_schema,
+    temp_topic,
+    tools_properties,
+    unique_name,
+    write_loans_csv,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -128,6 +137,31 @@ def test_batches_commit_without_waiting_for_the_disk_and_the_run_ends_durable(
         assert stats.scored == 2000 and stats.batches == 20
         assert seen == {"batches_committed_with": "off", "flushed_past_batches": True}
         assert counts(dsn) == (2000, 2000, 0)
+
+
+def test_kafkas_consumer_groups_tool_shows_the_sinks_offsets(
+    live_settings: Settings, shared_csv: Path
+) -> None:
+    """Kafka's committed offsets are an advisory mirror, written at most once a second and
+    at the end: once a run ends, Kafka's own kafka-consumer-groups (a stock client) shows the
+    offsets Postgres holds, and no lag."""
+    with temp_topic(live_settings) as topic, temp_schema(live_settings) as dsn:
+        produce(live_settings, topic, shared_csv)
+        group = unique_name("g")
+        stats = make_sink(live_settings, dsn, topic, group=group, batch_size=50).run()
+        assert stats.scored == 2000 and stats.batches >= 40
+        described = kafka_tool(
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            "--bootstrap-server", live_settings.bootstrap_servers,
+            "--command-config", str(tools_properties()), "--describe", "--group", group,
+        )  # fmt: skip
+        assert described.returncode == 0, described.stderr[-2000:]
+        stored = dict(query(dsn, "SELECT partition, next_offset FROM consumer_offsets"))
+    header, *rows = [line.split() for line in described.stdout.splitlines() if topic in line
+                     or line.startswith("GROUP")]  # fmt: skip
+    shown = {int(r[header.index("PARTITION")]): (int(r[header.index("CURRENT-OFFSET")]),
+                                                  int(r[header.index("LAG")])) for r in rows}  # fmt: skip
+    assert shown == {p: (offset, 0) for p, offset in stored.items()}, described.stdout
 
 
 def test_poison_messages_are_dead_lettered_and_good_events_around_them_scored(

@@ -28,9 +28,9 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from devstack.kafka import KAFKA_LIBS
 from loanstream.config import Settings
 from loanstream.kafka.acls import ROLES, client_security
+from tests.helpers import kafka_tool, tools_properties
 from tests.resources import Resources, unique_name
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
@@ -173,22 +173,16 @@ def test_only_the_admin_changes_scram_users(settings: Settings) -> None:
     assert admin_error(admin, lambda a: a.alter_user_scram_credentials([deletion])) is None
 
 
-def tool(main: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["java", "-Xmx256m", "-cp", f"{KAFKA_LIBS}/*", main, *args],
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
-
-
 def test_kafkas_own_cli_tools_work_with_the_tools_properties(settings: Settings, topic: str) -> None:
-    props = Path(os.environ.get("LOANSTREAM_KAFKA_TOOLS_PROPERTIES", ""))
-    assert props.is_file(), "LOANSTREAM_KAFKA_TOOLS_PROPERTIES: run `make up` first"
+    props = tools_properties()
     twin = Path(os.environ["LOANSTREAM_KAFKA_CLIENT_CONFIG"])
     for path in (props, twin):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert produce(login(settings, "producer"), topic, n=5) is None
-    listed = tool("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", settings.bootstrap_servers,
+    listed = kafka_tool("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", settings.bootstrap_servers,
                   "--command-config", str(props), "--list")  # fmt: skip
     assert listed.returncode == 0 and topic in listed.stdout.split(), listed.stderr[-2000:]
-    consumed = tool("org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", settings.bootstrap_servers,
+    consumed = kafka_tool("org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", settings.bootstrap_servers,
                     "--consumer.config", str(props), "--topic", topic, "--from-beginning",
                     "--max-messages", "5", "--timeout-ms", "60000")  # fmt: skip
     assert consumed.stdout.count("{}") == 5, consumed.stderr[-2000:]
