@@ -123,3 +123,5 @@ def test_finish_event_now_is_finish_event_with_the_current_time() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", stamp)
     assert value == finish_event(b'{"id":"1"', stamp)
     assert before <= datetime.fromisoformat(stamp) <= datetime.now(UTC)
+    framed = finish_event_now(b'{"id":"1"', b"\x00\x00\x00\x00\x07")  # a framing prefix
+    assert framed == b"\x00\x00\x00\x00\x07" + finish_event(b'{"id":"1"', orjson.loads(framed[5:])["event_time"])

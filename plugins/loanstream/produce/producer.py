@@ -34,6 +34,7 @@ from loanstream.kafka.topics import TopicError, topic_partitions
 from loanstream.lendingclub.lines import describe_skipped
 from loanstream.paths import CsvFile
 from loanstream.produce.events import Rejection, finish_event_now, iter_event_batches
+from loanstream.produce.prefetch import Prefetched
 from loanstream.produce.rate import RateLimiter
 from loanstream.produce.stats import ProduceStats
 from loanstream.store.ledger import Heartbeat, LedgerError, RunLedger
@@ -282,8 +283,11 @@ class EventProducer:
             run_id,
         )
         index = 0
-        batches = iter_event_batches(
-            csv_path, chunk_rows=chunk_rows, skip=skip, max_events=max_events, typed=True
+        # the next chunks are read and encoded in a thread while this one is sent
+        batches = Prefetched(
+            iter_event_batches(
+                csv_path, chunk_rows=chunk_rows, skip=skip, max_events=max_events, typed=True
+            )
         )
         next_progress = time.perf_counter() + self.progress_seconds
         limiter.start()
@@ -298,7 +302,7 @@ class EventProducer:
                         break
                     if rate:
                         limiter.wait(index)
-                    value = framing + finish_event_now(body)
+                    value = finish_event_now(body, framing)
                     headers = [source_header, ("row", b"%d" % row), run_header]
                     while True:
                         try:
@@ -341,6 +345,7 @@ class EventProducer:
             if not self._stop_requested:
                 limiter.finish(index)
         finally:
+            batches.close()
             stats.sent = index
             stats.seconds = limiter.elapsed()  # the pace: until the last event's slot
             remaining = producer.flush(self.flush_timeout)
