@@ -135,7 +135,12 @@ def test_producer_killed_mid_run_then_cleared_completes_the_file_once(
     stats = [dag_runner.xcom(DAG_ID, run_id, "score_events", i) for i in range(3)]
     assert {s["stopped_by"] for s in stats} <= {"run-stopped", "run-failed", "producer-gone"}
 
-    # the producer and the gate, with their downstream tasks: the consumers run again beside it
+    # the producer and the gate, with their downstream tasks: the consumers run again beside it.
+    # Cleared once the run shows failed, as a user sees it: a clear that starts while the
+    # scheduler is marking the run failed leaves it failed (its tasks cleared, never scheduled)
+    _wait_until(
+        lambda: dag_runner.run(DAG_ID, run_id)["state"] == "failed", 60, "the run marked failed"
+    )
     dag_runner.clear(DAG_ID, run_id, ["produce_events", "wait_for_events"])
     _wait_until(
         lambda: dag_runner.run(DAG_ID, run_id)["state"] != "failed", 60, "the run is re-queued"

@@ -134,7 +134,7 @@ def test_batches_commit_without_waiting_for_the_disk_and_the_run_ends_durable(
 
         monkeypatch.setattr(sink.writer, "make_durable", observed)
         stats = sink.run()
-        assert stats.scored == 2000 and stats.batches == 20
+        assert stats.scored == 2000 and stats.batches >= 20  # batches of up to 100
         assert seen == {"batches_committed_with": "off", "flushed_past_batches": True}
         assert counts(dsn) == (2000, 2000, 0)
 
