@@ -197,3 +197,13 @@ def test_bad_rules_file_exit_code(tmp_path, capsys) -> None:
     path.write_text("version: x\n")
     assert main(["evaluate", "--csv", "x.csv", "--rules", str(path)]) == 2
     assert "error" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_a_file_that_cannot_be_opened_is_an_error_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --allow-any-path the directory rule is off, the open's own refusal is not."""
+    missing = tmp_path / "missing.csv"
+    assert main(["evaluate", "--allow-any-path", "--csv", str(missing)]) == 2
+    error = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["error"]
+    assert str(missing) in error and "does not exist" in error

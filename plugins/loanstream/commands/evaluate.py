@@ -86,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
         log.error("--folds must be between 2 and 20, got %d", args.folds)
         print_json({"error": f"--folds must be between 2 and 20, got {args.folds}"})
         return 2
-    from loanstream.paths import PathNotAllowed, open_checked_csv
+    from loanstream.paths import CsvOpenError, PathNotAllowed, open_checked_csv
 
     try:  # opened once, read only through that descriptor
         csv_file = open_checked_csv(args.csv, allow_any_path=args.allow_any_path)
-    except PathNotAllowed as exc:
+    except (PathNotAllowed, CsvOpenError) as exc:
         log.error("%s", exc)
         print_json({"error": str(exc)})
         return 2
