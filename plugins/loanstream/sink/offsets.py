@@ -58,6 +58,10 @@ STORED_SQL = (
     "SELECT partition, next_offset FROM consumer_offsets "
     "WHERE consumer_group = %s AND topic = %s AND partition = ANY(%s)"
 )
+TOUCH_SQL = (
+    "UPDATE consumer_offsets SET updated_at = now() "
+    "WHERE consumer_group = %s AND topic = %s AND partition = ANY(%s)"
+)
 TRY_LEASE_SQL = "SELECT pg_try_advisory_lock(%s, %s)"
 RELEASE_SQL = "SELECT pg_advisory_unlock(%s, %s)"
 
@@ -136,6 +140,11 @@ class OffsetStore:
                     "working this partition. Stopped without writing; re-run to resume from "
                     "Postgres"
                 )
+
+    def touch(self, cur: Any, partitions: list[int]) -> None:
+        """Inside the caller's transaction: mark ``partitions``' offsets as confirmed now (a
+        write, without moving them)."""
+        cur.execute(TOUCH_SQL, (self.group, self.topic, partitions))
 
     def try_lease(self, conn: Any, partition: int) -> bool:
         """Take ``partition``'s lease for ``conn``'s session (held until released or closed)."""

@@ -45,13 +45,7 @@ INSERT INTO risk_decisions ({_COLS}) SELECT {_COLS} FROM risk_decisions_stage
 ON CONFLICT (src_topic, src_partition, src_offset) DO NOTHING
 """  # noqa: S608 - column names are constants of loanstream.sink.rows
 ASYNC_COMMIT_SQL = "SET synchronous_commit TO off"
-# A transaction that writes (its offsets' time) and waits for its WAL to be flushed, which
-# flushes every transaction committed before it
-DURABLE_SQL = (
-    "SET LOCAL synchronous_commit TO on; "
-    "UPDATE consumer_offsets SET updated_at = now() "
-    "WHERE consumer_group = %s AND topic = %s AND partition = ANY(%s)"
-)
+SYNC_COMMIT_SQL = "SET LOCAL synchronous_commit TO on"
 DEAD_LETTER_SQL = (
     'INSERT INTO dead_letters (topic, partition, "offset", key, raw_value, error, run_id) '
     'VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (topic, partition, "offset") DO NOTHING'
@@ -83,9 +77,13 @@ class BatchWriter:
             cur.execute(ASYNC_COMMIT_SQL)
 
     def make_durable(self, conn: Any, partitions: list[int]) -> None:
-        """Wait until every batch committed on ``conn`` is on disk (at the end of a run)."""
+        """Wait until every batch committed on ``conn`` is on disk (at the end of a run): a
+        transaction that writes (its offsets' time) and commits synchronously, which flushes
+        the WAL of every transaction committed before it (one that writes nothing would not
+        wait)."""
         with conn, conn.cursor() as cur:
-            cur.execute(DURABLE_SQL, (self.offsets.group, self.offsets.topic, partitions))
+            cur.execute(SYNC_COMMIT_SQL)
+            self.offsets.touch(cur, partitions)
 
     def write(self, conn: Any, batch: Batch, expected: dict[int, int | None]) -> int:
         """Store ``batch`` and move its partitions from ``expected``; returns the decisions
