@@ -14,7 +14,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from devstack.process import Service, ServiceError, log
+from devstack.process import Service, ServiceError, log, stat
 
 PROVISION_SQL = r"""
 \getenv ls_user LS_PG_USER
@@ -189,19 +189,12 @@ def remove_stale_base(base: Path) -> None:
     ``.local``, which would have named ``base``, went with it, and so did the secrets its
     databases were made with: Airflow could not read its own connections). A server still
     running from it is a ``ServiceError`` naming its pid, never removed under it."""
-    pidfile = base / "data" / "postmaster.pid"
+    pidfile = base / "data" / "postmaster.pid"  # Postgres's own: the pid on its first line
     try:
-        pid = int(pidfile.read_text().split()[0])
+        pid: int | None = int(pidfile.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         pid = None
-    if pid is not None:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            pid = None
-        except PermissionError:
-            pass
-    if pid is not None:
+    if pid is not None and stat(pid) is not None:
         raise ServiceError(
             "postgres", f"{base} holds the cluster of an earlier checkout at this path, and its "
             f"server still runs (pid {pid}): stop it (`kill {pid}`), then `make up` again",
