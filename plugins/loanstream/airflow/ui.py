@@ -12,9 +12,9 @@ Reading needs the right to read ``loan_stream_pipeline``'s Dag runs, a redrive t
 trigger ``dead_letter_redrive`` (the auth manager decides, asked about those Dags by name:
 :mod:`loanstream.airflow.page_access`). A redrive records the user in ``resolved_by`` and two
 entries in Airflow's audit log (:mod:`loanstream.airflow.audit`): the request, written before
-anything is read (a redrive whose request cannot be recorded is refused), and the outcome. ``/metrics`` also opens to the
-metrics token (``LOANSTREAM_METRICS_TOKEN``, :mod:`loanstream.monitoring.access`), which opens
-nothing else. The figures come from ``loanstream.monitoring``; this module only wires.
+anything is read (a redrive whose request cannot be recorded is refused), and the outcome.
+``/metrics`` also opens to the metrics token (``LOANSTREAM_METRICS_TOKEN``,
+:mod:`loanstream.monitoring.access`), which opens nothing else. The figures come from ``loanstream.monitoring``; this module only wires.
 """
 
 from __future__ import annotations
